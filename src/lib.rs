@@ -1,0 +1,5 @@
+//! credverify: verifies Chinese education credentials (CHSI 学信网 reports)
+//! for an exam-registration platform.
+
+pub mod domain;
+pub mod verdict;

@@ -1,0 +1,75 @@
+//! Rows in apalis' job tables, written by us inside our own transactions so a
+//! record and its job are committed together. The queue name is fixed and
+//! documented (jobs/README.md) because external producers must know it.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, SqliteConnection};
+
+/// The apalis queue (`job_type`) credverify's jobs live in.
+pub const QUEUE: &str = "credverify";
+
+/// apalis re-runs a job whose handler failed or whose worker died up to this
+/// many times. Transient service failures do not count against it: those are
+/// rescheduled as new jobs with backoff.
+pub const JOB_MAX_ATTEMPTS: i32 = 3;
+
+/// The job payload: the record to verify, nothing else (the record holds the
+/// rest, so a job is never stale data).
+pub fn payload(record_id: i64) -> Vec<u8> {
+    serde_json::json!({ "record_id": record_id })
+        .to_string()
+        .into_bytes()
+}
+
+/// "Run now", in the whole seconds apalis-sqlite schedules by (a fractional
+/// now would be rounded up to the next second).
+pub fn due_now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(0)
+}
+
+pub fn new_job_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+pub async fn insert_sqlite(
+    conn: &mut SqliteConnection,
+    record_id: i64,
+    run_at: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let id = new_job_id();
+    sqlx::query(
+        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority) \
+         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)",
+    )
+    .bind(payload(record_id))
+    .bind(&id)
+    .bind(QUEUE)
+    .bind(JOB_MAX_ATTEMPTS)
+    // apalis-sqlite keeps run_at in whole unix seconds; rounding up means a
+    // retry never runs before its backoff is over.
+    .bind(run_at.timestamp() + i64::from(run_at.timestamp_subsec_nanos() > 0))
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn insert_postgres(
+    conn: &mut PgConnection,
+    record_id: i64,
+    run_at: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
+    let id = new_job_id();
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)",
+    )
+    .bind(&id)
+    .bind(QUEUE)
+    .bind(payload(record_id))
+    .bind(JOB_MAX_ATTEMPTS)
+    .bind(run_at)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,90 @@
+//! The records database: one interface, two backends chosen by the URL scheme
+//! (SQLite for a laptop, PostgreSQL for many workers on many hosts). Most SQL
+//! is shared text (`$N` placeholders work on both; on PostgreSQL the pool's
+//! search path puts schema `credverify` first); where the dialects differ the
+//! code says so.
+
+mod connect;
+mod jobs;
+pub mod model;
+mod queue;
+mod read;
+mod write;
+
+use sqlx::{PgPool, SqlitePool};
+
+pub use connect::{Backend, default_database_url};
+pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt for record {record_id}: {detail}")]
+    Corrupt { record_id: i64, detail: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(
+        "candidate {candidate_id} already holds {limit} records, the most allowed; nothing was added"
+    )]
+    LimitReached { candidate_id: String, limit: u32 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for SubmitError {
+    fn from(e: sqlx::Error) -> Self {
+        SubmitError::Store(StoreError::Database(e))
+    }
+}
+
+pub const RECORD_LIMIT: u32 = 5;
+
+/// A handle on the records database (and the apalis queue tables beside it).
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool the store holds. The body is
+/// compiled once per backend, so it may only use SQL both dialects accept.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// Cheap liveness probe, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Queries over apalis' job tables that apalis itself does not offer: what is
+//! runnable now (for `--drain`), records no live job will ever pick up (the
+//! sweep), and rows that would stop a worker's fetch loop (quarantine).
+
+use chrono::{DateTime, Utc};
+
+use super::jobs::{self, QUEUE};
+use super::{Store, StoreError};
+
+/// A ULID in Crockford base32: anything else in `id` makes apalis' fetch fail
+/// for the whole batch.
+const SQLITE_BAD_ID: &str = "(length(id) <> 26 OR upper(id) GLOB '*[^0-9A-HJKMNP-TV-Z]*')";
+
+impl Store {
+    /// Jobs this worker could still run now: due jobs nobody holds, failed
+    /// jobs with attempts left, and jobs this worker holds.
+    pub async fn runnable_jobs(&self, worker: &str) -> Result<i64, StoreError> {
+        let now = Utc::now();
+        let (n,): (i64,) = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM Jobs WHERE job_type = $1 AND ( \
+                       (status = 'Pending' AND lock_by IS NULL AND run_at <= $2) \
+                       OR (status = 'Failed' AND attempts < max_attempts AND run_at <= $2) \
+                       OR (status IN ('Queued', 'Running') AND lock_by = $3))",
+                )
+                .bind(QUEUE)
+                .bind(now.timestamp())
+                .bind(worker)
+                .fetch_one(p)
+                .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND ( \
+                       (status = 'Pending' AND run_at <= $2) \
+                       OR (status = 'Failed' AND attempts < max_attempts AND run_at <= $2) \
+                       OR (status IN ('Queued', 'Running') AND lock_by = $3))",
+                )
+                .bind(QUEUE)
+                .bind(now)
+                .bind(worker)
+                .fetch_one(p)
+                .await?
+            }
+        };
+        Ok(n)
+    }
+
+    /// Unverified records that no live job will pick up (a producer crashed
+    /// between statements, a job row was deleted, a job was killed or ran out
+    /// of attempts), last touched before `quiet_since`. Records flagged as
+    /// having exhausted their retries are left for admins.
+    pub async fn stranded_records(
+        &self,
+        quiet_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let live = "j.id = r.job_id AND j.job_type = $1 AND (j.status IN ('Pending', 'Queued', 'Running') \
+                    OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
+        let sql = |jobs_table: &str| {
+            format!(
+                "SELECT r.id FROM records r WHERE r.status = 'unverified' AND NOT r.retries_exhausted \
+                 AND r.updated_at < $2 AND NOT EXISTS (SELECT 1 FROM {jobs_table} j WHERE {live}) \
+                 ORDER BY r.id LIMIT $3"
+            )
+        };
+        let rows: Vec<(i64,)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql("Jobs")))
+                    .bind(QUEUE)
+                    .bind(quiet_since)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql("apalis.jobs")))
+                    .bind(QUEUE)
+                    .bind(quiet_since)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Gives an unverified record a new job, due at `run_at`, if its owning
+    /// job is still `expected_job` (so two sweepers never both enqueue).
+    /// Returns the new job's id, or `None` if the record moved on.
+    pub async fn requeue(
+        &self,
+        record_id: i64,
+        expected_job: Option<&str>,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let now = Utc::now();
+        // `IS` compares NULLs on SQLite; PostgreSQL spells it IS NOT DISTINCT FROM.
+        macro_rules! body {
+            ($tx:ident, $same_job:literal, $insert:expr) => {{
+                let claimed = sqlx::query(concat!(
+                    "UPDATE records SET updated_at = $1 WHERE id = $2 AND status = 'unverified' AND job_id ",
+                    $same_job,
+                    " $3"
+                ))
+                .bind(now)
+                .bind(record_id)
+                .bind(expected_job)
+                .execute(&mut *$tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let job_id: String = $insert;
+                sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+                    .bind(&job_id)
+                    .bind(record_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                job_id
+            }};
+        }
+        let job_id = match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let id = body!(
+                    tx,
+                    "IS",
+                    jobs::insert_sqlite(&mut tx, record_id, run_at).await?
+                );
+                tx.commit().await?;
+                id
+            }
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let id = body!(
+                    tx,
+                    "IS NOT DISTINCT FROM",
+                    jobs::insert_postgres(&mut tx, record_id, run_at).await?
+                );
+                tx.commit().await?;
+                id
+            }
+        };
+        Ok(Some(job_id))
+    }
+
+    /// Sets aside job rows whose id is not a ULID: apalis cannot parse them,
+    /// and one such row makes every fetch of its batch fail.
+    pub async fn quarantine_bad_jobs(&self) -> Result<u64, StoreError> {
+        let note = r#"{"Err":"set aside by credverify: job id is not a ULID"}"#;
+        let n = match self {
+            Store::Sqlite(p) => {
+                let sql = format!(
+                    "UPDATE Jobs SET status = 'Killed', last_result = $1, done_at = strftime('%s','now') \
+                     WHERE job_type = $2 AND status IN ('Pending', 'Failed', 'Queued') AND {SQLITE_BAD_ID}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(note).bind(QUEUE).execute(p).await?.rows_affected()
+            }
+            Store::Postgres(p) => {
+                sqlx::query(
+                    "UPDATE apalis.jobs SET status = 'Killed', last_result = $1::jsonb, done_at = now() \
+                     WHERE job_type = $2 AND status IN ('Pending', 'Failed', 'Queued') \
+                     AND id !~ '^[0-9A-HJKMNP-TV-Z]{26}$'",
+                )
+                .bind(note)
+                .bind(QUEUE)
+                .execute(p)
+                .await?
+                .rows_affected()
+            }
+        };
+        Ok(n)
+    }
+}

@@ -1,0 +1,220 @@
+//! Reads for the worker and the admin CLI.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use super::model::*;
+use super::{Store, StoreError, on_pool};
+use crate::domain::{Gender, Kind, Reason, Status};
+use crate::verdict::{Candidate, FieldDiff, Report};
+
+const RECORD_COLUMNS: &str = "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
+     status, claimed, ocr, has_screenshot, authoritative, reasons, field_diffs, idempotency_key, attempts, \
+     last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at";
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    id: i64,
+    candidate_id: String,
+    candidate_name: String,
+    birth_date: Option<String>,
+    gender: Option<String>,
+    id_number_masked: Option<String>,
+    kind: Option<String>,
+    status: String,
+    claimed: Json<Value>,
+    ocr: Option<Json<Value>>,
+    has_screenshot: bool,
+    authoritative: Option<Json<Value>>,
+    reasons: Json<Value>,
+    field_diffs: Json<Value>,
+    idempotency_key: Option<String>,
+    attempts: i32,
+    last_error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    retries_exhausted: bool,
+    job_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+impl RecordRow {
+    fn status(&self) -> Result<Status, StoreError> {
+        Status::parse(&self.status).ok_or_else(|| StoreError::Corrupt {
+            record_id: self.id,
+            detail: format!("unknown status `{}`", self.status),
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        v: &Value,
+    ) -> Result<T, StoreError> {
+        serde_json::from_value(v.clone()).map_err(|e| StoreError::Corrupt {
+            record_id: self.id,
+            detail: format!("{what}: {e}"),
+        })
+    }
+
+    fn into_job_record(self) -> Result<JobRecord, StoreError> {
+        let status = self.status()?;
+        Ok(JobRecord {
+            id: self.id,
+            candidate_id: self.candidate_id,
+            status,
+            job_id: self.job_id,
+            candidate: Candidate {
+                name: self.candidate_name,
+                birth_date: self
+                    .birth_date
+                    .as_deref()
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+                gender: self.gender.as_deref().and_then(Gender::parse),
+            },
+            claimed: fields_from_stored(&self.claimed.0),
+            reading: self.ocr.map(|j| j.0),
+            has_screenshot: self.has_screenshot,
+            attempts: self.attempts,
+        })
+    }
+
+    fn into_view(self) -> Result<RecordView, StoreError> {
+        let status = self.status()?;
+        let authoritative: Option<Report> = match &self.authoritative {
+            Some(j) => Some(self.decode("authoritative", &j.0)?),
+            None => None,
+        };
+        let reasons: Vec<Reason> = self.decode("reasons", &self.reasons.0)?;
+        let field_diffs: Vec<FieldDiff> = self.decode("field_diffs", &self.field_diffs.0)?;
+        Ok(RecordView {
+            id: self.id,
+            candidate_id: self.candidate_id,
+            candidate_name: self.candidate_name,
+            id_number_masked: self.id_number_masked,
+            kind: self.kind.as_deref().and_then(Kind::parse),
+            status,
+            status_zh: status.zh().to_string(),
+            claimed: fields_from_stored(&self.claimed.0),
+            screenshot_reading: self.ocr.map(|j| j.0),
+            has_screenshot: self.has_screenshot,
+            authoritative,
+            reasons,
+            field_diffs,
+            idempotency_key: self.idempotency_key,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            next_attempt_at: self.next_attempt_at,
+            retries_exhausted: self.retries_exhausted,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            decided_at: self.decided_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    from_status: Option<String>,
+    to_status: String,
+    reasons: Json<Value>,
+    note: Option<String>,
+}
+
+impl Store {
+    async fn record_row(&self, id: i64) -> Result<Option<RecordRow>, StoreError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
+        let row = on_pool!(self, p => {
+            sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?
+        });
+        Ok(row)
+    }
+
+    pub async fn job_record(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
+        self.record_row(id)
+            .await?
+            .map(RecordRow::into_job_record)
+            .transpose()
+    }
+
+    pub async fn record(&self, id: i64) -> Result<Option<RecordView>, StoreError> {
+        self.record_row(id)
+            .await?
+            .map(RecordRow::into_view)
+            .transpose()
+    }
+
+    pub async fn screenshot(&self, record_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = on_pool!(self, p => {
+            sqlx::query_as("SELECT bytes FROM screenshots WHERE record_id = $1")
+                .bind(record_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|(b,)| b))
+    }
+
+    pub async fn events(&self, record_id: i64) -> Result<Vec<EventView>, StoreError> {
+        let rows: Vec<EventRow> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, at, actor, from_status, to_status, reasons, note FROM record_events \
+                 WHERE record_id = $1 ORDER BY id",
+            )
+            .bind(record_id)
+            .fetch_all(p)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventView {
+                    id: r.id,
+                    at: r.at,
+                    actor: r.actor,
+                    from: r.from_status.as_deref().and_then(Status::parse),
+                    to: Status::parse(&r.to_status).ok_or_else(|| StoreError::Corrupt {
+                        record_id,
+                        detail: format!("event {} has unknown status `{}`", r.id, r.to_status),
+                    })?,
+                    reasons: serde_json::from_value(r.reasons.0).unwrap_or_default(),
+                    note: r.note,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn list(&self, f: &ListFilter) -> Result<Vec<RecordView>, StoreError> {
+        let limit = if f.limit <= 0 { 100 } else { f.limit };
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM records \
+             WHERE ($1 IS NULL OR candidate_id = $1) AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR created_at >= $3) ORDER BY id LIMIT $4 OFFSET $5"
+        );
+        let rows: Vec<RecordRow> = on_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(f.candidate_id.as_deref())
+                .bind(f.status.map(|s| s.as_str()))
+                .bind(f.since)
+                .bind(limit)
+                .bind(f.offset)
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(RecordRow::into_view).collect()
+    }
+
+    /// Records of one candidate, any status (the five-record limit counts these).
+    pub async fn count_for_candidate(&self, candidate_id: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_pool!(self, p => {
+            sqlx::query_as("SELECT COUNT(*) FROM records WHERE candidate_id = $1")
+                .bind(candidate_id)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n)
+    }
+}

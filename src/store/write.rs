@@ -1,0 +1,353 @@
+//! Every write: intake, compare-and-set transitions with their events, and
+//! the retry schedule. Each is one transaction.
+
+use chrono::Utc;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::types::Json;
+
+use super::jobs;
+use super::model::*;
+use super::{RECORD_LIMIT, Store, StoreError, SubmitError};
+use crate::domain::Status;
+
+/// SQLite runs one writer at a time; taking the write lock up front means a
+/// transaction that reads then writes never fails to upgrade its lock.
+const SQLITE_WRITE: &str = "BEGIN IMMEDIATE";
+
+fn limit_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("CV001") || db.message().contains("record limit reached")
+        }
+        _ => false,
+    }
+}
+
+fn invalid_input(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("CV002") => {
+            Some(db.message().to_string())
+        }
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Inserts the record `unverified` and enqueues its job, in one
+    /// transaction. Refuses a sixth record for a candidate; an idempotency key
+    /// seen before returns the earlier record and writes nothing.
+    pub async fn submit(&self, new: &NewRecord) -> Result<Submitted, SubmitError> {
+        if new.screenshot.is_none() && new.fields.vcode.is_none() {
+            return Err(SubmitError::Invalid(
+                "field `vcode`: a record needs a screenshot or an 在线验证码".into(),
+            ));
+        }
+        let result = match self {
+            Store::Sqlite(pool) => submit_sqlite(pool, new).await,
+            Store::Postgres(pool) => submit_postgres(pool, new).await,
+        };
+        result.map_err(|e| {
+            if limit_error(&e) {
+                SubmitError::LimitReached {
+                    candidate_id: new.candidate_id.clone(),
+                    limit: RECORD_LIMIT,
+                }
+            } else if let Some(msg) = invalid_input(&e) {
+                SubmitError::Invalid(msg)
+            } else {
+                SubmitError::from(e)
+            }
+        })
+    }
+
+    /// Moves a record from `t.from` to `t.to` if it is still in `t.from` (and,
+    /// for a worker, still owned by `t.job_id`), writing the event in the same
+    /// transaction.
+    pub async fn transition(&self, t: &Transition<'_>) -> Result<TransitionOutcome, StoreError> {
+        let now = Utc::now();
+        let authoritative = t.report.map(Json);
+        let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
+        let decided = t.to != Status::Unverified;
+        macro_rules! body {
+            ($tx:ident) => {{
+                if t.to == Status::Verified
+                    && let Some(cert) = certificate.as_deref()
+                {
+                    let other: Option<(i64,)> = sqlx::query_as(
+                        "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
+                         WHERE r.status = 'verified' AND r.certificate_no = $1 \
+                         AND r.candidate_id <> me.candidate_id LIMIT 1",
+                    )
+                    .bind(cert)
+                    .bind(t.record_id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                    if other.is_some() {
+                        return Ok(TransitionOutcome::DuplicateCertificate);
+                    }
+                }
+                let updated = sqlx::query(
+                    "UPDATE records SET status = $1, reasons = $2, field_diffs = $3, \
+                     authoritative = COALESCE($4, authoritative), certificate_no = COALESCE($5, certificate_no), \
+                     decided_at = CASE WHEN $6 THEN $7 ELSE NULL END, updated_at = $7, \
+                     attempts = CASE WHEN $6 THEN attempts ELSE 0 END, \
+                     last_error = CASE WHEN $6 THEN last_error ELSE NULL END, \
+                     next_attempt_at = NULL, retries_exhausted = false \
+                     WHERE id = $8 AND status = $9 AND ($10 IS NULL OR job_id IS NULL OR job_id = $10)",
+                )
+                .bind(t.to.as_str())
+                .bind(Json(t.reasons))
+                .bind(Json(t.field_diffs))
+                .bind(&authoritative)
+                .bind(&certificate)
+                .bind(decided)
+                .bind(now)
+                .bind(t.record_id)
+                .bind(t.from.as_str())
+                .bind(t.job_id)
+                .execute(&mut *$tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    let current: Option<(String,)> = sqlx::query_as("SELECT status FROM records WHERE id = $1")
+                        .bind(t.record_id)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                    return Ok(TransitionOutcome::Stale { current: current.and_then(|(s,)| Status::parse(&s)) });
+                }
+                sqlx::query(
+                    "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(t.record_id)
+                .bind(now)
+                .bind(t.actor)
+                .bind(t.from.as_str())
+                .bind(t.to.as_str())
+                .bind(Json(t.reasons))
+                .bind(t.note)
+                .execute(&mut *$tx)
+                .await?;
+            }};
+        }
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with(SQLITE_WRITE).await?;
+                body!(tx);
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                if let Some(cert) = certificate.as_deref() {
+                    // Two workers verifying the same certificate for two
+                    // candidates must not both see "no one else has it".
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certificate:' || $1))")
+                        .bind(cert)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                body!(tx);
+                tx.commit().await?;
+            }
+        }
+        Ok(TransitionOutcome::Applied)
+    }
+
+    /// Records a transient failure and schedules the next attempt as a new
+    /// job (or flags the record when the budget is spent). The record stays
+    /// `unverified` either way.
+    pub async fn schedule_retry(&self, r: &Retry<'_>) -> Result<RetryOutcome, StoreError> {
+        let now = Utc::now();
+        macro_rules! body {
+            ($tx:ident, $insert_job:expr) => {{
+                let owned = sqlx::query(
+                    "UPDATE records SET attempts = attempts + 1, last_error = $1, updated_at = $2, \
+                     next_attempt_at = CASE WHEN $3 THEN NULL ELSE $4 END, retries_exhausted = $3 \
+                     WHERE id = $5 AND status = 'unverified' AND ($6 IS NULL OR job_id IS NULL OR job_id = $6)",
+                )
+                .bind(r.error)
+                .bind(now)
+                .bind(r.exhausted)
+                .bind(r.run_at)
+                .bind(r.record_id)
+                .bind(r.job_id)
+                .execute(&mut *$tx)
+                .await?;
+                if owned.rows_affected() == 0 {
+                    return Ok(RetryOutcome::Stale);
+                }
+                if r.exhausted {
+                    sqlx::query("UPDATE records SET job_id = NULL WHERE id = $1")
+                        .bind(r.record_id)
+                        .execute(&mut *$tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
+                         VALUES ($1, $2, 'worker', 'unverified', 'unverified', '[]', $3)",
+                    )
+                    .bind(r.record_id)
+                    .bind(now)
+                    .bind(format!("retries exhausted; last error: {}", r.error))
+                    .execute(&mut *$tx)
+                    .await?;
+                    RetryOutcome::Exhausted
+                } else {
+                    let job_id = $insert_job;
+                    sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+                        .bind(&job_id)
+                        .bind(r.record_id)
+                        .execute(&mut *$tx)
+                        .await?;
+                    RetryOutcome::Scheduled { job_id }
+                }
+            }};
+        }
+        let outcome = match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with(SQLITE_WRITE).await?;
+                let o = body!(
+                    tx,
+                    jobs::insert_sqlite(&mut tx, r.record_id, r.run_at).await?
+                );
+                tx.commit().await?;
+                o
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let o = body!(
+                    tx,
+                    jobs::insert_postgres(&mut tx, r.record_id, r.run_at).await?
+                );
+                tx.commit().await?;
+                o
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// Keeps what the screenshot reader produced, so re-runs and `show` need
+    /// not read the image again.
+    pub async fn save_reading(&self, record_id: i64, reading: &Value) -> Result<(), StoreError> {
+        super::on_pool!(self, pool => {
+            sqlx::query("UPDATE records SET ocr = $1 WHERE id = $2")
+                .bind(Json(reading))
+                .bind(record_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, sqlx::Error> {
+    let now = Utc::now();
+    let mut tx = pool.begin_with(SQLITE_WRITE).await?;
+    sqlx::query("INSERT INTO candidates (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(&new.candidate_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(key) = &new.idempotency_key {
+        let existing: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
+        )
+        .bind(&new.candidate_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id,)) = existing {
+            tx.commit().await?;
+            return Ok(Submitted {
+                record_id: id,
+                created: false,
+            });
+        }
+    }
+    let (salt,): (String,) =
+        sqlx::query_as("SELECT value FROM settings WHERE key = 'id_number_salt'")
+            .fetch_one(&mut *tx)
+            .await?;
+    let id = new.id_number.as_ref();
+    let (record_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_hash, \
+         id_number_masked, kind, claimed, has_screenshot, idempotency_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(&new.candidate_id)
+    .bind(new.name.trim())
+    .bind(id.map(|i| i.birth_date().format("%Y-%m-%d").to_string()))
+    .bind(id.map(|i| i.gender().as_str()))
+    .bind(id.map(|i| i.salted_hash(&salt)))
+    .bind(id.map(|i| i.masked()))
+    .bind(new.fields.kind.map(|k| k.as_str()))
+    .bind(Json(&new.fields))
+    .bind(new.screenshot.is_some())
+    .bind(&new.idempotency_key)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(bytes) = &new.screenshot {
+        sqlx::query(
+            "INSERT INTO screenshots (record_id, bytes, sha256, size) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(record_id)
+        .bind(bytes)
+        .bind(hex::encode(Sha256::digest(bytes)))
+        .bind(bytes.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let job_id = jobs::insert_sqlite(&mut tx, record_id, jobs::due_now()).await?;
+    sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+        .bind(&job_id)
+        .bind(record_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO record_events (record_id, at, actor, from_status, to_status) \
+         VALUES ($1, $2, 'submit', NULL, 'unverified')",
+    )
+    .bind(record_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Submitted {
+        record_id,
+        created: true,
+    })
+}
+
+/// PostgreSQL intake is the SQL function external backends call too
+/// (migrations/postgres/0002_submit_function.sql): one implementation.
+async fn submit_postgres(pool: &sqlx::PgPool, new: &NewRecord) -> Result<Submitted, sqlx::Error> {
+    if let Some(key) = &new.idempotency_key {
+        let existing: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
+        )
+        .bind(&new.candidate_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+        if let Some((id,)) = existing {
+            return Ok(Submitted {
+                record_id: id,
+                created: false,
+            });
+        }
+    }
+    let (record_id,): (i64,) =
+        sqlx::query_as("SELECT credverify.submit_record($1, $2, $3, $4, $5, $6)")
+            .bind(&new.candidate_id)
+            .bind(&new.name)
+            .bind(Json(&new.fields))
+            .bind(new.id_number.as_ref().map(|i| i.expose_digits()))
+            .bind(&new.idempotency_key)
+            .bind(&new.screenshot)
+            .fetch_one(pool)
+            .await?;
+    Ok(Submitted {
+        record_id,
+        created: true,
+    })
+}

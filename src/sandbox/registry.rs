@@ -1,0 +1,107 @@
+//! What the sandbox knows: reports by code, and the faults it should inject.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CredentialFields, Kind};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    #[default]
+    Ok,
+    Expired,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryReport {
+    pub vcode: String,
+    #[serde(default)]
+    pub state: ReportState,
+    pub kind: Kind,
+    /// The report's fields, canonical keys (no vcode).
+    pub fields: CredentialFields,
+    /// 更新日期, ISO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    /// Which fixture screenshot shows this report, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    /// Free text for people reading the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One injected failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// Fire at most this many times, then stop (e.g. "503 twice, then
+    /// answer"). Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// Chance of firing on each request (0..=1). Absent: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Wait before answering (combine with others; a long delay is a timeout).
+    Delay { ms: u64 },
+    /// Answer with this HTTP status (429, 500, 503...).
+    Status { status: u16 },
+    /// The anti-bot interstitial.
+    Captcha,
+    /// Random bytes served as HTML.
+    Garbage,
+    /// A maintenance notice: a page no parser knows.
+    Maintenance,
+    /// A body of this many bytes.
+    Huge { bytes: usize },
+    /// 200 with an empty body.
+    Empty,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Applied to every request, after any per-code faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global: Vec<Fault>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_code: BTreeMap<String, Vec<Fault>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registry {
+    #[serde(default)]
+    pub reports: Vec<RegistryReport>,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+impl Registry {
+    pub fn load(path: &Path) -> anyhow::Result<Registry> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read registry {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("registry {} is not valid: {e}", path.display()))
+    }
+
+    /// Several registry files as one; later files win for a code.
+    pub fn load_all(paths: &[impl AsRef<Path>]) -> anyhow::Result<Registry> {
+        let mut out = Registry::default();
+        for p in paths {
+            let r = Registry::load(p.as_ref())?;
+            out.reports.extend(r.reports);
+            out.faults.global.extend(r.faults.global);
+            out.faults.per_code.extend(r.faults.per_code);
+        }
+        Ok(out)
+    }
+}

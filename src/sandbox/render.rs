@@ -1,0 +1,171 @@
+//! Pages in the verification service's format (see the samples the client is
+//! tested against): the same labels, classes and messages.
+
+use super::registry::RegistryReport;
+use crate::domain::{Field, Kind};
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn shell(title: &str, main: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="/assets/css/report.css">
+</head>
+<body>
+<div class="header"><div class="logo"><a href="/">中国高等教育学生信息网（学信网）</a></div>
+<ul class="nav"><li><a href="/xlcx/">学历查询</a></li><li><a href="/xlcx/bgcx.jsp">在线验证</a></li></ul></div>
+<div class="container main">
+{main}
+</div>
+<div class="footer"><p>主办单位：学信网（本地演示环境）</p></div>
+</body>
+</html>
+"#
+    )
+}
+
+/// Dates as the service prints them: `2021年06月30日`.
+fn chinese_date(iso: &str) -> String {
+    match (iso.get(0..4), iso.get(5..7), iso.get(8..10)) {
+        (Some(y), Some(m), Some(d)) => format!("{y}年{m}月{d}日"),
+        _ => iso.to_string(),
+    }
+}
+
+fn order(kind: Kind) -> &'static [Field] {
+    match kind {
+        Kind::Diploma => &[
+            Field::name,
+            Field::gender,
+            Field::birth_date,
+            Field::enrollment_date,
+            Field::graduation_date,
+            Field::school,
+            Field::major,
+            Field::duration,
+            Field::level,
+            Field::category,
+            Field::study_mode,
+            Field::completion,
+            Field::certificate_no,
+            Field::principal,
+        ],
+        Kind::Degree => &[
+            Field::name,
+            Field::gender,
+            Field::birth_date,
+            Field::degree_date,
+            Field::awarding_unit,
+            Field::degree,
+            Field::discipline,
+            Field::certificate_no,
+        ],
+    }
+}
+
+fn label(field: Field, kind: Kind) -> &'static str {
+    match (field, kind) {
+        (Field::certificate_no, Kind::Degree) => "学位证书编号",
+        (f, _) => f.label(),
+    }
+}
+
+pub fn report(r: &RegistryReport, vcode: &str) -> String {
+    let heading = match r.kind {
+        Kind::Diploma => "教育部学历证书电子注册备案表",
+        Kind::Degree => "中国高等教育学位在线验证报告",
+    };
+    let mut items = String::new();
+    for &f in order(r.kind) {
+        let Some(v) = r.fields.get(f) else { continue };
+        let shown = match f.class() {
+            crate::domain::fields::FieldClass::Date => chinese_date(v),
+            _ if f == Field::duration => format!("{v} 年"),
+            _ => v.to_string(),
+        };
+        let class = if matches!(f, Field::school | Field::awarding_unit) {
+            "value long"
+        } else {
+            "value"
+        };
+        items.push_str(&format!(
+            "      <div class=\"report-info-item\"><div class=\"label\">{}</div><div class=\"{class}\">{}</div></div>\n",
+            label(f, r.kind),
+            escape(&shown)
+        ));
+    }
+    let updated = r
+        .updated
+        .as_deref()
+        .map(chinese_date)
+        .unwrap_or_else(|| "2025年01月01日".into());
+    let main = format!(
+        r#"  <div id="resultTable" class="report-box">
+    <h4>{heading}</h4>
+    <div class="update-time">更新日期：{updated}</div>
+    <div class="report-info">
+{items}    </div>
+    <div class="report-yzm">在线验证码：<span class="yzm">{}</span></div>
+  </div>"#,
+        escape(vcode)
+    );
+    shell(&format!("学信网-{heading}"), &main)
+}
+
+fn error_page(h2: &str) -> String {
+    shell(
+        "学信网-在线验证",
+        &format!(
+            "  <div class=\"result-error\">\n    <h2>{h2}</h2>\n    <p class=\"yzbg-tips\">如有疑问，请联系报告持有人。</p>\n  </div>"
+        ),
+    )
+}
+
+pub fn invalid() -> String {
+    error_page("此在线验证码无效！")
+}
+
+pub fn expired() -> String {
+    error_page("在线验证报告已过期，无法在线验证。")
+}
+
+pub fn closed() -> String {
+    error_page("在线验证报告已关闭，无法在线验证。")
+}
+
+pub fn illegal() -> String {
+    shell(
+        "学信网-在线验证",
+        "  <div id=\"msgDiv\" class=\"alert\">系统检测到非法访问，不合要求的在线验证码！</div>",
+    )
+}
+
+pub fn captcha() -> String {
+    shell(
+        "学信网-安全验证",
+        r#"  <div class="captcha-box">
+    <p>请输入验证码以继续当前操作</p>
+    <form id="getXueLi" action="/xlcx/yzm.do" method="post">
+      <img src="/capachaimg.jpg" alt="验证码"><input type="text" name="cap" maxlength="4">
+      <input type="submit" name="submit" value="继续">
+    </form>
+  </div>"#,
+    )
+}
+
+pub fn maintenance() -> String {
+    shell(
+        "学信网-系统维护",
+        "  <div class=\"notice\"><h2>系统维护中，请稍后再试。</h2></div>",
+    )
+}

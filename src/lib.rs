@@ -1,5 +1,12 @@
 //! credverify: verifies Chinese education credentials (CHSI 学信网 reports)
 //! for an exam-registration platform.
 
+pub mod chsi;
+pub mod cli;
 pub mod domain;
+pub mod pipeline;
+pub mod queue;
+pub mod retry;
+pub mod sandbox;
+pub mod store;
 pub mod verdict;

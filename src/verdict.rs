@@ -29,6 +29,7 @@ pub struct Report {
 
 /// A definite answer from the verification service. Transient failures never
 /// reach a verdict.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Found(Report),
@@ -42,6 +43,8 @@ pub enum Lookup {
 pub struct Context {
     /// The report's certificate is already verified for another candidate.
     pub certificate_verified_for_other: bool,
+    /// Labels the report page showed but whose values could not be read.
+    pub report_unreadable: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,15 +158,20 @@ pub fn decide(
     let auth = &report.fields;
     let mut reasons = Vec::new();
 
-    let missing: Vec<Field> = essential(report.kind)
+    let mut missing: Vec<Field> = essential(report.kind)
         .iter()
         .copied()
         .filter(|f| auth.get(*f).is_none())
         .collect();
+    for f in &ctx.report_unreadable {
+        if !missing.contains(f) {
+            missing.push(*f);
+        }
+    }
     if !missing.is_empty() {
         reasons.push(
             Reason::new(ReasonCode::ReportIncomplete)
-                .with_detail(format!("report lacks {}", keys(&missing))),
+                .with_detail(format!("report lacks or garbles {}", keys(&missing))),
         );
     }
 
@@ -255,15 +263,15 @@ fn holder_reasons(candidate: &Candidate, auth: &CredentialFields) -> Vec<Reason>
             }
         }
     }
-    if let (Some(born), Some(report_born)) = (candidate.birth_date, auth.birth_date.as_deref()) {
-        if born.format("%Y-%m-%d").to_string() != report_born {
-            differs.push("出生日期");
-        }
+    if let (Some(born), Some(report_born)) = (candidate.birth_date, auth.birth_date.as_deref())
+        && born.format("%Y-%m-%d").to_string() != report_born
+    {
+        differs.push("出生日期");
     }
-    if let (Some(gender), Some(report_gender)) = (candidate.gender, auth.gender.as_deref()) {
-        if gender.as_str() != report_gender {
-            differs.push("性别");
-        }
+    if let (Some(gender), Some(report_gender)) = (candidate.gender, auth.gender.as_deref())
+        && gender.as_str() != report_gender
+    {
+        differs.push("性别");
     }
     if !differs.is_empty() {
         out.push(Reason::new(ReasonCode::HolderMismatch).with_detail(format!(
@@ -738,7 +746,22 @@ mod tests {
             ),
             Case {
                 ctx: Context {
+                    report_unreadable: vec![Field::major],
+                    ..Default::default()
+                },
+                ..case(
+                    "a report value the parser could not read goes to review",
+                    candidate("王晓雯"),
+                    claim(None, &[]),
+                    found(d()),
+                    Status::NeedsReview,
+                    &[ReportIncomplete],
+                )
+            },
+            Case {
+                ctx: Context {
                     certificate_verified_for_other: true,
+                    ..Default::default()
                 },
                 ..case(
                     "a certificate verified for someone else is rejected",

@@ -54,13 +54,13 @@ impl Status {
     /// final except by an admin's explicit revocation.
     pub fn can_become(self, to: Status, actor: Actor) -> bool {
         use Status::*;
-        match (self, to, actor) {
-            (Unverified, Verified | Rejected | NeedsReview, _) => true,
-            (NeedsReview, Verified | Rejected, Actor::Admin) => true,
-            (Rejected | NeedsReview, Unverified, Actor::Admin) => true,
-            (Verified, Rejected | Unverified, Actor::Admin) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to, actor),
+            (Unverified, Verified | Rejected | NeedsReview, _)
+                | (NeedsReview, Verified | Rejected, Actor::Admin)
+                | (Rejected | NeedsReview, Unverified, Actor::Admin)
+                | (Verified, Rejected | Unverified, Actor::Admin)
+        )
     }
 }
 

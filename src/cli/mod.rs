@@ -1,0 +1,234 @@
+//! The `credverify` command line: what admins and scripts use. One clap
+//! definition; each subcommand's work lives in its own module.
+
+mod demo;
+mod output;
+mod records;
+mod run;
+mod submit;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::chsi::ChsiConfig;
+use crate::queue::WorkerOptions;
+use crate::retry::RetryPolicy;
+use crate::store::default_database_url;
+
+pub use output::CliError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "credverify",
+    version,
+    about = "Verifies CHSI (学信网) education credentials for exam registration",
+    long_about = "Verifies candidates' education records against the CHSI online verification service \
+(学信网 在线验证). The registration backend submits records; workers read screenshots, look reports up by \
+their 在线验证码 and decide each record: verified (已核验), rejected (核验未通过) with reasons, or \
+needs_review (待人工复核).\n\nRecords live in SQLite by default (one file, nothing to install) or in \
+PostgreSQL for many workers on many hosts: pass --database-url postgres://... .",
+    after_help = "Examples:\n  credverify demo\n  credverify submit --candidate c-42 --name 王晓雯 --vcode A7K2M9QX4TB8R5WZ\n  \
+credverify worker --concurrency 4\n  credverify show 17 --json"
+)]
+pub struct Cli {
+    /// Records database: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "CREDVERIFY_DATABASE_URL", global = true, default_value_t = default_database_url(), hide_env_values = true)]
+    pub database_url: String,
+
+    /// Log format: human-readable on a terminal, or one JSON object per line.
+    #[arg(long, env = "CREDVERIFY_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema (the worker also does this on start).
+    Migrate,
+    /// Process verification jobs until stopped (SIGINT/SIGTERM finish the jobs in flight).
+    #[command(
+        after_help = "Examples:\n  credverify worker --concurrency 8\n  credverify worker --drain   # exit when nothing can run now"
+    )]
+    Worker(WorkerArgs),
+    /// Add an education record for a candidate; prints the new record's id.
+    #[command(
+        after_help = "Examples:\n  credverify submit --candidate c-42 --name 王晓雯 --id-number 110105199904180029 \\\n      --vcode A7K2M9QX4TB8R5WZ\n  credverify submit --candidate c-42 --name 王晓雯 --fields record.json --idempotency-key upload-981\n\n\
+A candidate holds at most 5 records; a sixth is refused with exit code 3."
+    )]
+    Submit(submit::SubmitArgs),
+    /// Everything about one record: status, reasons, claimed and authoritative fields, events.
+    #[command(after_help = "Example:\n  credverify show 17 --json")]
+    Show(records::ShowArgs),
+    /// List records, filtered by candidate, status or date.
+    #[command(
+        after_help = "Examples:\n  credverify list --status needs_review\n  credverify list --candidate c-42 --json"
+    )]
+    List(records::ListArgs),
+    /// Serve a local stand-in for the verification service (for demos and tests).
+    #[command(
+        after_help = "Example:\n  credverify sandbox --addr 127.0.0.1:8700 --registry fixtures/sandbox/registry.json\n  \
+then: credverify worker --chsi-url http://127.0.0.1:8700 --chsi-rate 0"
+    )]
+    Sandbox(run::SandboxArgs),
+    /// Run the whole flow locally: a sandbox, a SQLite file in a temporary directory, the bundled records, the verdicts.
+    Demo(demo::DemoArgs),
+}
+
+/// How to reach the verification service.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// Base URL of the verification service.
+    #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL)]
+    pub chsi_url: String,
+    /// Requests per second to the service from this process (0 = unlimited, only for local sandboxes).
+    #[arg(long, env = "CREDVERIFY_CHSI_RATE", default_value_t = 1.0)]
+    pub chsi_rate: f64,
+    /// Seconds before a request to the service is abandoned (a transient failure).
+    #[arg(long, env = "CREDVERIFY_CHSI_TIMEOUT_SECS", default_value_t = 20.0)]
+    pub chsi_timeout_secs: f64,
+    /// Seconds every request waits after the service pushes back (captcha, 429, 5xx).
+    #[arg(long, env = "CREDVERIFY_CHSI_BACK_OFF_SECS", default_value_t = 30.0)]
+    pub chsi_back_off_secs: f64,
+    /// User-Agent naming the operator, as the service agreement requires.
+    #[arg(long, env = "CREDVERIFY_USER_AGENT")]
+    pub user_agent: Option<String>,
+}
+
+impl ServiceArgs {
+    pub fn chsi_config(&self) -> ChsiConfig {
+        let mut c = ChsiConfig {
+            base_url: self.chsi_url.clone(),
+            rate_per_second: self.chsi_rate,
+            timeout: secs(self.chsi_timeout_secs),
+            back_off: secs(self.chsi_back_off_secs),
+            ..ChsiConfig::default()
+        };
+        if let Some(ua) = &self.user_agent {
+            c.user_agent = ua.clone();
+        }
+        c
+    }
+}
+
+/// When to retry after a transient failure.
+#[derive(Debug, Clone, Args)]
+pub struct RetryArgs {
+    /// Transient failures tolerated before a record is flagged for admins (it stays unverified).
+    #[arg(long, env = "CREDVERIFY_RETRY_MAX", default_value_t = 12)]
+    pub retry_max: u32,
+    /// Seconds before the first retry; each later one doubles, with ±20% jitter.
+    #[arg(long, env = "CREDVERIFY_RETRY_BASE_SECS", default_value_t = 30.0)]
+    pub retry_base_secs: f64,
+    /// Longest wait between retries, in seconds.
+    #[arg(
+        long,
+        env = "CREDVERIFY_RETRY_MAX_DELAY_SECS",
+        default_value_t = 3600.0
+    )]
+    pub retry_max_delay_secs: f64,
+}
+
+impl RetryArgs {
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: secs(self.retry_base_secs),
+            max: secs(self.retry_max_delay_secs),
+            max_retries: self.retry_max,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Jobs processed at once by this process.
+    #[arg(long, env = "CREDVERIFY_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Process until no job can run now (retries scheduled for later stay queued), then exit 0.
+    #[arg(long)]
+    pub drain: bool,
+    /// Milliseconds between looks for due jobs when idle.
+    #[arg(long, env = "CREDVERIFY_POLL_MS", default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Heartbeat period in seconds; a worker silent for 3 heartbeats is dead and its jobs re-run elsewhere.
+    #[arg(long, env = "CREDVERIFY_HEARTBEAT_SECS", default_value_t = 5)]
+    pub heartbeat_secs: u64,
+    /// Seconds a stopping worker waits for jobs in flight before leaving them to be re-queued.
+    #[arg(long, env = "CREDVERIFY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Seconds between sweeps for unverified records that no job will pick up.
+    #[arg(long, env = "CREDVERIFY_SWEEP_INTERVAL_SECS", default_value_t = 60)]
+    pub sweep_interval_secs: u64,
+    /// A record untouched this many seconds with no live job counts as stranded.
+    #[arg(long, env = "CREDVERIFY_SWEEP_QUIET_SECS", default_value_t = 120)]
+    pub sweep_quiet_secs: u64,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+impl WorkerArgs {
+    pub fn options(&self) -> WorkerOptions {
+        WorkerOptions {
+            concurrency: self.concurrency.max(1),
+            drain: self.drain,
+            poll_interval: Duration::from_millis(self.poll_ms.max(10)),
+            heartbeat: Duration::from_secs(self.heartbeat_secs.max(1)),
+            missed_heartbeats: 3,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            sweep_interval: Duration::from_secs(self.sweep_interval_secs.max(1)),
+            sweep_quiet: Duration::from_secs(self.sweep_quiet_secs),
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(if s.is_finite() && s > 0.0 { s } else { 0.0 })
+}
+
+/// A path argument that may be `-` for standard input.
+pub(crate) fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+/// Runs a parsed command; the binary maps the error to an exit code.
+pub async fn execute(cli: Cli) -> Result<(), CliError> {
+    let url = cli.database_url.clone();
+    match cli.command {
+        Command::Migrate => run::migrate(&url).await,
+        Command::Worker(args) => run::worker(&url, args).await,
+        Command::Submit(args) => submit::submit(&url, args).await,
+        Command::Show(args) => records::show(&url, args).await,
+        Command::List(args) => records::list(&url, args).await,
+        Command::Sandbox(args) => run::sandbox(args).await,
+        Command::Demo(args) => demo::demo(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

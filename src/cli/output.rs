@@ -1,0 +1,85 @@
+//! How commands report: exit codes (DESIGN §8), errors with a hint, tables.
+
+use std::fmt;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+/// A command's failure: what went wrong, what to do, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    /// Bad input from the caller: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Refused by a rule (the five-record limit, a verified record): exit 3.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            code: 3,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Anything else: exit 1.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\nhint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::other(e.to_string()).hint(
+            "check --database-url (or CREDVERIFY_DATABASE_URL) and that the database is reachable",
+        )
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::other(format!("{e:#}"))
+    }
+}
+
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(value).map_err(|e| CliError::other(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! `credverify show` and `credverify list`: reading records.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+use serde::Serialize;
+
+use super::output::{CliError, print_json, table};
+use crate::domain::{Field, Status};
+use crate::store::{EventView, ListFilter, RecordView, Store};
+use crate::verdict::Agreement;
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The record id (as printed by `submit` and `list`).
+    pub record: i64,
+    /// One JSON document: {"record": {...}, "events": [...]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only this candidate's records.
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// Only records with this status.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<Status>,
+    /// Only records submitted on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+    /// Skip this many records first (for paging).
+    #[arg(long, default_value_t = 0)]
+    pub offset: i64,
+    /// One JSON array of records.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<Status, String> {
+    Status::parse(s)
+        .ok_or_else(|| "expected one of: unverified, verified, rejected, needs_review".to_string())
+}
+
+pub(crate) fn parse_day(s: &str) -> Result<DateTime<Utc>, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| "expected a date as YYYY-MM-DD".to_string())
+}
+
+#[derive(Serialize)]
+struct ShowDocument<'a> {
+    record: &'a RecordView,
+    events: &'a [EventView],
+}
+
+pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
+    let store = Store::connect(url).await?;
+    let record = store.record(args.record).await?;
+    let Some(record) = record else {
+        return Err(
+            CliError::other(format!("record {} does not exist", args.record))
+                .hint("find record ids with `credverify list --candidate ID`"),
+        );
+    };
+    let events = store.events(record.id).await?;
+    store.close().await;
+    if args.json {
+        return print_json(&ShowDocument {
+            record: &record,
+            events: &events,
+        });
+    }
+    print_record(&record, &events);
+    Ok(())
+}
+
+fn print_record(r: &RecordView, events: &[EventView]) {
+    println!(
+        "Record {}  candidate {} {}",
+        r.id, r.candidate_id, r.candidate_name
+    );
+    if let Some(m) = &r.id_number_masked {
+        println!("ID number   {m}");
+    }
+    if let Some(k) = r.kind {
+        println!("Kind        {} ({})", k.zh(), k);
+    }
+    println!("Status      {} {}", r.status, r.status_zh);
+    if let Some(at) = r.decided_at {
+        println!("Decided     {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    if r.status == Status::Unverified {
+        println!("Attempts    {} transient failure(s)", r.attempts);
+        if let Some(e) = &r.last_error {
+            println!("Last error  {e}");
+        }
+        if let Some(at) = r.next_attempt_at {
+            println!("Next try    {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        if r.retries_exhausted {
+            println!(
+                "            retries exhausted: waiting for an admin (`credverify rerun --record {}`)",
+                r.id
+            );
+        }
+    }
+    if !r.reasons.is_empty() {
+        println!("\nReasons");
+        for reason in &r.reasons {
+            println!("  {}  {}", reason.code, reason.message);
+            if let Some(d) = &reason.detail {
+                println!("  {:width$}  ({d})", "", width = reason.code.as_str().len());
+            }
+        }
+    }
+    let mut t = table(&["field", "claimed", "authoritative", ""]);
+    let mut any = false;
+    for &f in Field::ALL {
+        let claimed = r.claimed.get(f);
+        let auth = r.authoritative.as_ref().and_then(|a| a.fields.get(f));
+        if claimed.is_none() && auth.is_none() {
+            continue;
+        }
+        any = true;
+        let mark = match r
+            .field_diffs
+            .iter()
+            .find(|d| d.field == f)
+            .map(|d| d.agreement)
+        {
+            Some(Agreement::Mismatch) => "✗ differs",
+            Some(Agreement::Slip) => "~ OCR slip",
+            Some(Agreement::Match) => "✓",
+            None => "",
+        };
+        t.add_row(vec![
+            format!("{} {}", f.key(), f.label()),
+            claimed.unwrap_or("").into(),
+            auth.unwrap_or("").into(),
+            mark.into(),
+        ]);
+    }
+    if any {
+        println!("\nFields\n{t}");
+    }
+    let mut t = table(&["at (UTC)", "actor", "from → to", "reasons / note"]);
+    for e in events {
+        let codes: Vec<&str> = e.reasons.iter().map(|r| r.code.as_str()).collect();
+        let mut what = codes.join(", ");
+        if let Some(n) = &e.note {
+            if !what.is_empty() {
+                what.push_str("; ");
+            }
+            what.push_str(n);
+        }
+        let from = e.from.map(|s| s.as_str()).unwrap_or("—");
+        t.add_row(vec![
+            e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            e.actor.clone(),
+            format!("{from} → {}", e.to),
+            what,
+        ]);
+    }
+    println!("\nEvents\n{t}");
+}
+
+pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
+    let store = Store::connect(url).await?;
+    let filter = ListFilter {
+        candidate_id: args.candidate.clone(),
+        status: args.status,
+        since: args.since,
+        limit: args.limit,
+        offset: args.offset,
+    };
+    let records = store.list(&filter).await?;
+    store.close().await;
+    if args.json {
+        return print_json(&records);
+    }
+    if records.is_empty() {
+        println!("no records match");
+        return Ok(());
+    }
+    let mut t = table(&[
+        "id",
+        "candidate",
+        "name",
+        "kind",
+        "status",
+        "reasons",
+        "updated (UTC)",
+    ]);
+    for r in &records {
+        let mut reasons: Vec<&str> = r.reasons.iter().map(|x| x.code.as_str()).collect();
+        if r.retries_exhausted {
+            reasons.push("retries exhausted");
+        } else if r.status == Status::Unverified && r.attempts > 0 {
+            reasons.push("retrying");
+        }
+        t.add_row(vec![
+            r.id.to_string(),
+            r.candidate_id.clone(),
+            r.candidate_name.clone(),
+            r.kind.map(|k| k.zh()).unwrap_or("").to_string(),
+            format!("{} {}", r.status, r.status_zh),
+            reasons.join(", "),
+            r.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+        ]);
+    }
+    println!("{t}");
+    if records.len() as i64 == filter.limit {
+        println!(
+            "(showing {} records from offset {}; use --offset {} for more)",
+            records.len(),
+            filter.offset,
+            filter.offset + filter.limit
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Long-running commands: `migrate`, `worker`, `sandbox`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::WorkerArgs;
+use super::output::CliError;
+use crate::chsi::ChsiClient;
+use crate::pipeline::Env;
+use crate::sandbox::{Registry, Sandbox};
+use crate::store::Store;
+
+/// The registry bundled into the binary, so `sandbox` and `demo` work from
+/// any directory.
+pub const BUNDLED_REGISTRY: &str = include_str!("../../fixtures/sandbox/registry.json");
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Registry files (JSON: reports by 在线验证码, faults); the bundled one when none is given.
+    #[arg(long)]
+    pub registry: Vec<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub addr: String,
+    /// Seed for probabilistic faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub async fn migrate(url: &str) -> Result<(), CliError> {
+    let store = Store::open(url).await?;
+    store.close().await;
+    eprintln!("database is up to date");
+    Ok(())
+}
+
+/// Cancelled on SIGINT or SIGTERM.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("stop requested; finishing jobs in flight");
+        t.cancel();
+    });
+    token
+}
+
+pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> {
+    let chsi = ChsiClient::new(args.service.chsi_config()).map_err(|e| {
+        CliError::usage(format!("{e:#}"))
+            .hint("set --chsi-url or CREDVERIFY_CHSI_URL to an http(s) URL")
+    })?;
+    Ok(Arc::new(Env {
+        store,
+        chsi,
+        retry: args.retry.policy(),
+        reader: None,
+    }))
+}
+
+pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
+    let store = Store::open(url).await?;
+    let env = build_env(store.clone(), &args)?;
+    crate::queue::run(env, args.options(), shutdown_token()).await?;
+    store.close().await;
+    Ok(())
+}
+
+pub async fn sandbox(args: SandboxArgs) -> Result<(), CliError> {
+    let registry = if args.registry.is_empty() {
+        serde_json::from_str(BUNDLED_REGISTRY)
+            .map_err(|e| CliError::other(format!("bundled registry: {e}")))?
+    } else {
+        Registry::load_all(&args.registry).map_err(|e| CliError::usage(format!("{e:#}")))?
+    };
+    let count = registry.reports.len();
+    let sb = Sandbox::new(registry, args.seed);
+    let (addr, server) = sb.start(&args.addr).await.map_err(|e| {
+        CliError::other(format!("cannot listen on {}: {e}", args.addr))
+            .hint("pick another --addr, or port 0 for any free port")
+    })?;
+    println!("sandbox serving {count} reports on http://{addr} (Ctrl-C to stop)");
+    shutdown_token().cancelled().await;
+    server.abort();
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Verifying one record, start to finish: load it, read its screenshot, ask
+//! the service, decide, and write the outcome. Independent of the queue, so
+//! it can be driven by a job, a test or an admin command alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::chsi::{ChsiClient, Transient};
+use crate::domain::{CredentialFields, Kind, Reason, ReasonCode, Status};
+use crate::retry::RetryPolicy;
+use crate::store::{
+    JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
+};
+use crate::verdict::{self, Context, Lookup, Verdict};
+
+/// What a screenshot said, as kept on the record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenshotReading {
+    /// Which CHSI page it is; `None` when it is not a CHSI result at all.
+    pub layout: Option<String>,
+    pub kind: Option<Kind>,
+    pub fields: CredentialFields,
+}
+
+/// Why a screenshot could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The upload itself is bad: the candidate must upload again.
+    #[error("{0}")]
+    Unreadable(String),
+    /// Our reader failed: not the candidate's fault, retry.
+    #[error("screenshot reader failed: {0}")]
+    Engine(String),
+}
+
+/// Reads screenshots. The OCR engine pool implements it; a deployment without
+/// OCR has none and screenshot records wait for one.
+#[async_trait::async_trait]
+pub trait ScreenshotReader: Send + Sync {
+    async fn read(&self, image: Vec<u8>) -> Result<ScreenshotReading, ReadError>;
+}
+
+/// What a job needs, built once per process.
+pub struct Env {
+    pub store: Store,
+    pub chsi: Arc<ChsiClient>,
+    pub retry: RetryPolicy,
+    pub reader: Option<Arc<dyn ScreenshotReader>>,
+}
+
+/// How one run of the pipeline ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Decided(Status, Vec<ReasonCode>),
+    /// Transient failure; next attempt scheduled.
+    Retrying {
+        error: String,
+        after: Duration,
+    },
+    /// Transient failure with the retry budget spent: flagged for admins.
+    RetriesExhausted {
+        error: String,
+    },
+    /// Already decided (e.g. a job delivered twice): nothing to do.
+    AlreadyDecided(Status),
+    /// A newer job owns the record.
+    Superseded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The job names a record that does not exist: a bad job, not a retry.
+    #[error("record {0} does not exist")]
+    MissingRecord(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Verifies record `record_id` on behalf of job `job_id`.
+pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, PipelineError> {
+    let rec = env
+        .store
+        .job_record(record_id)
+        .await?
+        .ok_or(PipelineError::MissingRecord(record_id))?;
+    if rec.status != Status::Unverified {
+        tracing::info!(status = %rec.status, "record already decided; nothing to do");
+        return Ok(Outcome::AlreadyDecided(rec.status));
+    }
+    if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
+        tracing::info!("a newer job owns this record; dropping this one");
+        return Ok(Outcome::Superseded);
+    }
+
+    let claimed = match claimed_fields(env, &rec).await? {
+        Ok(fields) => fields,
+        Err(Step::Decide(verdict)) => {
+            return finish(
+                env,
+                &rec,
+                job_id,
+                &rec.claimed,
+                verdict,
+                None,
+                Context::default(),
+            )
+            .await;
+        }
+        Err(Step::Retry(error)) => return retry(env, &rec, job_id, error).await,
+    };
+
+    let Some(code) = claimed.verification_code() else {
+        let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
+        return finish(
+            env,
+            &rec,
+            job_id,
+            &claimed,
+            verdict,
+            None,
+            Context::default(),
+        )
+        .await;
+    };
+
+    let answer = match env.chsi.lookup(&code).await {
+        Ok(a) => a,
+        Err(t) => return retry(env, &rec, job_id, describe(&t)).await,
+    };
+    let ctx = Context {
+        report_unreadable: answer.unreadable.clone(),
+        ..Context::default()
+    };
+    let verdict = verdict::decide(&rec.candidate, &claimed, &answer.lookup, &ctx);
+    finish(
+        env,
+        &rec,
+        job_id,
+        &claimed,
+        verdict,
+        Some(&answer.lookup),
+        ctx,
+    )
+    .await
+}
+
+fn describe(t: &Transient) -> String {
+    format!("{}: {t}", t.kind())
+}
+
+enum Step {
+    Decide(Verdict),
+    Retry(String),
+}
+
+/// The fields the candidate claims: the screenshot's reading merged with
+/// typed fields (typed values win).
+async fn claimed_fields(
+    env: &Env,
+    rec: &JobRecord,
+) -> Result<Result<CredentialFields, Step>, PipelineError> {
+    if !rec.has_screenshot {
+        return Ok(Ok(rec.claimed.clone()));
+    }
+    let reading = match rec
+        .reading
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<ScreenshotReading>(v.clone()).ok())
+    {
+        Some(r) => r,
+        None => {
+            let Some(reader) = env.reader.as_ref() else {
+                return Ok(Err(Step::Retry(
+                    "no screenshot reader in this worker".into(),
+                )));
+            };
+            let image = env.store.screenshot(rec.id).await?.unwrap_or_default();
+            match reader.read(image).await {
+                Ok(r) => {
+                    let json = serde_json::to_value(&r).unwrap_or_default();
+                    env.store.save_reading(rec.id, &json).await?;
+                    r
+                }
+                Err(ReadError::Unreadable(detail)) => {
+                    let reason = Reason::new(ReasonCode::ImageUnreadable).with_detail(detail);
+                    return Ok(Err(Step::Decide(Verdict::rejected(reason))));
+                }
+                Err(e @ ReadError::Engine(_)) => return Ok(Err(Step::Retry(e.to_string()))),
+            }
+        }
+    };
+    // A typed code makes the screenshot's page type irrelevant: the code is
+    // what gets verified.
+    if reading.layout.is_none() && rec.claimed.vcode.is_none() {
+        return Ok(Err(Step::Decide(Verdict::rejected(Reason::new(
+            ReasonCode::NotAChsiResult,
+        )))));
+    }
+    let mut read = reading.fields.clone();
+    read.kind = read.kind.or(reading.kind);
+    Ok(Ok(read.merged_with(&rec.claimed)))
+}
+
+async fn finish(
+    env: &Env,
+    rec: &JobRecord,
+    job_id: &str,
+    claimed: &CredentialFields,
+    mut verdict: Verdict,
+    lookup: Option<&Lookup>,
+    mut ctx: Context,
+) -> Result<Outcome, PipelineError> {
+    let report = match lookup {
+        Some(Lookup::Found(r)) => Some(r),
+        _ => None,
+    };
+    loop {
+        let t = Transition {
+            record_id: rec.id,
+            from: Status::Unverified,
+            to: verdict.status,
+            job_id: Some(job_id),
+            actor: "worker",
+            reasons: &verdict.reasons,
+            field_diffs: &verdict.field_diffs,
+            report,
+            note: None,
+        };
+        match env.store.transition(&t).await? {
+            TransitionOutcome::Applied => {
+                tracing::info!(status = %verdict.status, reasons = ?verdict.reason_codes(), "record decided");
+                return Ok(Outcome::Decided(verdict.status, verdict.reason_codes()));
+            }
+            TransitionOutcome::Stale { current } => {
+                tracing::info!(?current, "record changed under us; leaving it");
+                return Ok(match current {
+                    Some(s) if s != Status::Unverified => Outcome::AlreadyDecided(s),
+                    _ => Outcome::Superseded,
+                });
+            }
+            TransitionOutcome::DuplicateCertificate => match lookup {
+                // The second verdict cannot verify, so this loops at most once.
+                Some(lookup) if !ctx.certificate_verified_for_other => {
+                    ctx.certificate_verified_for_other = true;
+                    verdict = verdict::decide(&rec.candidate, claimed, lookup, &ctx);
+                }
+                _ => {
+                    return Err(PipelineError::Store(StoreError::Corrupt {
+                        record_id: rec.id,
+                        detail: "duplicate-certificate check without a report".into(),
+                    }));
+                }
+            },
+        }
+    }
+}
+
+async fn retry(
+    env: &Env,
+    rec: &JobRecord,
+    job_id: &str,
+    error: String,
+) -> Result<Outcome, PipelineError> {
+    let failures = u32::try_from(rec.attempts).unwrap_or(0) + 1;
+    let delay = env.retry.delay(failures, rand::rng().random::<f64>());
+    let run_at = Utc::now() + delay.unwrap_or_default();
+    let r = Retry {
+        record_id: rec.id,
+        job_id: Some(job_id),
+        error: &error,
+        run_at,
+        exhausted: delay.is_none(),
+    };
+    match env.store.schedule_retry(&r).await? {
+        RetryOutcome::Scheduled { .. } => {
+            let after = delay.unwrap_or_default();
+            tracing::warn!(%error, attempt = failures, retry_in_s = after.as_secs(), "transient failure; will retry");
+            Ok(Outcome::Retrying { error, after })
+        }
+        RetryOutcome::Exhausted => {
+            tracing::error!(%error, attempts = failures, "transient failures exhausted the retry budget; flagged for admins");
+            Ok(Outcome::RetriesExhausted { error })
+        }
+        RetryOutcome::Stale => Ok(Outcome::Superseded),
+    }
+}

@@ -1,0 +1,142 @@
+//! The job as apalis delivers it. Payloads are decoded inside the handler, not
+//! by apalis' codec: a row whose payload does not decode must become one
+//! failed job, not an error that stops the worker's fetch loop.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, BoxDynError, Codec, Data, TaskId};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::pipeline::{self, Env, Outcome, PipelineError};
+
+/// The payload bytes, untouched.
+#[derive(Debug, Clone)]
+pub struct RawJob(pub Vec<u8>);
+
+/// Passes bytes through; decoding is the handler's business.
+#[derive(Debug, Clone, Default)]
+pub struct RawCodec;
+
+impl Codec<RawJob> for RawCodec {
+    type Error = Infallible;
+    type Compact = Vec<u8>;
+
+    fn encode(&self, job: &RawJob) -> Result<Vec<u8>, Infallible> {
+        Ok(job.0.clone())
+    }
+
+    fn decode(&self, bytes: &Vec<u8>) -> Result<RawJob, Infallible> {
+        Ok(RawJob(bytes.clone()))
+    }
+}
+
+/// `{"record_id": 42}`; the id may also arrive as a string from producers
+/// that quote every value.
+#[derive(Debug, Deserialize)]
+pub struct JobPayload {
+    #[serde(deserialize_with = "int_or_string")]
+    pub record_id: i64,
+}
+
+fn int_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(i64),
+        Str(String),
+    }
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(i) => Ok(i),
+        IntOrString::Str(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+impl JobPayload {
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            let shown: String = String::from_utf8_lossy(bytes).chars().take(80).collect();
+            format!("job payload `{shown}` is not {{\"record_id\": N}}: {e}")
+        })
+    }
+}
+
+/// How long a failing handler waits before giving its job back, so that
+/// apalis' immediate re-fetch of failed jobs is not a tight loop.
+const FAILURE_PAUSE: Duration = Duration::from_secs(2);
+
+/// The apalis handler: decode, verify, and map the outcome to the job's fate.
+/// `Ok` completes the job (decided, rescheduled or nothing to do); an
+/// `AbortError` kills it for good (a bad job); any other error lets apalis
+/// retry it up to the job's `max_attempts`.
+pub async fn handle(job: RawJob, task_id: TaskId, env: Data<Arc<Env>>) -> Result<(), BoxDynError> {
+    let payload = match JobPayload::decode(&job.0) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(job_id = %task_id, error = %e, "poison job set aside");
+            return Err(AbortError::new(e).into());
+        }
+    };
+    let span = tracing::info_span!("job", record_id = payload.record_id, job_id = %task_id);
+    let result = pipeline::verify(&env, payload.record_id, &task_id.to_string())
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    match result {
+        Ok(outcome) => {
+            if let Outcome::Decided(status, _) = outcome {
+                tracing::debug!(%status, "job done");
+            }
+            Ok(())
+        }
+        Err(PipelineError::MissingRecord(id)) => {
+            tracing::error!(
+                record_id = id,
+                "job names a record that does not exist; set aside"
+            );
+            Err(AbortError::new(format!("record {id} does not exist")).into())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "job failed; it will be retried");
+            tokio::time::sleep(FAILURE_PAUSE).await;
+            Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_accepts_numbers_and_quoted_numbers() {
+        assert_eq!(
+            JobPayload::decode(br#"{"record_id": 42}"#)
+                .unwrap()
+                .record_id,
+            42
+        );
+        assert_eq!(
+            JobPayload::decode(br#"{"record_id": "42"}"#)
+                .unwrap()
+                .record_id,
+            42
+        );
+    }
+
+    #[test]
+    fn bad_payloads_are_errors_not_panics() {
+        for bad in [
+            &b"not json"[..],
+            b"",
+            b"{}",
+            br#"{"record_id": "x"}"#,
+            b"\xff\xfe",
+            b"[1,2]",
+        ] {
+            assert!(JobPayload::decode(bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The worker process: apalis on whichever backend the store uses, plus what
+//! apalis does not do for us (measured, see README "Guarantees"): a unique
+//! name per process, supervision that restarts the fetch loop after a backend
+//! error, a sweep for records no job will pick up, quarantine of rows apalis
+//! cannot parse, `--drain`, and a bounded graceful shutdown.
+
+pub mod job;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::Env;
+use crate::store::{QUEUE, Store};
+use job::{RawCodec, RawJob};
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs in flight at once in this process.
+    pub concurrency: usize,
+    /// Exit once nothing can run now (retries due later stay queued).
+    pub drain: bool,
+    /// How often an idle worker looks for due jobs (PostgreSQL also wakes on
+    /// NOTIFY for new jobs).
+    pub poll_interval: Duration,
+    /// Heartbeat period; a worker silent for `heartbeat * missed_heartbeats`
+    /// is dead and its jobs go back to the queue.
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+    /// How long a stopping worker waits for jobs in flight.
+    pub shutdown_grace: Duration,
+    /// How often to look for stranded records, and how long a record must
+    /// have been untouched to count as stranded.
+    pub sweep_interval: Duration,
+    pub sweep_quiet: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            drain: false,
+            poll_interval: Duration::from_millis(500),
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+            shutdown_grace: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(60),
+            sweep_quiet: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Unique per process start: apalis treats a worker that re-registers under
+/// a live name's heartbeat as alive, so a restarted process must never reuse
+/// its predecessor's name.
+pub fn worker_name() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "host".into());
+    let host: String = host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let nonce = &ulid::Ulid::generate().to_string()[20..];
+    format!("credverify-{host}-{}-{nonce}", std::process::id())
+}
+
+/// Runs until `stop` is cancelled (or, with `drain`, until nothing can run
+/// now). Backend errors restart the fetch loop under a new name.
+pub async fn run(
+    env: Arc<Env>,
+    opts: WorkerOptions,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let sweeper = tokio::spawn(sweep_loop(
+        env.store.clone(),
+        opts.clone(),
+        stop.child_token(),
+    ));
+    let mut failures = 0u32;
+    let result = loop {
+        match env.store.quarantine_bad_jobs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::error!(count = n, "set aside job rows with ids apalis cannot parse"),
+            Err(e) => tracing::warn!(error = %e, "could not check for bad job rows"),
+        }
+        let name = worker_name();
+        tracing::info!(worker = %name, concurrency = opts.concurrency, drain = opts.drain, "worker starting");
+        let ctx = WorkerContext::new(&name);
+        let watcher = tokio::spawn(watch(
+            env.store.clone(),
+            ctx.clone(),
+            opts.clone(),
+            stop.clone(),
+        ));
+        let outcome = run_once(&env, &opts, &ctx).await;
+        watcher.abort();
+        match outcome {
+            Ok(()) => break Ok(()),
+            Err(_) if stop.is_cancelled() => break Ok(()),
+            Err(e) => {
+                failures += 1;
+                let pause = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
+                tracing::error!(worker = %name, error = %e, retry_in_s = pause.as_secs(), "worker stopped on a backend error; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.cancelled() => break Ok(()),
+                }
+            }
+        }
+    };
+    stop.cancel();
+    let _ = sweeper.await;
+    result
+}
+
+/// One apalis worker lifetime. Returns when it stops: after a clean stop, a
+/// backend error, or when in-flight jobs overrun the grace period.
+async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> anyhow::Result<()> {
+    let grace = opts.shutdown_grace;
+    let stopped = {
+        let ctx = ctx.clone();
+        async move {
+            while !ctx.is_shutting_down() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(grace).await;
+        }
+    };
+    macro_rules! drive {
+        ($backend:expr) => {{
+            let worker = WorkerBuilder::new(ctx)
+                .backend($backend)
+                .catch_panic()
+                .concurrency(opts.concurrency.max(1))
+                .data(env.clone())
+                .build(job::handle);
+            tokio::select! {
+                r = worker.run() => r.map_err(|e| anyhow::anyhow!("{e}")),
+                _ = stopped => {
+                    tracing::warn!(grace_s = grace.as_secs(), "jobs still running after the grace period; leaving them to be re-queued");
+                    Ok(())
+                }
+            }
+        }};
+    }
+    match &env.store {
+        Store::Sqlite(pool) => {
+            let config = apalis_sqlite::Config::default()
+                .queue(QUEUE)
+                .batch_size(opts.concurrency.max(1))
+                .heartbeat_interval(opts.heartbeat)
+                .missed_heartbeats(opts.missed_heartbeats);
+            let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(pool)
+                .with_config(config)
+                .with_codec(RawCodec)
+                .poll_with_interval(opts.poll_interval);
+            drive!(backend)
+        }
+        Store::Postgres(pool) => {
+            let config = apalis_postgres::Config::default()
+                .queue(QUEUE)
+                .batch_size(opts.concurrency.max(1))
+                .heartbeat_interval(opts.heartbeat)
+                .missed_heartbeats(opts.missed_heartbeats);
+            let strategy = Strategy::new()
+                .apply(IntervalStrategy::new(opts.poll_interval))
+                .apply(StreamStrategy::new(apalis_postgres::Pubsub::new(
+                    pool.clone(),
+                    QUEUE.to_string(),
+                )));
+            let backend = apalis_postgres::PostgresStorage::<RawJob>::new(pool)
+                .with_config(config)
+                .with_codec(RawCodec)
+                .poll_with_strategy(strategy);
+            drive!(backend)
+        }
+    }
+}
+
+/// Stops the worker when asked to, or (with `--drain`) when nothing it could
+/// run is left.
+async fn watch(store: Store, ctx: WorkerContext, opts: WorkerOptions, stop: CancellationToken) {
+    // apalis refuses to stop a worker that has not started yet.
+    while !ctx.is_running() && !stop.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut idle_checks = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        if !opts.drain {
+            continue;
+        }
+        let busy = ctx.task_count() > 0;
+        match store.runnable_jobs(ctx.name()).await {
+            Ok(0) if !busy => idle_checks += 1,
+            Ok(_) => idle_checks = 0,
+            Err(e) => tracing::warn!(error = %e, "drain check failed"),
+        }
+        // Twice in a row: the fetch that just emptied the table may still be
+        // handing jobs over.
+        if idle_checks >= 2 {
+            tracing::info!("drained: nothing left that can run now");
+            break;
+        }
+    }
+    let _ = ctx.stop();
+}
+
+/// Finds records no live job will pick up and gives them one.
+async fn sweep_loop(store: Store, opts: WorkerOptions, stop: CancellationToken) {
+    loop {
+        match sweep(&store, opts.sweep_quiet).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "re-enqueued stranded records"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+        if opts.drain {
+            return;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(opts.sweep_interval) => {}
+        }
+    }
+}
+
+/// One sweep: every stranded record quiet for `quiet` gets a new job due now.
+pub async fn sweep(store: &Store, quiet: Duration) -> Result<usize, crate::store::StoreError> {
+    let since = chrono::Utc::now() - chrono::Duration::from_std(quiet).unwrap_or_default();
+    let mut total = 0;
+    loop {
+        let ids = store.stranded_records(since, 500).await?;
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        for id in &ids {
+            let current = store.job_record(*id).await?;
+            let Some(rec) = current else { continue };
+            if store
+                .requeue(*id, rec.job_id.as_deref(), crate::store::due_now())
+                .await?
+                .is_some()
+            {
+                tracing::info!(record_id = id, "stranded record re-enqueued");
+                total += 1;
+            }
+        }
+        if ids.len() < 500 {
+            return Ok(total);
+        }
+    }
+}

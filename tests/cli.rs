@@ -1,0 +1,222 @@
+//! The binary as admins and scripts use it: exit codes, messages that name
+//! the field or the candidate, JSON that round-trips.
+
+mod common;
+
+use std::process::Output;
+
+use common::{TestDb, bin};
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    bin()
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .expect("run credverify")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn sixth_submit_is_refused(db: &TestDb) {
+    for i in 0..5 {
+        let o = run(
+            db,
+            &[
+                "submit",
+                "--candidate",
+                "c-cli",
+                "--name",
+                "王晓雯",
+                "--vcode",
+                "A7K2M9QX4TB8R5WZ",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "submit {i}: {}", stderr(&o));
+        let id: i64 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .expect("prints the record id");
+        assert!(id > 0);
+    }
+    let o = run(
+        db,
+        &[
+            "submit",
+            "--candidate",
+            "c-cli",
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("c-cli") && msg.contains('5'),
+        "names the candidate and the limit: {msg}"
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(
+        db.store.count_for_candidate("c-cli").await.unwrap(),
+        5,
+        "nothing was written"
+    );
+}
+on_both_backends!(
+    sixth_submit_exits_3_and_writes_nothing,
+    sixth_submit_is_refused
+);
+
+async fn invalid_input_names_the_field(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+    let unknown = write(
+        "unknown.json",
+        r#"{"vcode":"A7K2M9QX4TB8R5WZ","colour":"red"}"#,
+    );
+    let bad_date = write(
+        "date.json",
+        r#"{"vcode":"A7K2M9QX4TB8R5WZ","graduation_date":"2021-02-30"}"#,
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--name", "王晓雯", "--fields", &unknown], "colour"),
+        (vec!["--name", "王晓雯", "--vcode", "A7K2-M9QX"], "vcode"),
+        (
+            vec!["--name", "王晓雯", "--fields", &bad_date],
+            "graduation_date",
+        ),
+        (vec!["--name", "  ", "--vcode", "A7K2M9QX4TB8R5WZ"], "name"),
+        (
+            vec![
+                "--name",
+                "王晓雯",
+                "--vcode",
+                "A7K2M9QX4TB8R5WZ",
+                "--id-number",
+                "110105199904180028",
+            ],
+            "id_number",
+        ),
+        (vec!["--name", "王晓雯"], "vcode"),
+    ];
+    for (args, field) in cases {
+        let mut all = vec!["submit", "--candidate", "c-bad"];
+        all.extend(args.iter());
+        let o = run(db, &all);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(field),
+            "{all:?} should name `{field}`: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(db.store.count_for_candidate("c-bad").await.unwrap(), 0);
+}
+on_both_backends!(
+    invalid_input_exits_2_naming_the_field,
+    invalid_input_names_the_field
+);
+
+async fn show_json_round_trips(db: &TestDb) {
+    let o = run(
+        db,
+        &[
+            "submit",
+            "--candidate",
+            "c-show",
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let submitted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = submitted["record_id"].as_i64().unwrap();
+    let o = run(db, &["show", &id.to_string(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let record: credverify::store::RecordView =
+        serde_json::from_value(doc["record"].clone()).unwrap();
+    let events: Vec<credverify::store::EventView> =
+        serde_json::from_value(doc["events"].clone()).unwrap();
+    assert_eq!(record.id, id);
+    assert_eq!(record.status, credverify::domain::Status::Unverified);
+    assert_eq!(doc["record"]["status_zh"], "未核验");
+    assert_eq!(record.claimed.vcode.as_deref(), Some("A7K2M9QX4TB8R5WZ"));
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&record).unwrap(),
+        doc["record"],
+        "stable document"
+    );
+
+    let o = run(db, &["show", "999999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("999999") && stderr(&o).contains("hint"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(db, &["list", "--candidate", "c-show", "--json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    let o = run(db, &["list", "--status", "verified", "--json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(listed.is_empty());
+}
+on_both_backends!(
+    show_json_round_trips_and_list_filters,
+    show_json_round_trips
+);
+
+#[test]
+fn demo_verifies_the_bundled_records_as_documented() {
+    let o = bin().arg("demo").output().expect("run demo");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.contains("unexpected"), "{out}");
+    for needle in [
+        "vcode_invalid",
+        "report_expired",
+        "report_closed",
+        "holder_mismatch",
+        "field_mismatch",
+        "kind_mismatch",
+        "duplicate_certificate",
+        "name_near_match",
+        "after 2 transient",
+    ] {
+        assert!(out.contains(needle), "demo output lacks {needle}:\n{out}");
+    }
+}
+
+#[test]
+fn help_explains_every_command_with_an_example() {
+    for cmd in ["submit", "worker", "show", "list", "sandbox"] {
+        let o = bin().args([cmd, "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(
+            text.contains("Example"),
+            "{cmd} --help has no example:\n{text}"
+        );
+    }
+    let o = bin().args(["submit", "--no-such-flag"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+}

@@ -1,0 +1,304 @@
+//! Shared test harness: a fresh database per test on each backend, a real
+//! sandbox verification service, and the worker driven in `--drain` mode.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use credverify::chsi::{ChsiClient, ChsiConfig};
+use credverify::pipeline::{Env, ScreenshotReader};
+use credverify::queue::WorkerOptions;
+use credverify::retry::RetryPolicy;
+use credverify::sandbox::{Registry, Sandbox};
+use credverify::store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("CREDVERIFY_TEST_PG_URL").unwrap_or_else(|_| PG_ADMIN_URL.to_string())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+impl TestDb {
+    /// A fresh database. `None` only when PostgreSQL is unreachable outside
+    /// CI; in CI (`CI=true`) that is a failure.
+    pub async fn new(kind: Kind) -> Option<TestDb> {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                let store = Store::open(&url).await.expect("open sqlite");
+                Some(TestDb {
+                    url,
+                    store,
+                    _dir: Some(dir),
+                    pg_name: None,
+                })
+            }
+            Kind::Postgres => {
+                use sqlx::Connection;
+                let admin = pg_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if !in_ci() => {
+                        eprintln!(
+                            "SKIPPING PostgreSQL half of this test: cannot reach {admin}: {e} (set CI=true to make this a failure)"
+                        );
+                        return None;
+                    }
+                    Err(e) => panic!("CI=true and PostgreSQL is unreachable at {admin}: {e}"),
+                };
+                let name = format!(
+                    "cv_test_{}",
+                    ulid::Ulid::generate().to_string().to_lowercase()
+                );
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let _ = conn.close().await;
+                let url = replace_db(&admin, &name);
+                let store = Store::open(&url).await.expect("open postgres");
+                Some(TestDb {
+                    url,
+                    store,
+                    _dir: None,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL database (SQLite's directory goes with `self`).
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Some(name) = &self.pg_name {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+
+    /// Runs a statement directly (to break things behind the worker's back).
+    pub async fn exec(&self, sql: &str) -> u64 {
+        match &self.store {
+            Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .expect(sql)
+                .rows_affected(),
+            Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .expect(sql)
+                .rows_affected(),
+        }
+    }
+
+    pub async fn try_exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.store {
+            Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+            Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+    }
+
+    /// A single integer from a query.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.store {
+            Store::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(p)
+                .await
+                .expect(sql),
+            Store::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(p)
+                .await
+                .expect(sql),
+        }
+    }
+
+    /// The apalis jobs table, spelled for this backend.
+    pub fn jobs_table(&self) -> &'static str {
+        match self.store {
+            Store::Sqlite(_) => "Jobs",
+            Store::Postgres(_) => "apalis.jobs",
+        }
+    }
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    format!("{base}/{db}")
+}
+
+/// Generates one `#[tokio::test]` per backend from `async fn(TestDb)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* $name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = common::TestDb::new(common::Kind::Sqlite).await.unwrap();
+                $body(&db).await;
+                db.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = common::TestDb::new(common::Kind::Postgres).await else {
+                    return;
+                };
+                $body(&db).await;
+                db.cleanup().await;
+            }
+        }
+    };
+}
+
+/// The repository's fixture registry, served by a real sandbox on a free port.
+pub async fn sandbox() -> (Sandbox, String) {
+    let registry = Registry::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/sandbox/registry.json"
+    )))
+    .expect("fixture registry");
+    sandbox_with(registry).await
+}
+
+pub async fn sandbox_with(registry: Registry) -> (Sandbox, String) {
+    let sb = Sandbox::new(registry, 42);
+    let (addr, _handle) = sb.start("127.0.0.1:0").await.expect("start sandbox");
+    (sb, format!("http://{addr}"))
+}
+
+pub fn chsi(base_url: &str) -> Arc<ChsiClient> {
+    ChsiClient::new(ChsiConfig {
+        base_url: base_url.to_string(),
+        rate_per_second: 0.0,
+        timeout: Duration::from_secs(5),
+        back_off: Duration::from_millis(10),
+        ..ChsiConfig::default()
+    })
+    .expect("client")
+}
+
+/// Retries come quickly in tests, but not so quickly that a retry falls due
+/// inside the drain that scheduled it (SQLite schedules in whole seconds).
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(4),
+        max_retries: 4,
+        jitter: 0.0,
+    }
+}
+
+pub fn env(db: &TestDb, base_url: &str) -> Arc<Env> {
+    env_with_reader(db, base_url, None)
+}
+
+pub fn env_with_reader(
+    db: &TestDb,
+    base_url: &str,
+    reader: Option<Arc<dyn ScreenshotReader>>,
+) -> Arc<Env> {
+    Arc::new(Env {
+        store: db.store.clone(),
+        chsi: chsi(base_url),
+        retry: fast_retry(),
+        reader,
+    })
+}
+
+pub fn drain_options(concurrency: usize) -> WorkerOptions {
+    WorkerOptions {
+        concurrency,
+        drain: true,
+        poll_interval: Duration::from_millis(50),
+        sweep_quiet: Duration::from_secs(3600),
+        ..WorkerOptions::default()
+    }
+}
+
+/// Runs a worker until nothing can run now.
+pub async fn drain(env: &Arc<Env>, concurrency: usize) {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        credverify::queue::run(
+            env.clone(),
+            drain_options(concurrency),
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("drain finished in time")
+    .expect("worker ran");
+}
+
+/// Drains repeatedly until no record is waiting for a retry due within
+/// `horizon`.
+pub async fn drain_until_settled(env: &Arc<Env>, concurrency: usize, horizon: Duration) {
+    let deadline = tokio::time::Instant::now() + horizon;
+    loop {
+        drain(env, concurrency).await;
+        let waiting = env
+            .store
+            .list(&credverify::store::ListFilter {
+                status: Some(credverify::domain::Status::Unverified),
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let next = waiting
+            .iter()
+            .filter(|r| !r.retries_exhausted)
+            .filter_map(|r| r.next_attempt_at)
+            .min();
+        let Some(next) = next else { return };
+        if tokio::time::Instant::now() > deadline {
+            return;
+        }
+        let wait =
+            (next - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1100);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Path of the built binary, for CLI tests.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_credverify"));
+    c.env_remove("CREDVERIFY_DATABASE_URL")
+        .env("CREDVERIFY_LOG", "warn");
+    c
+}

@@ -180,8 +180,11 @@ impl ChsiClient {
         }
         let headers = resp.headers().clone();
         let body = read_limited(resp, self.config.max_body_bytes).await?;
-        let html = decode_body(&headers, &body);
-        match parse_page(&html) {
+        // Parsing is CPU work: keep it off the async runtime's threads.
+        let page = tokio::task::spawn_blocking(move || parse_page(&decode_body(&headers, &body)))
+            .await
+            .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
+        match page {
             Page::Report {
                 report, unreadable, ..
             } => Ok(Answer {

@@ -85,7 +85,57 @@ fn kind_from_title(title: &str) -> Option<Kind> {
     }
 }
 
+/// A report page has a few hundred tags, nested a few dozen deep. The HTML5
+/// tree builder does work proportional to nesting depth for every tag, so a
+/// page of thousands of nested tags would hold a worker for seconds or
+/// minutes: such pages are refused unparsed.
+const MAX_TAGS: usize = 10_000;
+const MAX_DEPTH: usize = 256;
+
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Number of tags and the deepest nesting, by a cheap scan that needs no
+/// parse (approximate: enough to tell a page from an attack).
+fn tag_shape(html: &str) -> (usize, usize) {
+    let b = html.as_bytes();
+    let (mut tags, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        tags += 1;
+        let closing = b.get(i + 1) == Some(&b'/');
+        let start = i + 1 + usize::from(closing);
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_alphanumeric() {
+            end += 1;
+        }
+        let name = html.get(start..end).unwrap_or("").to_ascii_lowercase();
+        let gt = b[end..].iter().position(|c| *c == b'>').map(|p| end + p);
+        let self_closing = gt.is_some_and(|g| g > 0 && b[g - 1] == b'/');
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !name.is_empty() && !self_closing && !VOID.contains(&name.as_str()) {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+        i = gt.map_or(b.len(), |g| g + 1);
+    }
+    (tags, deepest)
+}
+
 pub fn parse_page(html: &str) -> Page {
+    let (tags, depth) = tag_shape(html);
+    if tags > MAX_TAGS || depth > MAX_DEPTH {
+        return Page::Unrecognised(format!(
+            "{tags} tags nested {depth} deep; a report page stays under {MAX_TAGS} and {MAX_DEPTH}"
+        ));
+    }
     let doc = Html::parse_document(html);
     let body_text = normalize_text(&text_of(doc.root_element()));
 
@@ -212,6 +262,16 @@ mod tests {
         };
         assert_eq!(report.fields.graduation_date, None);
         assert_eq!(unreadable, vec![Field::graduation_date]);
+    }
+
+    #[test]
+    fn tag_shape_counts_nesting_not_void_elements() {
+        assert_eq!(tag_shape("<div><p>a<br>b<img src=x/></p></div>"), (6, 2));
+        assert_eq!(tag_shape(&"<div>".repeat(300)).1, 300);
+        assert_eq!(
+            tag_shape("<html><body><div></div><div></div></body></html>").1,
+            3
+        );
     }
 
     #[test]

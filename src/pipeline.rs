@@ -80,6 +80,19 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
+/// What the evidence says about a record, before anything is written.
+#[derive(Debug, Clone)]
+pub enum Assessment {
+    Decided {
+        claimed: CredentialFields,
+        verdict: Verdict,
+        lookup: Option<Lookup>,
+        ctx: Context,
+    },
+    /// Nothing can be concluded now; try again later.
+    Transient(String),
+}
+
 /// Verifies record `record_id` on behalf of job `job_id`.
 pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, PipelineError> {
     let rec = env
@@ -95,57 +108,71 @@ pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, 
         tracing::info!("a newer job owns this record; dropping this one");
         return Ok(Outcome::Superseded);
     }
+    match assess(env, &rec).await? {
+        Assessment::Decided {
+            claimed,
+            verdict,
+            lookup,
+            ctx,
+        } => finish(env, &rec, job_id, &claimed, verdict, lookup.as_ref(), ctx).await,
+        Assessment::Transient(error) => retry(env, &rec, job_id, error).await,
+    }
+}
 
-    let claimed = match claimed_fields(env, &rec).await? {
-        Ok(fields) => fields,
-        Err(Step::Decide(verdict)) => {
-            return finish(
-                env,
-                &rec,
-                job_id,
-                &rec.claimed,
-                verdict,
-                None,
-                Context::default(),
-            )
-            .await;
-        }
-        Err(Step::Retry(error)) => return retry(env, &rec, job_id, error).await,
+/// Reads the claim (screenshot and typed fields), asks the service and
+/// decides, writing nothing but the screenshot's reading. Used by the worker
+/// and by admins re-checking verified records.
+pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineError> {
+    let decided = |claimed: CredentialFields, verdict| Assessment::Decided {
+        claimed,
+        verdict,
+        lookup: None,
+        ctx: Context::default(),
     };
-
+    let claimed = match claimed_fields(env, rec).await? {
+        Ok(fields) => fields,
+        Err(Step::Decide(verdict)) => return Ok(decided(rec.claimed.clone(), verdict)),
+        Err(Step::Retry(error)) => return Ok(Assessment::Transient(error)),
+    };
     let Some(code) = claimed.verification_code() else {
         let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
-        return finish(
-            env,
-            &rec,
-            job_id,
-            &claimed,
-            verdict,
-            None,
-            Context::default(),
-        )
-        .await;
+        return Ok(decided(claimed, verdict));
     };
-
     let answer = match env.chsi.lookup(&code).await {
         Ok(a) => a,
-        Err(t) => return retry(env, &rec, job_id, describe(&t)).await,
+        Err(t) => return Ok(Assessment::Transient(describe(&t))),
     };
     let ctx = Context {
         report_unreadable: answer.unreadable.clone(),
         ..Context::default()
     };
     let verdict = verdict::decide(&rec.candidate, &claimed, &answer.lookup, &ctx);
-    finish(
-        env,
-        &rec,
-        job_id,
-        &claimed,
+    Ok(Assessment::Decided {
+        claimed,
         verdict,
-        Some(&answer.lookup),
+        lookup: Some(answer.lookup),
         ctx,
-    )
-    .await
+    })
+}
+
+/// Something in our own code failed while verifying: treated like a transient
+/// failure, so the record is retried with backoff and, if it keeps failing,
+/// flagged for admins instead of looping or being lost.
+pub async fn internal_failure(
+    env: &Env,
+    record_id: i64,
+    job_id: &str,
+    error: String,
+) -> Result<Outcome, PipelineError> {
+    let rec = env
+        .store
+        .job_record(record_id)
+        .await?
+        .ok_or(PipelineError::MissingRecord(record_id))?;
+    if rec.status != Status::Unverified {
+        return Ok(Outcome::AlreadyDecided(rec.status));
+    }
+    retry(env, &rec, job_id, error).await
 }
 
 fn describe(t: &Transient) -> String {

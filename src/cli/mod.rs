@@ -1,6 +1,7 @@
 //! The `credverify` command line: what admins and scripts use. One clap
 //! definition; each subcommand's work lives in its own module.
 
+mod admin;
 mod demo;
 mod output;
 mod records;
@@ -74,6 +75,30 @@ A candidate holds at most 5 records; a sixth is refused with exit code 3."
         after_help = "Examples:\n  credverify list --status needs_review\n  credverify list --candidate c-42 --json"
     )]
     List(records::ListArgs),
+    /// Re-run verification for selected records (after an outage, a dispute, or a rule change).
+    #[command(
+        after_help = "Examples:\n  credverify rerun --status rejected --reason vcode_invalid --since 2026-11-27 --dry-run\n  \
+credverify rerun --status rejected --reason vcode_invalid --since 2026-11-27 --note \"service outage\" --by li.na --wait\n  \
+credverify rerun --record 17 --record 18 --by li.na\n\n\
+Rejected and needs_review records go back to unverified with a new job; unverified records without a\n\
+job are queued; verified records are only re-checked (with --include-verified). Interrupt and run the\n\
+same command again at any time: nothing is queued twice."
+    )]
+    Rerun(admin::RerunArgs),
+    /// Decide a record waiting for a human (needs_review): approve it or reject it with a reason.
+    #[command(
+        after_help = "Examples:\n  credverify review 17 --approve --note \"name on the ID card is 张晓艳; registration typo\" --by li.na\n  \
+credverify review 17 --reject holder_mismatch --note \"different person\" --by li.na"
+    )]
+    Review(admin::ReviewArgs),
+    /// Take back a verified record (e.g. the certificate was revoked); logged with the reason.
+    #[command(
+        after_help = "Example:\n  credverify revoke 17 --reason \"certificate revoked by the school, letter 2026-031\" --by li.na"
+    )]
+    Revoke(admin::RevokeArgs),
+    /// Counts by status and reason, records waiting, failed jobs, and per-day activity.
+    #[command(after_help = "Examples:\n  credverify stats\n  credverify stats --days 30 --json")]
+    Stats(admin::StatsArgs),
     /// Serve a local stand-in for the verification service (for demos and tests).
     #[command(
         after_help = "Example:\n  credverify sandbox --addr 127.0.0.1:8700 --registry fixtures/sandbox/registry.json\n  \
@@ -217,6 +242,10 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Submit(args) => submit::submit(&url, args).await,
         Command::Show(args) => records::show(&url, args).await,
         Command::List(args) => records::list(&url, args).await,
+        Command::Rerun(args) => admin::rerun(&url, args).await,
+        Command::Review(args) => admin::review(&url, args).await,
+        Command::Revoke(args) => admin::revoke(&url, args).await,
+        Command::Stats(args) => admin::stats(&url, args).await,
         Command::Sandbox(args) => run::sandbox(args).await,
         Command::Demo(args) => demo::demo(args).await,
     }

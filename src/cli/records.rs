@@ -5,7 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::{CliError, print_json, table};
-use crate::domain::{Field, Status};
+use crate::domain::{Field, ReasonCode, Status};
 use crate::store::{EventView, ListFilter, RecordView, Store};
 use crate::verdict::Agreement;
 
@@ -26,9 +26,15 @@ pub struct ListArgs {
     /// Only records with this status.
     #[arg(long, value_parser = parse_status)]
     pub status: Option<Status>,
-    /// Only records submitted on or after this date (YYYY-MM-DD, UTC).
+    /// Only records carrying a reason with this code (e.g. vcode_invalid).
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Option<ReasonCode>,
+    /// Only records last changed on or after this date (YYYY-MM-DD, UTC).
     #[arg(long, value_parser = parse_day)]
     pub since: Option<DateTime<Utc>>,
+    /// Only records last changed before this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub until: Option<DateTime<Utc>>,
     /// At most this many records.
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
@@ -43,6 +49,13 @@ pub struct ListArgs {
 pub(crate) fn parse_status(s: &str) -> Result<Status, String> {
     Status::parse(s)
         .ok_or_else(|| "expected one of: unverified, verified, rejected, needs_review".to_string())
+}
+
+pub(crate) fn parse_reason(s: &str) -> Result<ReasonCode, String> {
+    ReasonCode::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.as_str()).collect();
+        format!("expected one of: {}", all.join(", "))
+    })
 }
 
 pub(crate) fn parse_day(s: &str) -> Result<DateTime<Utc>, String> {
@@ -173,9 +186,12 @@ pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
     let filter = ListFilter {
         candidate_id: args.candidate.clone(),
         status: args.status,
+        reason: args.reason,
         since: args.since,
+        until: args.until,
         limit: args.limit,
         offset: args.offset,
+        ..Default::default()
     };
     let records = store.list(&filter).await?;
     store.close().await;

@@ -3,10 +3,12 @@
 //! failed job, not an error that stops the worker's fetch loop.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Codec, Data, TaskId};
+use futures::FutureExt;
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -80,9 +82,30 @@ pub async fn handle(job: RawJob, task_id: TaskId, env: Data<Arc<Env>>) -> Result
         }
     };
     let span = tracing::info_span!("job", record_id = payload.record_id, job_id = %task_id);
-    let result = pipeline::verify(&env, payload.record_id, &task_id.to_string())
-        .instrument(span.clone())
-        .await;
+    let job_id = task_id.to_string();
+    let run = AssertUnwindSafe(pipeline::verify(&env, payload.record_id, &job_id)).catch_unwind();
+    let result = match run.instrument(span.clone()).await {
+        Ok(result) => result,
+        Err(panic) => {
+            // A bug, not the candidate's fault and not the service's: keep
+            // the record unverified and let the retry budget bring it to an
+            // admin if it keeps happening.
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(parent: &span, panic = %msg, "job panicked");
+            pipeline::internal_failure(
+                &env,
+                payload.record_id,
+                &job_id,
+                format!("internal error: {msg}"),
+            )
+            .instrument(span.clone())
+            .await
+        }
+    };
     let _entered = span.enter();
     match result {
         Ok(outcome) => {

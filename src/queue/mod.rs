@@ -53,6 +53,13 @@ impl Default for WorkerOptions {
     }
 }
 
+impl WorkerOptions {
+    pub fn with_drain(mut self, drain: bool) -> Self {
+        self.drain = drain;
+        self
+    }
+}
+
 /// Unique per process start: apalis treats a worker that re-registers under
 /// a live name's heartbeat as alive, so a restarted process must never reuse
 /// its predecessor's name.
@@ -134,7 +141,6 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
         ($backend:expr) => {{
             let worker = WorkerBuilder::new(ctx)
                 .backend($backend)
-                .catch_panic()
                 .concurrency(opts.concurrency.max(1))
                 .data(env.clone())
                 .build(job::handle);

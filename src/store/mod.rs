@@ -4,6 +4,7 @@
 //! search path puts schema `credverify` first); where the dialects differ the
 //! code says so.
 
+mod admin;
 mod connect;
 mod jobs;
 pub mod model;
@@ -13,6 +14,7 @@ mod write;
 
 use sqlx::{PgPool, SqlitePool};
 
+pub use admin::{DayCounts, ReopenOutcome, Stats};
 pub use connect::{Backend, default_database_url};
 pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
 pub use model::*;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{CredentialFields, Field, IdNumber, Kind, Reason, Status};
+use crate::domain::{CredentialFields, Field, IdNumber, Kind, Reason, ReasonCode, Status};
 use crate::verdict::{Candidate, FieldDiff, Report};
 
 /// A record as the registration backend hands it over.
@@ -134,11 +134,19 @@ pub struct EventView {
     pub note: Option<String>,
 }
 
+/// Which records: every given criterion must hold.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Only these records (empty: any).
+    pub ids: Vec<i64>,
     pub candidate_id: Option<String>,
     pub status: Option<Status>,
+    /// Carries a reason with this code.
+    pub reason: Option<ReasonCode>,
+    /// Last changed at or after / before.
     pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// 0 means the default page size (100).
     pub limit: i64,
     pub offset: i64,
 }

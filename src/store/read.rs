@@ -189,16 +189,41 @@ impl Store {
 
     pub async fn list(&self, f: &ListFilter) -> Result<Vec<RecordView>, StoreError> {
         let limit = if f.limit <= 0 { 100 } else { f.limit };
+        // JSON containment is spelled differently by the two dialects.
+        let reason_test = match self {
+            Store::Sqlite(_) => {
+                "EXISTS (SELECT 1 FROM json_each(records.reasons) WHERE json_extract(value, '$.code') = $4)"
+            }
+            Store::Postgres(_) => {
+                "reasons @> jsonb_build_array(jsonb_build_object('code', $4::text))"
+            }
+        };
+        let ids = f
+            .ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let id_test = if f.ids.is_empty() {
+            "TRUE".to_string()
+        } else {
+            format!("id IN ({ids})")
+        };
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM records \
-             WHERE ($1 IS NULL OR candidate_id = $1) AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR created_at >= $3) ORDER BY id LIMIT $4 OFFSET $5"
+             WHERE {id_test} AND ($1 IS NULL OR candidate_id = $1) AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR {reason_test}) \
+             AND ($5 IS NULL OR updated_at >= $5) AND ($6 IS NULL OR updated_at < $6) \
+             ORDER BY id LIMIT $7 OFFSET $8"
         );
         let rows: Vec<RecordRow> = on_pool!(self, p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(f.candidate_id.as_deref())
                 .bind(f.status.map(|s| s.as_str()))
+                .bind(f.reason.map(|r| r.as_str()))
+                .bind(f.reason.map(|r| r.as_str()))
                 .bind(f.since)
+                .bind(f.until)
                 .bind(limit)
                 .bind(f.offset)
                 .fetch_all(p)

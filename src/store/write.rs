@@ -69,22 +69,39 @@ impl Store {
         let authoritative = t.report.map(Json);
         let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
         let decided = t.to != Status::Unverified;
+        // `$lock` serialises verifications of one certificate (PostgreSQL;
+        // SQLite's write transaction already runs alone).
         macro_rules! body {
-            ($tx:ident) => {{
-                if t.to == Status::Verified
-                    && let Some(cert) = certificate.as_deref()
-                {
-                    let other: Option<(i64,)> = sqlx::query_as(
-                        "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
-                         WHERE r.status = 'verified' AND r.certificate_no = $1 \
-                         AND r.candidate_id <> me.candidate_id LIMIT 1",
-                    )
-                    .bind(cert)
-                    .bind(t.record_id)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-                    if other.is_some() {
-                        return Ok(TransitionOutcome::DuplicateCertificate);
+            ($tx:ident, $lock:literal) => {{
+                if t.to == Status::Verified {
+                    let cert: Option<String> = match &certificate {
+                        Some(c) => Some(c.clone()),
+                        // An admin approving: the certificate stored with the report.
+                        None => sqlx::query_scalar("SELECT certificate_no FROM records WHERE id = $1")
+                            .bind(t.record_id)
+                            .fetch_optional(&mut *$tx)
+                            .await?
+                            .flatten(),
+                    };
+                    if let Some(cert) = cert {
+                        if $lock {
+                            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certificate:' || $1))")
+                                .bind(&cert)
+                                .execute(&mut *$tx)
+                                .await?;
+                        }
+                        let other: Option<(i64,)> = sqlx::query_as(
+                            "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
+                             WHERE r.status = 'verified' AND r.certificate_no = $1 \
+                             AND r.candidate_id <> me.candidate_id LIMIT 1",
+                        )
+                        .bind(&cert)
+                        .bind(t.record_id)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                        if other.is_some() {
+                            return Ok(TransitionOutcome::DuplicateCertificate);
+                        }
                     }
                 }
                 let updated = sqlx::query(
@@ -115,38 +132,18 @@ impl Store {
                         .await?;
                     return Ok(TransitionOutcome::Stale { current: current.and_then(|(s,)| Status::parse(&s)) });
                 }
-                sqlx::query(
-                    "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(t.record_id)
-                .bind(now)
-                .bind(t.actor)
-                .bind(t.from.as_str())
-                .bind(t.to.as_str())
-                .bind(Json(t.reasons))
-                .bind(t.note)
-                .execute(&mut *$tx)
-                .await?;
+                insert_event(&mut $tx, t.record_id, now, t.actor, Some(t.from), t.to, t.reasons, t.note).await?;
             }};
         }
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin_with(SQLITE_WRITE).await?;
-                body!(tx);
+                body!(tx, false);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                if let Some(cert) = certificate.as_deref() {
-                    // Two workers verifying the same certificate for two
-                    // candidates must not both see "no one else has it".
-                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certificate:' || $1))")
-                        .bind(cert)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                body!(tx);
+                body!(tx, true);
                 tx.commit().await?;
             }
         }
@@ -237,6 +234,44 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// Appends one event; callers hold the transaction that changed the record.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert_event<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    record_id: i64,
+    at: chrono::DateTime<Utc>,
+    actor: &str,
+    from: Option<Status>,
+    to: Status,
+    reasons: &[crate::domain::Reason],
+    note: Option<&str>,
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> chrono::DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Json<&'q [crate::domain::Reason]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query(
+        "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(record_id)
+    .bind(at)
+    .bind(actor)
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.as_str())
+    .bind(Json(reasons))
+    .bind(note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, sqlx::Error> {

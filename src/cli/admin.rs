@@ -1,0 +1,630 @@
+//! Admin commands: `rerun`, `review`, `revoke`, `stats`. Built for people
+//! under pressure: a dry run first, progress as it goes, every change in the
+//! event log with who did it and why, safe to interrupt and run again.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::ServiceArgs;
+use super::output::{CliError, print_json, table};
+use super::records::{parse_day, parse_reason, parse_status};
+use crate::chsi::ChsiClient;
+use crate::domain::reason::Severity;
+use crate::domain::{Reason, ReasonCode, Status};
+use crate::pipeline::{self, Assessment, Env};
+use crate::store::{ListFilter, RecordView, ReopenOutcome, Store, Transition, TransitionOutcome};
+
+/// Who is acting, for the event log.
+#[derive(Debug, Clone, Args)]
+pub struct Operator {
+    /// Your name, recorded in the event log (default: $CREDVERIFY_OPERATOR, then $USER).
+    #[arg(long = "by", env = "CREDVERIFY_OPERATOR")]
+    pub by: Option<String>,
+}
+
+impl Operator {
+    fn actor(&self) -> Result<String, CliError> {
+        let name = self
+            .by
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|n| !n.trim().is_empty());
+        name.map(|n| format!("admin:{}", n.trim())).ok_or_else(|| {
+            CliError::usage("who is acting? pass --by NAME (or set CREDVERIFY_OPERATOR)")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RerunArgs {
+    /// A record to re-run (repeat for several).
+    #[arg(long = "record")]
+    pub records: Vec<i64>,
+    /// Every record of this candidate.
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// Records with this status: rejected, needs_review or unverified.
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<Status>,
+    /// Records carrying this reason (e.g. vcode_invalid after the service wrongly answered "invalid").
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Option<ReasonCode>,
+    /// Records last changed on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub since: Option<DateTime<Utc>>,
+    /// Records last changed before this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub until: Option<DateTime<Utc>>,
+    /// Show what would be re-run and why; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also re-check verified records against the service. They stay verified; a record the service
+    /// no longer confirms is reported so you can `revoke` it.
+    #[arg(long)]
+    pub include_verified: bool,
+    /// Why, for the event log.
+    #[arg(long)]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub operator: Operator,
+    /// Follow the jobs to their verdicts (a worker must be running) and print before/after.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub wait_timeout_secs: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(id = "decision", required = true, multiple = false, args = ["approve", "reject"])]
+pub struct ReviewArgs {
+    /// The record (must be needs_review).
+    pub record: i64,
+    /// Verify the record.
+    #[arg(long)]
+    pub approve: bool,
+    /// Reject the record with this reason code (e.g. holder_mismatch, field_mismatch).
+    #[arg(long, value_parser = parse_reason, value_name = "REASON")]
+    pub reject: Option<ReasonCode>,
+    /// What you checked and why you decided so (kept in the event log).
+    #[arg(long)]
+    pub note: String,
+    #[command(flatten)]
+    pub operator: Operator,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RevokeArgs {
+    /// The verified record to take back.
+    pub record: i64,
+    /// Why (e.g. "certificate revoked by the school, letter 2026-031"); shown to the candidate.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub operator: Operator,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Per-day counts for this many days, today included.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn progress(len: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} {msg} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// What re-running one record does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Plan {
+    Reopen,
+    Requeue,
+    AlreadyQueued,
+    Recheck,
+    SkipVerified,
+}
+
+impl Plan {
+    fn describe(self) -> &'static str {
+        match self {
+            Plan::Reopen => "back to unverified, verify again",
+            Plan::Requeue => "unverified with no job: queue it",
+            Plan::AlreadyQueued => "already queued: nothing to do",
+            Plan::Recheck => "re-check against the service; stays verified",
+            Plan::SkipVerified => "verified: skipped (use --include-verified to re-check)",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RerunRow {
+    record: i64,
+    candidate: String,
+    before: Status,
+    before_reasons: Vec<ReasonCode>,
+    action: Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    after_reasons: Vec<ReasonCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+async fn select(store: &Store, args: &RerunArgs) -> Result<Vec<RecordView>, CliError> {
+    if args.records.is_empty()
+        && args.candidate.is_none()
+        && args.status.is_none()
+        && args.reason.is_none()
+    {
+        return Err(CliError::usage("choose records with --record, --candidate, --status or --reason")
+            .hint("e.g. `credverify rerun --status rejected --reason vcode_invalid --since 2026-11-27 --dry-run`"));
+    }
+    if args.status == Some(Status::Verified) && !args.include_verified {
+        return Err(CliError::usage(
+            "verified records are only re-checked: add --include-verified",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .list(&ListFilter {
+                ids: args.records.clone(),
+                candidate_id: args.candidate.clone(),
+                status: args.status,
+                reason: args.reason,
+                since: args.since,
+                until: args.until,
+                limit: 1000,
+                offset,
+            })
+            .await?;
+        let n = page.len();
+        out.extend(page);
+        if n < 1000 {
+            break;
+        }
+        offset += 1000;
+    }
+    for id in &args.records {
+        if !out.iter().any(|r| r.id == *id) && store.record(*id).await?.is_none() {
+            return Err(CliError::usage(format!("record {id} does not exist"))
+                .hint("check the id with `credverify list`"));
+        }
+    }
+    Ok(out)
+}
+
+async fn plan_for(store: &Store, r: &RecordView, include_verified: bool) -> Result<Plan, CliError> {
+    Ok(match r.status {
+        Status::Verified if include_verified => Plan::Recheck,
+        Status::Verified => Plan::SkipVerified,
+        Status::Rejected | Status::NeedsReview => Plan::Reopen,
+        Status::Unverified if store.has_live_job(r.id).await? => Plan::AlreadyQueued,
+        Status::Unverified => Plan::Requeue,
+    })
+}
+
+pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
+    let store = Store::connect(url).await?;
+    let selected = select(&store, &args).await?;
+    let mut rows = Vec::with_capacity(selected.len());
+    for r in &selected {
+        rows.push(RerunRow {
+            record: r.id,
+            candidate: r.candidate_id.clone(),
+            before: r.status,
+            before_reasons: r.reasons.iter().map(|x| x.code).collect(),
+            action: plan_for(&store, r, args.include_verified).await?,
+            after: None,
+            after_reasons: Vec::new(),
+            note: None,
+        });
+    }
+    if args.dry_run {
+        print_rows(&rows, &args, "would")?;
+        return Ok(());
+    }
+    let actor = args.operator.actor()?;
+    let rechecker = if args.include_verified {
+        let chsi = ChsiClient::new(args.service.chsi_config())
+            .map_err(|e| CliError::usage(format!("{e:#}")))?;
+        Some(Env {
+            store: store.clone(),
+            chsi,
+            retry: Default::default(),
+            reader: None,
+        })
+    } else {
+        None
+    };
+
+    let bar = progress(rows.len() as u64, args.json);
+    bar.set_message("records");
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for row in &mut rows {
+        match row.action {
+            Plan::SkipVerified => *counts.entry("skipped (verified)").or_default() += 1,
+            Plan::Recheck => {
+                let env = rechecker.as_ref().expect("built for --include-verified");
+                row.note = Some(recheck(env, row.record).await?);
+                *counts.entry("re-checked").or_default() += 1;
+            }
+            _ => {
+                let outcome = store
+                    .reopen(row.record, &actor, args.note.as_deref())
+                    .await
+                    .map_err(|e| {
+                        CliError::from(e).hint(format!(
+                            "record {}: run the same command again to resume",
+                            row.record
+                        ))
+                    })?;
+                let label = match outcome {
+                    ReopenOutcome::Reopened { .. } => "re-opened",
+                    ReopenOutcome::Requeued { .. } => "re-queued",
+                    ReopenOutcome::AlreadyQueued => "already queued",
+                    ReopenOutcome::Refused { .. } => "changed meanwhile, left alone",
+                };
+                if let ReopenOutcome::Refused { current } = outcome {
+                    row.note = Some(format!("now {current}; left alone"));
+                }
+                *counts.entry(label).or_default() += 1;
+            }
+        }
+        bar.inc(1);
+        bar.set_message(
+            counts
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    bar.finish_and_clear();
+
+    if args.wait {
+        wait_for_verdicts(
+            &store,
+            &mut rows,
+            Duration::from_secs(args.wait_timeout_secs),
+            args.json,
+        )
+        .await?;
+    }
+    store.close().await;
+    if !args.json {
+        let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        eprintln!(
+            "{}",
+            if summary.is_empty() {
+                "no records matched".to_string()
+            } else {
+                summary.join(", ")
+            }
+        );
+    }
+    print_rows(&rows, &args, if args.wait { "after" } else { "done" })
+}
+
+/// Asks the service about a verified record again, changing nothing.
+async fn recheck(env: &Env, record_id: i64) -> Result<String, CliError> {
+    let Some(rec) = env.store.job_record(record_id).await? else {
+        return Ok("record vanished".into());
+    };
+    match pipeline::assess(env, &rec)
+        .await
+        .map_err(|e| CliError::other(e.to_string()))?
+    {
+        Assessment::Decided { verdict, .. } if verdict.status == Status::Verified => {
+            Ok("still confirmed by the service".into())
+        }
+        Assessment::Decided { verdict, .. } => {
+            let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+            Ok(format!(
+                "NO LONGER CONFIRMED: would be {} ({}); left verified — `credverify revoke {record_id} --reason ...` to take it back",
+                verdict.status,
+                codes.join(", ")
+            ))
+        }
+        Assessment::Transient(e) => Ok(format!("could not ask the service ({e}); try again later")),
+    }
+}
+
+async fn wait_for_verdicts(
+    store: &Store,
+    rows: &mut [RerunRow],
+    timeout: Duration,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let watched: Vec<usize> = (0..rows.len())
+        .filter(|i| {
+            matches!(
+                rows[*i].action,
+                Plan::Reopen | Plan::Requeue | Plan::AlreadyQueued
+            )
+        })
+        .collect();
+    let bar = progress(watched.len() as u64, quiet);
+    bar.set_message("decided");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut done = 0;
+        for &i in &watched {
+            let Some(r) = store.record(rows[i].record).await? else {
+                continue;
+            };
+            if r.status != Status::Unverified || r.retries_exhausted {
+                rows[i].after = Some(r.status);
+                rows[i].after_reasons = r.reasons.iter().map(|x| x.code).collect();
+                if r.retries_exhausted {
+                    rows[i].note = Some("retries exhausted".into());
+                }
+                done += 1;
+            }
+        }
+        bar.set_position(done as u64);
+        if done == watched.len() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bar.finish_and_clear();
+            return Err(CliError::other(format!(
+                "{} of {} records still undecided after {}s",
+                watched.len() - done,
+                watched.len(),
+                timeout.as_secs()
+            ))
+            .hint("is a worker running against this database? `credverify worker`; then `credverify list --status unverified`"));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), CliError> {
+    if args.json {
+        return print_json(&rows);
+    }
+    if rows.is_empty() {
+        println!("no records match");
+        return Ok(());
+    }
+    let mut t = if phase == "after" {
+        table(&["record", "candidate", "before", "after", "note"])
+    } else {
+        table(&[
+            "record",
+            "candidate",
+            "status",
+            "reasons",
+            if phase == "would" { "would" } else { "did" },
+        ])
+    };
+    let codes = |c: &[ReasonCode]| c.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+    for r in rows {
+        if phase == "after" {
+            let before = format!("{} {}", r.before, codes(&r.before_reasons));
+            let after = match r.after {
+                Some(s) => format!("{s} {}", codes(&r.after_reasons)),
+                None => "—".into(),
+            };
+            t.add_row(vec![
+                r.record.to_string(),
+                r.candidate.clone(),
+                before,
+                after,
+                r.note.clone().unwrap_or_default(),
+            ]);
+        } else {
+            let what = r
+                .note
+                .clone()
+                .unwrap_or_else(|| r.action.describe().to_string());
+            t.add_row(vec![
+                r.record.to_string(),
+                r.candidate.clone(),
+                r.before.to_string(),
+                codes(&r.before_reasons),
+                what,
+            ]);
+        }
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn review(url: &str, args: ReviewArgs) -> Result<(), CliError> {
+    let actor = args.operator.actor()?;
+    if args.note.trim().is_empty() {
+        return Err(CliError::usage("--note must say what you checked"));
+    }
+    let store = Store::connect(url).await?;
+    let record = store.record(args.record).await?.ok_or_else(|| {
+        CliError::other(format!("record {} does not exist", args.record))
+            .hint("the review queue: `credverify list --status needs_review`")
+    })?;
+    if record.status != Status::NeedsReview {
+        return Err(CliError::refused(format!(
+            "record {} is {} ({}); only needs_review records are reviewed",
+            record.id, record.status, record.status_zh
+        ))
+        .hint(match record.status {
+            Status::Verified => "to take a verified record back use `credverify revoke`",
+            _ => "the review queue: `credverify list --status needs_review`",
+        }));
+    }
+    let (to, reasons) = match args.reject {
+        Some(code) if code.severity() != Severity::Reject => {
+            return Err(CliError::usage(format!("`{code}` is not a rejection reason")).hint(
+                "use one of: holder_mismatch, field_mismatch, kind_mismatch, duplicate_certificate, vcode_invalid, not_a_chsi_result",
+            ));
+        }
+        Some(code) => (
+            Status::Rejected,
+            vec![Reason::new(code).with_detail(args.note.trim())],
+        ),
+        None => (Status::Verified, Vec::new()),
+    };
+    let outcome = store
+        .transition(&Transition {
+            record_id: record.id,
+            from: Status::NeedsReview,
+            to,
+            job_id: None,
+            actor: &actor,
+            reasons: &reasons,
+            field_diffs: &record.field_diffs,
+            report: None,
+            note: Some(args.note.trim()),
+        })
+        .await?;
+    store.close().await;
+    match outcome {
+        TransitionOutcome::Applied => {
+            println!("record {} is now {} {}", record.id, to, to.zh());
+            Ok(())
+        }
+        TransitionOutcome::Stale { current } => Err(CliError::refused(format!(
+            "record {} changed while you were reviewing it (now {})",
+            record.id,
+            current.map(|s| s.as_str()).unwrap_or("gone")
+        ))
+        .hint(format!("look again: `credverify show {}`", record.id))),
+        TransitionOutcome::DuplicateCertificate => Err(CliError::refused(format!(
+            "record {}'s certificate is already verified for another candidate",
+            record.id
+        ))
+        .hint("reject it with --reject duplicate_certificate, or revoke the other record first")),
+    }
+}
+
+pub async fn revoke(url: &str, args: RevokeArgs) -> Result<(), CliError> {
+    let actor = args.operator.actor()?;
+    if args.reason.trim().is_empty() {
+        return Err(CliError::usage(
+            "--reason must say why the record is revoked",
+        ));
+    }
+    let store = Store::connect(url).await?;
+    let record = store
+        .record(args.record)
+        .await?
+        .ok_or_else(|| CliError::other(format!("record {} does not exist", args.record)))?;
+    if record.status != Status::Verified {
+        return Err(CliError::refused(format!(
+            "record {} is {} ({}); only verified records are revoked",
+            record.id, record.status, record.status_zh
+        )));
+    }
+    let reasons = vec![Reason::new(ReasonCode::Revoked).with_detail(args.reason.trim())];
+    let outcome = store
+        .transition(&Transition {
+            record_id: record.id,
+            from: Status::Verified,
+            to: Status::Rejected,
+            job_id: None,
+            actor: &actor,
+            reasons: &reasons,
+            field_diffs: &record.field_diffs,
+            report: None,
+            note: Some(args.reason.trim()),
+        })
+        .await?;
+    store.close().await;
+    match outcome {
+        TransitionOutcome::Applied => {
+            println!("record {} revoked: now rejected (revoked)", record.id);
+            Ok(())
+        }
+        _ => Err(CliError::refused(format!(
+            "record {} changed meanwhile; nothing revoked",
+            record.id
+        ))),
+    }
+}
+
+pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
+    let store = Store::connect(url).await?;
+    let s = store.stats(args.days).await?;
+    store.close().await;
+    if args.json {
+        return print_json(&s);
+    }
+    let mut t = table(&["status", "records"]);
+    for st in Status::ALL {
+        t.add_row(vec![
+            format!("{} {}", st, st.zh()),
+            s.by_status
+                .get(st.as_str())
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
+        ]);
+    }
+    t.add_row(vec!["total".to_string(), s.total.to_string()]);
+    println!("{t}");
+    println!(
+        "waiting: {} (retries exhausted: {}){}",
+        s.waiting,
+        s.retries_exhausted,
+        s.oldest_waiting_since
+            .map(|d| format!(", oldest since {}", d.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default()
+    );
+    println!(
+        "jobs: {} queued or running, {} failed for good",
+        s.jobs_pending, s.jobs_failed
+    );
+    if !s.by_reason.is_empty() {
+        let mut t = table(&["reason", "records"]);
+        for (code, n) in &s.by_reason {
+            t.add_row(vec![code.clone(), n.to_string()]);
+        }
+        println!("{t}");
+    }
+    let mut t = table(&[
+        "day (UTC)",
+        "submitted",
+        "verified",
+        "rejected",
+        "needs_review",
+    ]);
+    for (day, c) in s.per_day.iter().rev() {
+        t.add_row(vec![
+            day.clone(),
+            c.submitted.to_string(),
+            c.verified.to_string(),
+            c.rejected.to_string(),
+            c.needs_review.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

@@ -1,0 +1,562 @@
+//! Admin commands through the real binary, on both backends, with a real
+//! sandbox and a real worker.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::TestDb;
+use credverify::domain::{CredentialFields, Field, Kind, Status};
+use credverify::sandbox::{Registry, RegistryReport};
+use credverify::store::{ListFilter, NewRecord};
+use tokio_util::sync::CancellationToken;
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    common::bin()
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .expect("run credverify")
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A 16-character code from a number, in the service's alphabet.
+fn code(i: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut n = i + 1_000_003;
+    (0..16)
+        .map(|k| {
+            let c = ALPHABET[(n + k * 7) % ALPHABET.len()] as char;
+            n /= 3;
+            c
+        })
+        .collect::<String>()
+}
+
+fn report(i: usize) -> RegistryReport {
+    let mut fields = CredentialFields::default();
+    for (f, v) in [
+        (Field::name, format!("考生{i}")),
+        (Field::gender, "女".to_string()),
+        (Field::graduation_date, "2021-06-30".into()),
+        (Field::school, "南京中医药大学".into()),
+        (Field::level, "本科".into()),
+        (Field::certificate_no, format!("10315120210500{i:04}")),
+    ] {
+        fields.set(f, v);
+    }
+    RegistryReport {
+        vcode: code(i),
+        state: Default::default(),
+        kind: Kind::Diploma,
+        fields,
+        updated: None,
+        fixture: None,
+        note: None,
+    }
+}
+
+fn new_record(i: usize) -> NewRecord {
+    let mut fields = CredentialFields {
+        kind: Some(Kind::Diploma),
+        ..Default::default()
+    };
+    fields.set(Field::vcode, code(i));
+    NewRecord {
+        candidate_id: format!("c-{i}"),
+        name: format!("考生{i}"),
+        id_number: None,
+        fields,
+        idempotency_key: None,
+        screenshot: None,
+    }
+}
+
+/// `n` records the service wrongly called invalid (its registry was empty),
+/// with the sandbox that now knows them.
+async fn wrongly_rejected(db: &TestDb, n: usize) -> (credverify::sandbox::Sandbox, String) {
+    let (sandbox, url) = common::sandbox_with(Registry::default()).await;
+    for i in 0..n {
+        db.store.submit(&new_record(i)).await.unwrap();
+    }
+    common::drain(&common::env(db, &url), 4).await;
+    let rejected = db
+        .store
+        .list(&ListFilter {
+            status: Some(Status::Rejected),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rejected.len(), n);
+    sandbox.upsert((0..n).map(report).collect());
+    (sandbox, url)
+}
+
+async fn snapshot(db: &TestDb) -> (String, i64, i64) {
+    let records = db
+        .store
+        .list(&ListFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let summary = records
+        .iter()
+        .map(|r| format!("{}:{}:{}", r.id, r.status, r.updated_at))
+        .collect::<Vec<_>>()
+        .join(",");
+    (
+        summary,
+        db.scalar("SELECT COUNT(*) FROM record_events").await,
+        db.scalar(&format!("SELECT COUNT(*) FROM {}", db.jobs_table()))
+            .await,
+    )
+}
+
+async fn dry_run(db: &TestDb) {
+    let _sb = wrongly_rejected(db, 5).await;
+    let before = snapshot(db).await;
+    let out = ok(&run(
+        db,
+        &[
+            "rerun",
+            "--status",
+            "rejected",
+            "--dry-run",
+            "--by",
+            "tester",
+        ],
+    ));
+    assert!(out.contains("back to unverified"), "{out}");
+    assert_eq!(out.matches("vcode_invalid").count(), 5, "{out}");
+    assert_eq!(snapshot(db).await, before, "a dry run changes nothing");
+    let o = run(db, &["rerun", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "no selector is a usage error");
+}
+on_both_backends!(dry_run_changes_nothing, dry_run);
+
+async fn rerun_after_fault(db: &TestDb) {
+    let (_sb, url) = wrongly_rejected(db, 200).await;
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(credverify::queue::run(
+        common::env(db, &url),
+        credverify::queue::WorkerOptions {
+            concurrency: 8,
+            poll_interval: Duration::from_millis(50),
+            ..common::drain_options(8)
+        }
+        .with_drain(false),
+        stop.clone(),
+    ));
+    let db_url = db.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        common::bin()
+            .args([
+                "--database-url",
+                &db_url,
+                "rerun",
+                "--status",
+                "rejected",
+                "--reason",
+                "vcode_invalid",
+            ])
+            .args([
+                "--note",
+                "service answered invalid for every code on 11-27",
+                "--by",
+                "tester",
+                "--wait",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(rows.len(), 200);
+    assert!(
+        rows.iter()
+            .all(|r| r["before"] == "rejected" && r["after"] == "verified"),
+        "{rows:?}"
+    );
+    let verified = db
+        .store
+        .list(&ListFilter {
+            status: Some(Status::Verified),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(verified.len(), 200);
+    let events = db.store.events(verified[0].id).await.unwrap();
+    let path: Vec<Status> = events.iter().map(|e| e.to).collect();
+    assert_eq!(
+        path,
+        vec![
+            Status::Unverified,
+            Status::Rejected,
+            Status::Unverified,
+            Status::Verified
+        ]
+    );
+    assert_eq!(events[2].actor, "admin:tester");
+    assert_eq!(
+        events[2].note.as_deref(),
+        Some("service answered invalid for every code on 11-27")
+    );
+}
+on_both_backends!(
+    a_rerun_of_200_rejected_records_after_a_fault_ends_verified,
+    rerun_after_fault
+);
+
+async fn interrupted_rerun(db: &TestDb) {
+    let n = 300;
+    let _sb = wrongly_rejected(db, n).await;
+    let mut child = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "rerun",
+            "--status",
+            "rejected",
+            "--by",
+            "tester",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it part way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reopened = db
+            .scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
+            .await;
+        if reopened >= 10 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after_kill = db
+        .scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
+        .await;
+    // Resume, twice for good measure.
+    ok(&run(
+        db,
+        &["rerun", "--status", "rejected", "--by", "tester"],
+    ));
+    ok(&run(
+        db,
+        &["rerun", "--status", "unverified", "--by", "tester"],
+    ));
+    let unverified = db
+        .scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
+        .await;
+    assert_eq!(
+        unverified, n as i64,
+        "every record re-opened (the kill came after {after_kill})"
+    );
+    let pending_jobs = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM {} WHERE status = 'Pending'",
+            db.jobs_table()
+        ))
+        .await;
+    assert_eq!(pending_jobs, n as i64, "exactly one queued job per record");
+    let owned = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM records r JOIN {} j ON j.id = r.job_id WHERE j.status = 'Pending'",
+            db.jobs_table()
+        ))
+        .await;
+    assert_eq!(
+        owned, n as i64,
+        "each queued job is the one its record points to"
+    );
+    let reopen_events = db
+        .scalar("SELECT COUNT(*) FROM record_events WHERE actor = 'admin:tester'")
+        .await;
+    assert_eq!(reopen_events, n as i64, "one re-open event per record");
+}
+on_both_backends!(
+    an_interrupted_rerun_resumed_leaves_no_duplicate_jobs,
+    interrupted_rerun
+);
+
+async fn review_and_revoke(db: &TestDb) {
+    let (_sb, url) = common::sandbox().await;
+    let env = common::env(db, &url);
+    let near = |candidate: &str| NewRecord {
+        candidate_id: candidate.into(),
+        name: "张晓燕".into(),
+        id_number: None,
+        fields: CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
+        )
+        .unwrap(),
+        idempotency_key: None,
+        screenshot: None,
+    };
+    let a = db.store.submit(&near("c-a")).await.unwrap().record_id;
+    let b = db.store.submit(&near("c-b")).await.unwrap().record_id;
+    common::drain(&env, 1).await;
+    let queue = ok(&run(db, &["list", "--status", "needs_review", "--json"]));
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&queue)
+            .unwrap()
+            .len(),
+        2,
+        "the admin's queue"
+    );
+
+    ok(&run(
+        db,
+        &[
+            "review",
+            &a.to_string(),
+            "--approve",
+            "--note",
+            "ID card says 张晓艳; typo at registration",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let rec = db.store.record(a).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified);
+    let last = db.store.events(a).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.from, last.to, last.actor.as_str()),
+        (Some(Status::NeedsReview), Status::Verified, "admin:li.na")
+    );
+    assert_eq!(
+        last.note.as_deref(),
+        Some("ID card says 张晓艳; typo at registration")
+    );
+
+    // Same certificate for the other candidate: approval is refused.
+    let o = run(
+        db,
+        &[
+            "review",
+            &b.to_string(),
+            "--approve",
+            "--note",
+            "looks fine",
+            "--by",
+            "li.na",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(&run(
+        db,
+        &[
+            "review",
+            &b.to_string(),
+            "--reject",
+            "holder_mismatch",
+            "--note",
+            "not the same person",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let rec = db.store.record(b).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Rejected);
+    assert_eq!(rec.reasons[0].code.as_str(), "holder_mismatch");
+    assert_eq!(
+        rec.reasons[0].detail.as_deref(),
+        Some("not the same person")
+    );
+
+    let o = run(
+        db,
+        &[
+            "review",
+            &b.to_string(),
+            "--approve",
+            "--note",
+            "again",
+            "--by",
+            "li.na",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "only needs_review records are reviewed"
+    );
+    let o = run(
+        db,
+        &[
+            "review",
+            &a.to_string(),
+            "--approve",
+            "--reject",
+            "holder_mismatch",
+            "--note",
+            "x",
+            "--by",
+            "x",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "approve and reject are exclusive");
+
+    ok(&run(
+        db,
+        &[
+            "revoke",
+            &a.to_string(),
+            "--reason",
+            "certificate revoked by the school",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let rec = db.store.record(a).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Rejected);
+    assert_eq!(rec.reasons[0].code.as_str(), "revoked");
+    let o = run(
+        db,
+        &[
+            "revoke",
+            &a.to_string(),
+            "--reason",
+            "again",
+            "--by",
+            "li.na",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+}
+on_both_backends!(review_and_revoke_write_the_right_events, review_and_revoke);
+
+async fn verified_only_rechecked(db: &TestDb) {
+    let (_sb, url) = common::sandbox().await;
+    let env = common::env(db, &url);
+    let rec = NewRecord {
+        candidate_id: "c-v".into(),
+        name: "王晓雯".into(),
+        id_number: None,
+        fields: CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"A7K2M9QX4TB8R5WZ"}"#,
+        )
+        .unwrap(),
+        idempotency_key: None,
+        screenshot: None,
+    };
+    let id = db.store.submit(&rec).await.unwrap().record_id;
+    common::drain(&env, 1).await;
+    let events_before = db.store.events(id).await.unwrap().len();
+    let out = ok(&run(db, &["rerun", "--candidate", "c-v", "--by", "t"]));
+    assert!(out.contains("skipped"), "{out}");
+    let out = ok(&run(
+        db,
+        &[
+            "rerun",
+            "--candidate",
+            "c-v",
+            "--include-verified",
+            "--by",
+            "t",
+            "--chsi-url",
+            &url,
+            "--chsi-rate",
+            "0",
+        ],
+    ));
+    assert!(out.contains("still confirmed"), "{out}");
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+    assert_eq!(
+        db.store.events(id).await.unwrap().len(),
+        events_before,
+        "a confirmed re-check writes no transition"
+    );
+}
+on_both_backends!(verified_records_are_only_rechecked, verified_only_rechecked);
+
+async fn stats_match(db: &TestDb) {
+    let (_sb, url) = common::sandbox().await;
+    let env = common::env(db, &url);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/demo/records.json"
+    ))
+    .unwrap();
+    let demo: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    for r in &demo {
+        let fields = CredentialFields::from_manual_json(&r["fields"].to_string()).unwrap();
+        let new = NewRecord {
+            candidate_id: r["candidate"].as_str().unwrap().into(),
+            name: r["name"].as_str().unwrap().into(),
+            id_number: r["id_number"]
+                .as_str()
+                .map(|s| credverify::domain::IdNumber::parse(s).unwrap()),
+            fields,
+            idempotency_key: None,
+            screenshot: None,
+        };
+        db.store.submit(&new).await.unwrap();
+    }
+    common::drain(&env, 1).await;
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&run(db, &["stats", "--json", "--days", "3"]))).unwrap();
+    let all = db
+        .store
+        .list(&ListFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats["total"], all.len() as i64);
+    for st in Status::ALL {
+        let n = all.iter().filter(|r| r.status == st).count() as i64;
+        assert_eq!(stats["by_status"][st.as_str()], n, "{st}");
+    }
+    let invalid = all
+        .iter()
+        .filter(|r| r.reasons.iter().any(|x| x.code.as_str() == "vcode_invalid"))
+        .count() as i64;
+    assert_eq!(stats["by_reason"]["vcode_invalid"], invalid);
+    let waiting = all
+        .iter()
+        .filter(|r| r.status == Status::Unverified)
+        .count() as i64;
+    assert_eq!(stats["waiting"], waiting);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(stats["per_day"][&today]["submitted"], all.len() as i64);
+    let decided_today = all.iter().filter(|r| r.status == Status::Verified).count() as i64;
+    assert_eq!(stats["per_day"][&today]["verified"], decided_today);
+    assert!(ok(&run(db, &["stats"])).contains("needs_review"));
+}
+on_both_backends!(stats_counts_match_the_records, stats_match);

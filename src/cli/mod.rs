@@ -96,6 +96,11 @@ credverify review 17 --reject holder_mismatch --note \"different person\" --by l
         after_help = "Example:\n  credverify revoke 17 --reason \"certificate revoked by the school, letter 2026-031\" --by li.na"
     )]
     Revoke(admin::RevokeArgs),
+    /// Queue every unverified record that no live job will pick up (the worker also does this periodically).
+    #[command(
+        after_help = "Examples:\n  credverify sweep\n  credverify sweep --quiet-secs 0 --json   # include records touched just now"
+    )]
+    Sweep(run::SweepArgs),
     /// Counts by status and reason, records waiting, failed jobs, and per-day activity.
     #[command(after_help = "Examples:\n  credverify stats\n  credverify stats --days 30 --json")]
     Stats(admin::StatsArgs),
@@ -246,6 +251,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Review(args) => admin::review(&url, args).await,
         Command::Revoke(args) => admin::revoke(&url, args).await,
         Command::Stats(args) => admin::stats(&url, args).await,
+        Command::Sweep(args) => run::sweep(&url, args).await,
         Command::Sandbox(args) => run::sandbox(args).await,
         Command::Demo(args) => demo::demo(args).await,
     }

@@ -30,6 +30,33 @@ pub struct SandboxArgs {
     pub seed: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Only records untouched for this many seconds (a record submitted a moment ago may still be
+    /// getting its job from a slow producer).
+    #[arg(long, default_value_t = 120)]
+    pub quiet_secs: u64,
+    /// Print {"requeued": N}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn sweep(url: &str, args: SweepArgs) -> Result<(), CliError> {
+    let store = Store::open(url).await?;
+    let quarantined = store.quarantine_bad_jobs().await?;
+    let n = crate::queue::sweep(&store, std::time::Duration::from_secs(args.quiet_secs)).await?;
+    store.close().await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "requeued": n, "quarantined_jobs": quarantined })
+        );
+    } else {
+        println!("re-queued {n} stranded record(s); set aside {quarantined} unreadable job row(s)");
+    }
+    Ok(())
+}
+
 pub async fn migrate(url: &str) -> Result<(), CliError> {
     let store = Store::open(url).await?;
     store.close().await;

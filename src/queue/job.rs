@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{AbortError, BoxDynError, Codec, Data, TaskId};
+use apalis::prelude::{AbortError, Attempt, BoxDynError, Codec, Data, TaskId};
 use futures::FutureExt;
 use serde::Deserialize;
 use tracing::Instrument;
@@ -65,6 +65,11 @@ impl JobPayload {
     }
 }
 
+/// Runs of one job beyond which it is set aside: each worker death while
+/// holding it counts one, each handler error one (apalis stops re-running a
+/// failed job at its own `max_attempts`).
+const CRASH_LIMIT: usize = crate::store::JOB_MAX_ATTEMPTS as usize + 2;
+
 /// How long a failing handler waits before giving its job back, so that
 /// apalis' immediate re-fetch of failed jobs is not a tight loop.
 const FAILURE_PAUSE: Duration = Duration::from_secs(2);
@@ -73,7 +78,12 @@ const FAILURE_PAUSE: Duration = Duration::from_secs(2);
 /// `Ok` completes the job (decided, rescheduled or nothing to do); an
 /// `AbortError` kills it for good (a bad job); any other error lets apalis
 /// retry it up to the job's `max_attempts`.
-pub async fn handle(job: RawJob, task_id: TaskId, env: Data<Arc<Env>>) -> Result<(), BoxDynError> {
+pub async fn handle(
+    job: RawJob,
+    task_id: TaskId,
+    attempt: Attempt,
+    env: Data<Arc<Env>>,
+) -> Result<(), BoxDynError> {
     let payload = match JobPayload::decode(&job.0) {
         Ok(p) => p,
         Err(e) => {
@@ -83,6 +93,27 @@ pub async fn handle(job: RawJob, task_id: TaskId, env: Data<Arc<Env>>) -> Result
     };
     let span = tracing::info_span!("job", record_id = payload.record_id, job_id = %task_id);
     let job_id = task_id.to_string();
+    if attempt.current() > CRASH_LIMIT {
+        // Workers keep dying on this job (their deaths re-queue it, which
+        // apalis counts as attempts): stop, and hand the record to an admin.
+        let error = format!(
+            "the worker stopped {} times while verifying this record",
+            attempt.current() - 1
+        );
+        tracing::error!(parent: &span, %error, "giving up on the job; record flagged for admins");
+        let r = crate::store::Retry {
+            record_id: payload.record_id,
+            job_id: Some(&job_id),
+            error: &error,
+            run_at: chrono::Utc::now(),
+            exhausted: true,
+        };
+        env.store
+            .schedule_retry(&r)
+            .await
+            .map_err(|e| -> BoxDynError { e.into() })?;
+        return Err(AbortError::new(error).into());
+    }
     let run = AssertUnwindSafe(pipeline::verify(&env, payload.record_id, &job_id)).catch_unwind();
     let result = match run.instrument(span.clone()).await {
         Ok(result) => result,

@@ -60,10 +60,7 @@ impl WorkerOptions {
     }
 }
 
-/// Unique per process start: apalis treats a worker that re-registers under
-/// a live name's heartbeat as alive, so a restarted process must never reuse
-/// its predecessor's name.
-pub fn worker_name() -> String {
+fn host_prefix() -> String {
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "host".into());
@@ -71,8 +68,49 @@ pub fn worker_name() -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
+    format!("credverify-{host}-")
+}
+
+/// Unique per process start: apalis treats a worker that re-registers under
+/// a live name's heartbeat as alive, so a restarted process must never reuse
+/// its predecessor's name. The pid in the name lets a successor on the same
+/// host tell that its predecessor is gone.
+pub fn worker_name() -> String {
     let nonce = &ulid::Ulid::generate().to_string()[20..];
-    format!("credverify-{host}-{}-{nonce}", std::process::id())
+    format!("{}{}-{nonce}", host_prefix(), std::process::id())
+}
+
+/// Releases jobs still locked by workers of this host whose process is gone
+/// (e.g. killed with SIGKILL), so a restarted worker picks them up at once
+/// rather than after the dead one's heartbeat expires.
+async fn reclaim_dead_predecessors(store: &Store) {
+    let prefix = host_prefix();
+    let names = match store.worker_names(&prefix).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list earlier workers");
+            return;
+        }
+    };
+    for name in names {
+        let pid = name[prefix.len()..]
+            .split('-')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match store.release_jobs_of(&name).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(worker = %name, jobs = n, "released jobs of a dead predecessor")
+            }
+            Err(e) => {
+                tracing::warn!(worker = %name, error = %e, "could not release a dead predecessor's jobs")
+            }
+        }
+    }
 }
 
 /// Runs until `stop` is cancelled (or, with `drain`, until nothing can run
@@ -82,6 +120,7 @@ pub async fn run(
     opts: WorkerOptions,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    reclaim_dead_predecessors(&env.store).await;
     let sweeper = tokio::spawn(sweep_loop(
         env.store.clone(),
         opts.clone(),
@@ -110,6 +149,17 @@ pub async fn run(
             Err(_) if stop.is_cancelled() => break Ok(()),
             Err(e) => {
                 failures += 1;
+                // This incarnation's futures are gone with it: its jobs can
+                // run again now.
+                match env.store.release_jobs_of(&name).await {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(worker = %name, jobs = n, "released the failed worker's jobs")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(worker = %name, error = %e, "could not release the failed worker's jobs")
+                    }
+                }
                 let pause = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
                 tracing::error!(worker = %name, error = %e, retry_in_s = pause.as_secs(), "worker stopped on a backend error; restarting");
                 tokio::select! {

@@ -174,3 +174,57 @@ impl Store {
         Ok(n)
     }
 }
+
+impl Store {
+    /// apalis worker names recorded for this queue that start with `prefix`.
+    pub async fn worker_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"));
+        let names = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM Workers WHERE worker_type = $1 AND id LIKE $2 ESCAPE '\\'",
+                )
+                .bind(QUEUE)
+                .bind(&pattern)
+                .fetch_all(p)
+                .await?
+            }
+            Store::Postgres(p) => sqlx::query_scalar(
+                "SELECT id FROM apalis.workers WHERE worker_type = $1 AND id LIKE $2 ESCAPE '\\'",
+            )
+            .bind(QUEUE)
+            .bind(&pattern)
+            .fetch_all(p)
+            .await?,
+        };
+        Ok(names)
+    }
+
+    /// Hands the jobs a dead worker held back to the queue at once, instead of
+    /// waiting for its heartbeat to expire. Counts as an attempt, as apalis'
+    /// own orphan recovery does, so a job that keeps killing workers is
+    /// noticed (see `queue::job`).
+    pub async fn release_jobs_of(&self, worker: &str) -> Result<u64, StoreError> {
+        let sql = |jobs: &str| {
+            format!(
+                "UPDATE {jobs} SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1 \
+                 WHERE job_type = $1 AND lock_by = $2 AND status IN ('Queued', 'Running')"
+            )
+        };
+        let n = match self {
+            Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql("Jobs")))
+                .bind(QUEUE)
+                .bind(worker)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql("apalis.jobs")))
+                .bind(QUEUE)
+                .bind(worker)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        };
+        Ok(n)
+    }
+}

@@ -302,3 +302,101 @@ pub fn bin() -> std::process::Command {
         .env("CREDVERIFY_LOG", "warn");
     c
 }
+
+/// A worker process on `db` against the service at `chsi_url`, quick to
+/// retry and never throttled (a local sandbox). `extra` flags replace the
+/// defaults of the same name.
+pub fn spawn_worker(db: &TestDb, chsi_url: &str, extra: &[&str]) -> std::process::Child {
+    let mut flags: Vec<(String, String)> = [
+        ("--chsi-url", chsi_url),
+        ("--chsi-rate", "0"),
+        ("--chsi-back-off-secs", "0.05"),
+        ("--retry-base-secs", "2"),
+        ("--retry-max-delay-secs", "4"),
+        ("--poll-ms", "100"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for pair in extra.chunks(2) {
+        let (k, v) = (
+            pair[0].to_string(),
+            pair.get(1).map(|s| s.to_string()).unwrap_or_default(),
+        );
+        match flags.iter_mut().find(|(name, _)| *name == k) {
+            Some(slot) => slot.1 = v,
+            None => flags.push((k, v)),
+        }
+    }
+    let mut cmd = bin();
+    cmd.args(["--database-url", &db.url, "worker"]);
+    for (k, v) in &flags {
+        cmd.arg(k);
+        if !v.is_empty() {
+            cmd.arg(v);
+        }
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn sigterm(child: &std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+pub fn sigkill(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Records a test submitted, by status.
+pub async fn count_status(db: &TestDb, status: &str) -> i64 {
+    db.scalar(&format!(
+        "SELECT COUNT(*) FROM records WHERE status = '{status}'"
+    ))
+    .await
+}
+
+/// Every record has exactly one decision event and its last event matches
+/// its status: nothing decided twice, the log consistent with the records.
+pub async fn assert_one_decision_each(db: &TestDb) {
+    let doubles = db
+        .scalar(
+            "SELECT COUNT(*) FROM (SELECT record_id FROM record_events WHERE from_status = 'unverified' \
+             AND to_status <> 'unverified' GROUP BY record_id HAVING COUNT(*) > 1) d",
+        )
+        .await;
+    assert_eq!(doubles, 0, "records decided more than once");
+    let inconsistent = db
+        .scalar(
+            "SELECT COUNT(*) FROM records r WHERE r.status <> (SELECT e.to_status FROM record_events e \
+             WHERE e.record_id = r.id ORDER BY e.id DESC LIMIT 1)",
+        )
+        .await;
+    assert_eq!(
+        inconsistent, 0,
+        "a record's last event disagrees with its status"
+    );
+}

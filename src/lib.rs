@@ -9,4 +9,5 @@ pub mod queue;
 pub mod retry;
 pub mod sandbox;
 pub mod store;
+pub mod uploads;
 pub mod verdict;

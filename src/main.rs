@@ -9,11 +9,24 @@ fn init_tracing(cli: &Cli) {
         Command::Worker(_) | Command::Sandbox(_) => "info",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_env("CREDVERIFY_LOG")
+    let mut filter = EnvFilter::try_from_env("CREDVERIFY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| {
             EnvFilter::new(format!("{default},sqlx=warn,apalis=warn,apalis_core=warn"))
         });
+    // At debug level these echo the pages and requests they handle, which
+    // carry 在线验证码 and names: capped whatever the filter asks for.
+    for quiet in [
+        "html5ever=warn",
+        "selectors=warn",
+        "reqwest=info",
+        "hyper=info",
+        "hyper_util=info",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

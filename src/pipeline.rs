@@ -15,6 +15,7 @@ use crate::retry::RetryPolicy;
 use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
 };
+use crate::uploads::{FetchError, Uploads};
 use crate::verdict::{self, Context, Lookup, Verdict};
 
 /// What a screenshot said, as kept on the record.
@@ -50,6 +51,8 @@ pub struct Env {
     pub chsi: Arc<ChsiClient>,
     pub retry: RetryPolicy,
     pub reader: Option<Arc<dyn ScreenshotReader>>,
+    /// Where screenshots handed over by reference may come from.
+    pub uploads: Uploads,
 }
 
 /// How one run of the pipeline ended.
@@ -191,7 +194,18 @@ async fn claimed_fields(
     rec: &JobRecord,
 ) -> Result<Result<CredentialFields, Step>, PipelineError> {
     if !rec.has_screenshot {
-        return Ok(Ok(rec.claimed.clone()));
+        let Some(reference) = rec.screenshot_ref.as_deref() else {
+            return Ok(Ok(rec.claimed.clone()));
+        };
+        match env.uploads.fetch(reference).await {
+            Ok(bytes) => env.store.attach_screenshot(rec.id, &bytes).await?,
+            Err(FetchError::Refused(detail)) => {
+                tracing::warn!(%detail, "screenshot reference refused");
+                let reason = Reason::new(ReasonCode::ImageUnreadable).with_detail(detail);
+                return Ok(Err(Step::Decide(Verdict::rejected(reason))));
+            }
+            Err(FetchError::Transient(detail)) => return Ok(Err(Step::Retry(detail))),
+        }
     }
     let reading = match rec
         .reading

@@ -81,6 +81,7 @@ fn new_record(i: usize) -> NewRecord {
         fields,
         idempotency_key: None,
         screenshot: None,
+        screenshot_ref: None,
     }
 }
 
@@ -318,6 +319,7 @@ async fn review_and_revoke(db: &TestDb) {
         .unwrap(),
         idempotency_key: None,
         screenshot: None,
+        screenshot_ref: None,
     };
     let a = db.store.submit(&near("c-a")).await.unwrap().record_id;
     let b = db.store.submit(&near("c-b")).await.unwrap().record_id;
@@ -470,6 +472,7 @@ async fn verified_only_rechecked(db: &TestDb) {
         .unwrap(),
         idempotency_key: None,
         screenshot: None,
+        screenshot_ref: None,
     };
     let id = db.store.submit(&rec).await.unwrap().record_id;
     common::drain(&env, 1).await;
@@ -524,6 +527,7 @@ async fn stats_match(db: &TestDb) {
             fields,
             idempotency_key: None,
             screenshot: None,
+            screenshot_ref: None,
         };
         db.store.submit(&new).await.unwrap();
     }

@@ -21,6 +21,7 @@ fn record(candidate: &str, key: Option<String>) -> NewRecord {
         fields,
         idempotency_key: key,
         screenshot: None,
+        screenshot_ref: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn new_record(r: &DemoRecord) -> NewRecord {
         fields: CredentialFields::from_manual_json(&r.fields.to_string()).unwrap(),
         idempotency_key: None,
         screenshot: None,
+        screenshot_ref: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn record(i: usize) -> NewRecord {
         fields,
         idempotency_key: None,
         screenshot: None,
+        screenshot_ref: None,
     }
 }
 

@@ -23,6 +23,7 @@ CREATE TABLE credverify.records (
     claimed             JSONB NOT NULL DEFAULT '{}',
     ocr                 JSONB,
     has_screenshot      BOOLEAN NOT NULL DEFAULT false,
+    screenshot_ref      TEXT,
     authoritative       JSONB,
     certificate_no      TEXT,
     reasons             JSONB NOT NULL DEFAULT '[]',

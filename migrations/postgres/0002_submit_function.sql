@@ -4,6 +4,10 @@
 -- key, inserts the record, its screenshot, its apalis job and the first event.
 -- The Rust intake calls it too, so there is one implementation on PostgreSQL.
 --
+-- The screenshot comes as bytes (p_screenshot) or as a reference the worker
+-- fetches (p_screenshot_ref: a path under the worker's uploads root, or a URL
+-- under an allowed prefix).
+--
 -- Errors: SQLSTATE CV001 = record limit reached, CV002 = invalid input (the
 -- message names the field).
 
@@ -13,7 +17,8 @@ CREATE FUNCTION credverify.submit_record(
     p_fields           JSONB DEFAULT '{}',
     p_id_number        TEXT DEFAULT NULL,
     p_idempotency_key  TEXT DEFAULT NULL,
-    p_screenshot       BYTEA DEFAULT NULL
+    p_screenshot       BYTEA DEFAULT NULL,
+    p_screenshot_ref   TEXT DEFAULT NULL
 ) RETURNS BIGINT
 LANGUAGE plpgsql
 AS $$
@@ -57,7 +62,10 @@ BEGIN
         END IF;
         v_fields := jsonb_set(v_fields, '{vcode}', to_jsonb(v_vcode));
     END IF;
-    IF p_screenshot IS NULL AND v_vcode IS NULL THEN
+    IF p_screenshot IS NOT NULL AND p_screenshot_ref IS NOT NULL THEN
+        RAISE EXCEPTION 'pass the screenshot bytes or a reference to them, not both' USING ERRCODE = 'CV002';
+    END IF;
+    IF p_screenshot IS NULL AND p_screenshot_ref IS NULL AND v_vcode IS NULL THEN
         RAISE EXCEPTION 'field `vcode`: a record needs a screenshot or an 在线验证码' USING ERRCODE = 'CV002';
     END IF;
 
@@ -98,9 +106,9 @@ BEGIN
     END IF;
 
     INSERT INTO credverify.records (candidate_id, candidate_name, birth_date, gender, id_number_hash,
-        id_number_masked, kind, claimed, has_screenshot, idempotency_key)
+        id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key)
     VALUES (p_candidate_id, btrim(p_name), to_char(v_birth, 'YYYY-MM-DD'), v_gender, v_hash,
-        v_masked, v_fields->>'kind', v_fields, p_screenshot IS NOT NULL, p_idempotency_key)
+        v_masked, v_fields->>'kind', v_fields, p_screenshot IS NOT NULL, p_screenshot_ref, p_idempotency_key)
     RETURNING id INTO v_id;
 
     IF p_screenshot IS NOT NULL THEN

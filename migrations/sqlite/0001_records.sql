@@ -23,6 +23,9 @@ CREATE TABLE records (
     claimed             TEXT NOT NULL DEFAULT '{}',
     ocr                 TEXT,
     has_screenshot      INTEGER NOT NULL DEFAULT 0,
+    -- Where a backend said the screenshot is (a path under the uploads root
+    -- or a URL); fetched once into `screenshots`.
+    screenshot_ref      TEXT,
     -- The service's report: what a verified record stands on.
     authoritative       TEXT,
     certificate_no      TEXT,

@@ -259,6 +259,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
             chsi,
             retry: Default::default(),
             reader: None,
+            uploads: crate::uploads::Uploads::new(Default::default())?,
         })
     } else {
         None

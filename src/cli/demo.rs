@@ -82,6 +82,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             fields,
             idempotency_key: None,
             screenshot: None,
+            screenshot_ref: None,
         };
         let s = store
             .submit(&new)
@@ -108,6 +109,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         chsi,
         retry,
         reader: None,
+        uploads: crate::uploads::Uploads::new(Default::default())?,
     });
     // One job at a time keeps the story in order: the namesake's duplicate
     // certificate is only a duplicate once the first holder is verified.

@@ -179,6 +179,37 @@ impl RetryArgs {
     }
 }
 
+/// Where screenshots handed over by reference may come from.
+#[derive(Debug, Clone, Args)]
+pub struct UploadsArgs {
+    /// Directory that screenshot paths (from `submit --screenshot-ref` or the SQL intake) are resolved
+    /// under; paths leaving it (`..`, absolute, symlinks out) are refused. Unset: paths are refused.
+    #[arg(long, env = "CREDVERIFY_UPLOADS_ROOT")]
+    pub uploads_root: Option<PathBuf>,
+    /// URL prefix screenshot URLs must start with (repeat, or comma-separate in the environment).
+    /// Unset: URLs are refused.
+    #[arg(
+        long = "screenshot-url-prefix",
+        env = "CREDVERIFY_SCREENSHOT_URL_PREFIXES",
+        value_delimiter = ','
+    )]
+    pub screenshot_url_prefixes: Vec<String>,
+    /// Largest screenshot fetched by reference, in bytes.
+    #[arg(long, env = "CREDVERIFY_MAX_SCREENSHOT_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_screenshot_bytes: u64,
+}
+
+impl UploadsArgs {
+    pub fn uploads(&self) -> anyhow::Result<crate::uploads::Uploads> {
+        crate::uploads::Uploads::new(crate::uploads::UploadsConfig {
+            root: self.uploads_root.clone(),
+            url_prefixes: self.screenshot_url_prefixes.clone(),
+            max_bytes: self.max_screenshot_bytes,
+            timeout: Duration::from_secs(30),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// Jobs processed at once by this process.
@@ -206,6 +237,8 @@ pub struct WorkerArgs {
     pub service: ServiceArgs,
     #[command(flatten)]
     pub retry: RetryArgs,
+    #[command(flatten)]
+    pub uploads: UploadsArgs,
 }
 
 impl WorkerArgs {

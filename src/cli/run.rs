@@ -99,11 +99,16 @@ pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> 
         CliError::usage(format!("{e:#}"))
             .hint("set --chsi-url or CREDVERIFY_CHSI_URL to an http(s) URL")
     })?;
+    let uploads = args
+        .uploads
+        .uploads()
+        .map_err(|e| CliError::usage(format!("{e:#}")))?;
     Ok(Arc::new(Env {
         store,
         chsi,
         retry: args.retry.policy(),
         reader: None,
+        uploads,
     }))
 }
 

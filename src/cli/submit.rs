@@ -26,6 +26,10 @@ pub struct SubmitArgs {
     /// A screenshot of the CHSI query result (PNG, JPEG or WebP); kept with the record.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// Instead of --screenshot: where the worker fetches it (a path under its --uploads-root, or a URL
+    /// under one of its --screenshot-url-prefix).
+    #[arg(long, conflicts_with = "screenshot")]
+    pub screenshot_ref: Option<String>,
     /// Typed fields as JSON with canonical keys (see jobs/README.md); `-` reads standard input.
     #[arg(long)]
     pub fields: Option<PathBuf>,
@@ -93,7 +97,7 @@ impl SubmitArgs {
                 Some(bytes)
             }
         };
-        if screenshot.is_none() && fields.vcode.is_none() {
+        if screenshot.is_none() && self.screenshot_ref.is_none() && fields.vcode.is_none() {
             return Err(CliError::usage(
                 "field `vcode`: a record needs a screenshot or an 在线验证码",
             )
@@ -106,6 +110,7 @@ impl SubmitArgs {
             fields,
             idempotency_key: self.idempotency_key.clone(),
             screenshot,
+            screenshot_ref: self.screenshot_ref.clone(),
         })
     }
 }

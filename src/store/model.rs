@@ -17,6 +17,8 @@ pub struct NewRecord {
     pub fields: CredentialFields,
     pub idempotency_key: Option<String>,
     pub screenshot: Option<Vec<u8>>,
+    /// Where to fetch the screenshot from instead (see `uploads`).
+    pub screenshot_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,6 +40,7 @@ pub struct JobRecord {
     /// The screenshot's reading, once made (JSON of the parser's output).
     pub reading: Option<Value>,
     pub has_screenshot: bool,
+    pub screenshot_ref: Option<String>,
     pub attempts: i32,
 }
 
@@ -103,6 +106,8 @@ pub struct RecordView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub screenshot_reading: Option<Value>,
     pub has_screenshot: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenshot_ref: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authoritative: Option<Report>,
     pub reasons: Vec<Reason>,

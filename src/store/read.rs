@@ -10,7 +10,7 @@ use crate::domain::{Gender, Kind, Reason, Status};
 use crate::verdict::{Candidate, FieldDiff, Report};
 
 const RECORD_COLUMNS: &str = "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
-     status, claimed, ocr, has_screenshot, authoritative, reasons, field_diffs, idempotency_key, attempts, \
+     status, claimed, ocr, has_screenshot, screenshot_ref, authoritative, reasons, field_diffs, idempotency_key, attempts, \
      last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at";
 
 #[derive(sqlx::FromRow)]
@@ -26,6 +26,7 @@ struct RecordRow {
     claimed: Json<Value>,
     ocr: Option<Json<Value>>,
     has_screenshot: bool,
+    screenshot_ref: Option<String>,
     authoritative: Option<Json<Value>>,
     reasons: Json<Value>,
     field_diffs: Json<Value>,
@@ -77,6 +78,7 @@ impl RecordRow {
             claimed: fields_from_stored(&self.claimed.0),
             reading: self.ocr.map(|j| j.0),
             has_screenshot: self.has_screenshot,
+            screenshot_ref: self.screenshot_ref,
             attempts: self.attempts,
         })
     }
@@ -100,6 +102,7 @@ impl RecordRow {
             claimed: fields_from_stored(&self.claimed.0),
             screenshot_reading: self.ocr.map(|j| j.0),
             has_screenshot: self.has_screenshot,
+            screenshot_ref: self.screenshot_ref,
             authoritative,
             reasons,
             field_diffs,

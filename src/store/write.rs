@@ -38,7 +38,12 @@ impl Store {
     /// transaction. Refuses a sixth record for a candidate; an idempotency key
     /// seen before returns the earlier record and writes nothing.
     pub async fn submit(&self, new: &NewRecord) -> Result<Submitted, SubmitError> {
-        if new.screenshot.is_none() && new.fields.vcode.is_none() {
+        if new.screenshot.is_some() && new.screenshot_ref.is_some() {
+            return Err(SubmitError::Invalid(
+                "pass the screenshot bytes or a reference to them, not both".into(),
+            ));
+        }
+        if new.screenshot.is_none() && new.screenshot_ref.is_none() && new.fields.vcode.is_none() {
             return Err(SubmitError::Invalid(
                 "field `vcode`: a record needs a screenshot or an 在线验证码".into(),
             ));
@@ -222,6 +227,31 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Keeps a screenshot fetched by reference with the record, so re-runs
+    /// never depend on the reference again.
+    pub async fn attach_screenshot(&self, record_id: i64, bytes: &[u8]) -> Result<(), StoreError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        super::on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO screenshots (record_id, bytes, sha256, size) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (record_id) DO NOTHING",
+            )
+            .bind(record_id)
+            .bind(bytes)
+            .bind(&digest)
+            .bind(bytes.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE records SET has_screenshot = true WHERE id = $1")
+                .bind(record_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Keeps what the screenshot reader produced, so re-runs and `show` need
     /// not read the image again.
     pub async fn save_reading(&self, record_id: i64, reading: &Value) -> Result<(), StoreError> {
@@ -305,8 +335,8 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
     let id = new.id_number.as_ref();
     let (record_id,): (i64,) = sqlx::query_as(
         "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_hash, \
-         id_number_masked, kind, claimed, has_screenshot, idempotency_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+         id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
     )
     .bind(&new.candidate_id)
     .bind(new.name.trim())
@@ -317,6 +347,7 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
     .bind(new.fields.kind.map(|k| k.as_str()))
     .bind(Json(&new.fields))
     .bind(new.screenshot.is_some())
+    .bind(&new.screenshot_ref)
     .bind(&new.idempotency_key)
     .bind(now)
     .fetch_one(&mut *tx)
@@ -372,13 +403,14 @@ async fn submit_postgres(pool: &sqlx::PgPool, new: &NewRecord) -> Result<Submitt
         }
     }
     let (record_id,): (i64,) =
-        sqlx::query_as("SELECT credverify.submit_record($1, $2, $3, $4, $5, $6)")
+        sqlx::query_as("SELECT credverify.submit_record($1, $2, $3, $4, $5, $6, $7)")
             .bind(&new.candidate_id)
             .bind(&new.name)
             .bind(Json(&new.fields))
             .bind(new.id_number.as_ref().map(|i| i.expose_digits()))
             .bind(&new.idempotency_key)
             .bind(&new.screenshot)
+            .bind(&new.screenshot_ref)
             .fetch_one(pool)
             .await?;
     Ok(Submitted {

@@ -237,6 +237,7 @@ pub fn env_with_reader(
         chsi: chsi(base_url),
         retry: fast_retry(),
         reader,
+        uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
     })
 }
 

@@ -25,6 +25,12 @@ use serde::{Deserialize, Serialize};
 
 pub use registry::{Fault, FaultKind, Faults, Registry, RegistryReport, ReportState};
 
+/// The page the sandbox serves for a report: for tests that want the
+/// service's format without a server.
+pub fn report_page(report: &RegistryReport, vcode: &str) -> String {
+    render::report(report, vcode)
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Stats {
     pub requests: u64,

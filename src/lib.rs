@@ -4,6 +4,8 @@
 pub mod chsi;
 pub mod cli;
 pub mod domain;
+pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod queue;
 pub mod retry;

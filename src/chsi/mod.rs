@@ -148,7 +148,12 @@ impl ChsiClient {
     /// the URL.
     pub async fn lookup(&self, code: &VerificationCode) -> Result<Answer, Transient> {
         self.limiter.acquire().await;
+        let started = std::time::Instant::now();
         let result = self.fetch(code).await;
+        crate::metrics::chsi_request(
+            started.elapsed(),
+            result.as_ref().err().map(Transient::kind),
+        );
         match &result {
             Err(t) if t.is_push_back() => {
                 tracing::warn!(vcode = %code, error = %t, "verification service pushed back; slowing down");

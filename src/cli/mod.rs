@@ -2,6 +2,7 @@
 //! definition; each subcommand's work lives in its own module.
 
 mod admin;
+mod config;
 mod demo;
 mod output;
 mod records;
@@ -110,8 +111,23 @@ credverify review 17 --reject holder_mismatch --note \"different person\" --by l
 then: credverify worker --chsi-url http://127.0.0.1:8700 --chsi-rate 0"
     )]
     Sandbox(run::SandboxArgs),
+    /// Print the effective configuration (every setting, its value and where it came from; secrets masked).
+    #[command(
+        after_help = "Examples:\n  credverify config\n  CREDVERIFY_CHSI_RATE=0.5 credverify config --json\n\n\
+Takes the same flags as `worker`, so `credverify config FLAGS...` shows what `credverify worker FLAGS...` would use."
+    )]
+    Config(ConfigArgs),
     /// Run the whole flow locally: a sandbox, a SQLite file in a temporary directory, the bundled records, the verdicts.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// One JSON object: {setting: {"value", "env", "source"}}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How to reach the verification service.
@@ -239,6 +255,61 @@ pub struct WorkerArgs {
     pub retry: RetryArgs,
     #[command(flatten)]
     pub uploads: UploadsArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// What operators and the registration backend see of a running worker.
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "CREDVERIFY_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// POST a JSON notification here whenever a record changes status (retried, never lost).
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Signs each notification (HMAC-SHA256, header X-Credverify-Signature).
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Seconds before a webhook request is abandoned (and retried later).
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_TIMEOUT_SECS", default_value_t = 10.0)]
+    pub webhook_timeout_secs: f64,
+    /// Seconds before the first webhook retry; doubles each time up to an hour.
+    #[arg(
+        long,
+        env = "CREDVERIFY_WEBHOOK_RETRY_BASE_SECS",
+        default_value_t = 5.0
+    )]
+    pub webhook_retry_base_secs: f64,
+    /// Failed deliveries of one notification before it is given up (counted in metrics).
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_MAX_RETRIES", default_value_t = 20)]
+    pub webhook_max_retries: u32,
+    /// Days delivered notifications are kept (undelivered ones too when no webhook is configured).
+    #[arg(
+        long,
+        env = "CREDVERIFY_NOTIFICATION_RETENTION_DAYS",
+        default_value_t = 7
+    )]
+    pub notification_retention_days: u32,
+}
+
+impl OpsArgs {
+    pub fn webhook(&self) -> Option<crate::notify::WebhookConfig> {
+        self.webhook_url
+            .as_ref()
+            .map(|url| crate::notify::WebhookConfig {
+                url: url.clone(),
+                secret: self.webhook_secret.clone(),
+                timeout: secs(self.webhook_timeout_secs),
+                poll: Duration::from_millis(500),
+                retry: RetryPolicy {
+                    base: secs(self.webhook_retry_base_secs),
+                    max: Duration::from_secs(3600),
+                    max_retries: self.webhook_max_retries,
+                    jitter: 0.2,
+                },
+            })
+    }
 }
 
 impl WorkerArgs {
@@ -252,6 +323,10 @@ impl WorkerArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             sweep_interval: Duration::from_secs(self.sweep_interval_secs.max(1)),
             sweep_quiet: Duration::from_secs(self.sweep_quiet_secs),
+            notification_retention: Duration::from_secs(
+                u64::from(self.ops.notification_retention_days) * 86_400,
+            ),
+            deliver_webhooks: self.ops.webhook_url.is_some(),
         }
     }
 }
@@ -287,6 +362,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Sweep(args) => run::sweep(&url, args).await,
         Command::Sandbox(args) => run::sandbox(args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Config(args) => config::show(args.json),
     }
 }
 

@@ -115,9 +115,35 @@ pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> 
 pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
     let store = Store::open(url).await?;
     let env = build_env(store.clone(), &args)?;
-    crate::queue::run(env, args.options(), shutdown_token()).await?;
+    let stop = shutdown_token();
+    let metrics = match &args.ops.metrics_addr {
+        Some(addr) => {
+            let (local, server) =
+                crate::metrics::serve(store.clone(), addr)
+                    .await
+                    .map_err(|e| {
+                        CliError::other(format!("cannot serve metrics on {addr}: {e}"))
+                            .hint("pick another --metrics-addr")
+                    })?;
+            tracing::info!(%local, "serving /healthz and /metrics");
+            Some(server)
+        }
+        None => None,
+    };
+    let webhook = args
+        .ops
+        .webhook()
+        .map(|config| tokio::spawn(crate::notify::run(store.clone(), config, stop.clone())));
+    let result = crate::queue::run(env, args.options(), stop.clone()).await;
+    stop.cancel();
+    if let Some(w) = webhook {
+        let _ = w.await;
+    }
+    if let Some(m) = metrics {
+        m.abort();
+    }
     store.close().await;
-    Ok(())
+    result.map_err(CliError::from)
 }
 
 pub async fn sandbox(args: SandboxArgs) -> Result<(), CliError> {

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use serde::Deserialize;
 use tracing::Instrument;
 
-use crate::pipeline::{self, Env, Outcome, PipelineError};
+use crate::pipeline::{self, Env, PipelineError};
 
 /// The payload bytes, untouched.
 #[derive(Debug, Clone)]
@@ -88,6 +88,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(e) => {
             tracing::error!(job_id = %task_id, error = %e, "poison job set aside");
+            crate::metrics::job_outcome("poison");
             return Err(AbortError::new(e).into());
         }
     };
@@ -140,9 +141,7 @@ pub async fn handle(
     let _entered = span.enter();
     match result {
         Ok(outcome) => {
-            if let Outcome::Decided(status, _) = outcome {
-                tracing::debug!(%status, "job done");
-            }
+            crate::metrics::job_finished(&outcome);
             Ok(())
         }
         Err(PipelineError::MissingRecord(id)) => {
@@ -154,6 +153,7 @@ pub async fn handle(
         }
         Err(e) => {
             tracing::error!(error = %e, "job failed; it will be retried");
+            crate::metrics::job_outcome("error");
             tokio::time::sleep(FAILURE_PAUSE).await;
             Err(e.into())
         }

@@ -36,6 +36,10 @@ pub struct WorkerOptions {
     /// have been untouched to count as stranded.
     pub sweep_interval: Duration,
     pub sweep_quiet: Duration,
+    /// Delivered notifications are pruned after this long; undelivered ones
+    /// too when nothing delivers them.
+    pub notification_retention: Duration,
+    pub deliver_webhooks: bool,
 }
 
 impl Default for WorkerOptions {
@@ -49,6 +53,8 @@ impl Default for WorkerOptions {
             shutdown_grace: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(60),
             sweep_quiet: Duration::from_secs(120),
+            notification_retention: Duration::from_secs(7 * 86_400),
+            deliver_webhooks: false,
         }
     }
 }
@@ -276,6 +282,11 @@ async fn sweep_loop(store: Store, opts: WorkerOptions, stop: CancellationToken) 
             Ok(0) => {}
             Ok(n) => tracing::warn!(count = n, "re-enqueued stranded records"),
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+        let horizon = chrono::Utc::now()
+            - chrono::Duration::from_std(opts.notification_retention).unwrap_or_default();
+        if let Err(e) = store.prune_outbox(horizon, !opts.deliver_webhooks).await {
+            tracing::warn!(error = %e, "pruning old notifications failed");
         }
         if opts.drain {
             return;

@@ -8,6 +8,7 @@ mod admin;
 mod connect;
 mod jobs;
 pub mod model;
+mod outbox;
 mod queue;
 mod read;
 mod write;
@@ -18,6 +19,7 @@ pub use admin::{DayCounts, ReopenOutcome, Stats};
 pub use connect::{Backend, default_database_url};
 pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
 pub use model::*;
+pub use outbox::OutboxItem;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

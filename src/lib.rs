@@ -2,4 +2,6 @@
 //! for an exam-registration platform.
 
 pub mod domain;
+pub mod ocr;
+pub mod parse;
 pub mod verdict;

@@ -1,0 +1,188 @@
+//! One Tesseract instance (`chi_sim`) and the two kinds of read the pipeline
+//! makes with it: the whole page as word boxes (TSV), and a single line cut
+//! out of the page with a character whitelist, for codes.
+//!
+//! An engine is `Send` but not `Sync` and costs ~55 MiB: the pool gives each
+//! OCR thread exactly one and reuses it for every image.
+
+use std::ffi::{CStr, CString};
+
+use image::imageops;
+use image::{GrayImage, Luma};
+use leptess::tesseract::TessApi;
+
+use super::tsv;
+use crate::parse::{OcrPage, Rect, Reread};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(
+        "Tesseract could not load language `{lang}` (is tesseract-ocr-chi-sim installed, or TESSDATA_PREFIX right?)"
+    )]
+    Init { lang: String },
+    #[error("Tesseract rejected setting {name}={value}")]
+    Variable { name: String, value: String },
+    #[error("Tesseract failed to recognise the image")]
+    Recognize,
+    #[error("the OCR engine panicked; it was replaced")]
+    Panicked,
+    #[error("the OCR pool has shut down")]
+    ShutDown,
+}
+
+/// Page segmentation: one uniform block of text. Lines run across the whole
+/// width, so a label and its value in another cell stay on one line. The
+/// CLI's default (3, automatic) split the two-column page into columns and
+/// dropped lines.
+const PSM_BLOCK: &str = "6";
+/// A single line: the region reads of codes.
+const PSM_LINE: &str = "7";
+
+pub struct Engine {
+    api: TessApi,
+    whitelist: String,
+    psm: &'static str,
+}
+
+impl Engine {
+    pub fn new(datapath: Option<&str>, lang: &str) -> Result<Engine, EngineError> {
+        let api = TessApi::new(datapath, lang).map_err(|_| EngineError::Init {
+            lang: lang.to_string(),
+        })?;
+        let mut e = Engine {
+            api,
+            whitelist: String::new(),
+            psm: "",
+        };
+        // The image has no resolution (raw pixels), and Tesseract warns on
+        // stderr for each one; its messages go nowhere useful in a worker.
+        e.set("debug_file", "/dev/null")?;
+        // Inverted (light on dark) text is inverted before OCR, so
+        // Tesseract's own second try of each doubtful line is wasted time.
+        e.set("tessedit_do_invert", "0")?;
+        e.set_psm(PSM_BLOCK)?;
+        Ok(e)
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<(), EngineError> {
+        let err = || EngineError::Variable {
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        let n = CString::new(name).map_err(|_| err())?;
+        let v = CString::new(value).map_err(|_| err())?;
+        self.api.raw.set_variable(&n, &v).map_err(|_| err())
+    }
+
+    fn set_psm(&mut self, psm: &'static str) -> Result<(), EngineError> {
+        if self.psm != psm {
+            self.set("tessedit_pageseg_mode", psm)?;
+            self.psm = psm;
+        }
+        Ok(())
+    }
+
+    fn set_whitelist(&mut self, chars: &str) -> Result<(), EngineError> {
+        if self.whitelist != chars {
+            self.set("tessedit_char_whitelist", chars)?;
+            self.whitelist = chars.to_string();
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, img: &GrayImage) -> Result<(), EngineError> {
+        let (w, h) = (img.width() as i32, img.height() as i32);
+        self.api
+            .raw
+            .set_image(img.as_raw(), w, h, 1, w)
+            .map_err(|_| EngineError::Recognize)?;
+        self.api.set_source_resolution(300);
+        Ok(())
+    }
+
+    /// The whole page as words with boxes, in `img`'s pixels.
+    pub fn read_page(&mut self, img: &GrayImage) -> Result<OcrPage, EngineError> {
+        self.set_psm(PSM_BLOCK)?;
+        self.set_whitelist("")?;
+        self.load(img)?;
+        self.api
+            .raw
+            .recognize()
+            .map_err(|_| EngineError::Recognize)?;
+        let tsv = self
+            .api
+            .raw
+            .get_tsv_text(0)
+            .map_err(|_| EngineError::Recognize)?;
+        let text = cstr_text(tsv.as_ref());
+        Ok(tsv::parse(&text, img.width() as i32, img.height() as i32))
+    }
+
+    /// One line of text, only characters from `charset`.
+    pub fn read_line(&mut self, img: &GrayImage, charset: &str) -> Result<String, EngineError> {
+        self.set_psm(PSM_LINE)?;
+        self.set_whitelist(charset)?;
+        self.load(img)?;
+        let text = self
+            .api
+            .raw
+            .get_utf8_text()
+            .map_err(|_| EngineError::Recognize)?;
+        Ok(cstr_text(text.as_ref()).trim().to_string())
+    }
+}
+
+fn cstr_text(c: &CStr) -> String {
+    c.to_string_lossy().into_owned()
+}
+
+/// Second reads of regions of a page already read, for the parser.
+pub struct RegionReader<'a> {
+    pub engine: &'a mut Engine,
+    pub page: &'a GrayImage,
+    /// Reads made and the time they took, for profiling.
+    pub reads: usize,
+    pub time: std::time::Duration,
+}
+
+/// How each attempt looks at the region: different pixels each time, so two
+/// reads are not the same computation twice.
+const ATTEMPT_SCALES: [f32; 3] = [1.0, 1.5, 0.75];
+
+impl Reread for RegionReader<'_> {
+    fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
+        let start = std::time::Instant::now();
+        let crop = crop_line(self.page, region)?;
+        let scale = ATTEMPT_SCALES[usize::from(attempt) % ATTEMPT_SCALES.len()];
+        let crop = if scale == 1.0 {
+            crop
+        } else {
+            super::preprocess::scaled(&crop, scale)
+        };
+        let text = self.engine.read_line(&crop, charset).ok();
+        self.reads += 1;
+        self.time += start.elapsed();
+        text
+    }
+}
+
+/// The region with a little of the page around it and a white margin:
+/// Tesseract reads a line best with some space about it.
+fn crop_line(page: &GrayImage, r: Rect) -> Option<GrayImage> {
+    let pad_y = r.height / 4;
+    let pad_x = r.height / 3;
+    let left = (r.left - pad_x).max(0) as u32;
+    let top = (r.top - pad_y).max(0) as u32;
+    let right = (r.right() + pad_x).clamp(0, page.width() as i32) as u32;
+    let bottom = (r.bottom() + pad_y).clamp(0, page.height() as i32) as u32;
+    if right <= left + 2 || bottom <= top + 2 {
+        return None;
+    }
+    let (w, h) = (right - left, bottom - top);
+    let margin = (r.height.max(8) / 2) as u32;
+    let mut out = GrayImage::from_pixel(w + 2 * margin, h + 2 * margin, Luma([255]));
+    let view = imageops::crop_imm(page, left, top, w, h).to_image();
+    imageops::replace(&mut out, &view, i64::from(margin), i64::from(margin));
+    Some(out)
+}

@@ -11,7 +11,7 @@ use image::imageops;
 use image::{GrayImage, Luma};
 use leptess::tesseract::TessApi;
 
-use super::tsv;
+use super::hocr;
 use crate::parse::{OcrPage, Rect, Reread};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +61,8 @@ impl Engine {
         // Inverted (light on dark) text is inverted before OCR, so
         // Tesseract's own second try of each doubtful line is wasted time.
         e.set("tessedit_do_invert", "0")?;
+        // A box and a confidence per character in the hOCR (see `hocr`).
+        e.set("hocr_char_boxes", "1")?;
         e.set_psm(PSM_BLOCK)?;
         Ok(e)
     }
@@ -110,13 +112,15 @@ impl Engine {
             .raw
             .recognize()
             .map_err(|_| EngineError::Recognize)?;
-        let tsv = self
+        // hOCR rather than TSV: it carries a box and a confidence per
+        // character (see `hocr`).
+        let hocr = self
             .api
             .raw
-            .get_tsv_text(0)
+            .get_hocr_text(0)
             .map_err(|_| EngineError::Recognize)?;
-        let text = cstr_text(tsv.as_ref());
-        Ok(tsv::parse(&text, img.width() as i32, img.height() as i32))
+        let text = cstr_text(hocr.as_ref());
+        Ok(hocr::parse(&text, img.width() as i32, img.height() as i32))
     }
 
     /// One line of text, only characters from `charset`.
@@ -139,31 +143,48 @@ fn cstr_text(c: &CStr) -> String {
 
 /// Second reads of regions of a page already read, for the parser.
 pub struct RegionReader<'a> {
+    /// The page's engine (chi_sim).
     pub engine: &'a mut Engine,
+    /// An engine for Latin codes (eng), if one was loaded. Its model tells
+    /// Z from 2 and O from 0 where chi_sim's, trained on Han text, does not,
+    /// and a different model makes its reads independent of the page read.
+    pub codes: Option<&'a mut Engine>,
     pub page: &'a GrayImage,
     /// Reads made and the time they took, for profiling.
     pub reads: usize,
     pub time: std::time::Duration,
 }
 
-/// How each attempt looks at the region: different pixels each time, so two
-/// reads are not the same computation twice.
-const ATTEMPT_SCALES: [f32; 3] = [1.0, 1.5, 0.75];
+/// How each attempt looks at the region, so two reads are not the same
+/// computation twice: 0 the code engine on the region as it is, 1 the code
+/// engine on it enlarged, 2 the page engine on it as it is.
+const ENLARGED: f32 = 1.5;
 
 impl Reread for RegionReader<'_> {
     fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
         let start = std::time::Instant::now();
         let crop = crop_line(self.page, region)?;
-        let scale = ATTEMPT_SCALES[usize::from(attempt) % ATTEMPT_SCALES.len()];
-        let crop = if scale == 1.0 {
-            crop
-        } else {
-            super::preprocess::scaled(&crop, scale)
+        let (crop, engine) = match (attempt, self.codes.as_deref_mut()) {
+            (0, Some(codes)) => (crop, codes),
+            (1, Some(codes)) => (super::preprocess::scaled(&crop, ENLARGED), codes),
+            (1, None) => (
+                super::preprocess::scaled(&crop, ENLARGED),
+                &mut *self.engine,
+            ),
+            _ => (crop, &mut *self.engine),
         };
-        let text = self.engine.read_line(&crop, charset).ok();
+        let text = engine.read_line(&crop, charset).ok();
         self.reads += 1;
         self.time += start.elapsed();
         text
+    }
+
+    fn reader(&self, attempt: u8) -> u8 {
+        // 0 is the page's model, 1 the code model.
+        match (attempt, self.codes.is_some()) {
+            (0 | 1, true) => 1,
+            _ => 0,
+        }
     }
 }
 

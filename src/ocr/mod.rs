@@ -7,6 +7,7 @@
 //! does the same for the whole process and is recommended as well.
 
 pub mod engine;
+pub mod hocr;
 pub mod intake;
 pub mod omp;
 pub mod output;

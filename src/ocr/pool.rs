@@ -29,6 +29,9 @@ pub struct OcrConfig {
     /// Tesseract's tessdata directory; `None`: the system default.
     pub datapath: Option<String>,
     pub lang: String,
+    /// The model for second reads of codes (在线验证码, certificate numbers);
+    /// `None` or a model that fails to load: the page's model is used.
+    pub code_lang: Option<String>,
 }
 
 impl Default for OcrConfig {
@@ -41,6 +44,7 @@ impl Default for OcrConfig {
             // chi_sim alone: it reads Latin letters and digits too, and
             // adding `+eng` turned Chinese names into Latin and cost 50%.
             lang: "chi_sim".to_string(),
+            code_lang: Some("eng".to_string()),
         }
     }
 }
@@ -216,15 +220,18 @@ fn worker(
     super::omp::disable_for_this_thread();
     let new_engine = || Engine::new(config.datapath.as_deref(), &config.lang);
     let mut engine = match new_engine() {
-        Ok(e) => {
-            let _ = ready.send(Ok(()));
-            e
-        }
+        Ok(e) => e,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
+    let mut codes = config.code_lang.as_deref().and_then(|lang| {
+        Engine::new(config.datapath.as_deref(), lang)
+            .inspect_err(|e| warn!("{e}; codes are read again with the page's model"))
+            .ok()
+    });
+    let _ = ready.send(Ok(()));
     loop {
         let job = {
             let Ok(rx) = rx.lock() else { return };
@@ -234,7 +241,7 @@ fn worker(
             }
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
-            read(&mut engine, &job.bytes, &config, &counters)
+            read(&mut engine, codes.as_mut(), &job.bytes, &config, &counters)
         }));
         let result = match result {
             Ok(r) => r,
@@ -257,6 +264,7 @@ fn worker(
 
 fn read(
     engine: &mut Engine,
+    codes: Option<&mut Engine>,
     bytes: &[u8],
     config: &OcrConfig,
     counters: &Counters,
@@ -270,6 +278,7 @@ fn read(
     let t3 = Instant::now();
     let mut reader = RegionReader {
         engine,
+        codes,
         page: &prepared.image,
         reads: 0,
         time: Duration::ZERO,

@@ -63,16 +63,22 @@ pub fn prepare(mut gray: GrayImage, cfg: &Preprocess) -> Prepared {
         scaled(&gray, scale)
     };
     if cfg.binarize {
-        let t = otsu(&image);
-        for p in image.pixels_mut() {
-            p.0[0] = if p.0[0] > t { 255 } else { 0 };
-        }
+        image = thresholded(image);
     }
     Prepared {
         image,
         scale,
         text_height,
     }
+}
+
+/// Black and white at Otsu's threshold.
+pub fn thresholded(mut img: GrayImage) -> GrayImage {
+    let t = otsu(&img);
+    for p in img.pixels_mut() {
+        p.0[0] = if p.0[0] > t { 255 } else { 0 };
+    }
+    img
 }
 
 /// `img` resized by `scale`: a SIMD convolution, ten times faster than

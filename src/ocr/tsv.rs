@@ -44,6 +44,7 @@ pub fn parse(tsv: &str, width: i32, height: i32) -> OcrPage {
                     width: w,
                     height: h,
                 },
+                chars: Vec::new(),
             });
         }
     }

@@ -140,7 +140,8 @@ pub struct Hit {
     /// Where the value sits in the image (estimated inside a word shared
     /// with its label).
     pub rect: Option<Rect>,
-    /// The lowest word confidence among the value's words.
+    /// The lowest confidence among the value's characters (or words, when
+    /// the engine gave no character boxes).
     pub conf: f32,
     /// Whether the label was matched exactly (not with one misread character).
     pub exact_label: bool,
@@ -372,9 +373,17 @@ fn value_after(
         } else {
             chars.len()
         };
-        let part = part_of_word(w.rect, &chars, from, to);
+        let (part, part_conf) = if w.chars.len() == chars.len() && from < to {
+            // Character boxes from the engine: exact.
+            let cs = &w.chars[from..to];
+            let r = cs[1..].iter().fold(cs[0].rect, |r, c| r.union(&c.rect));
+            let c = cs.iter().map(|c| c.conf).fold(f32::INFINITY, f32::min);
+            (r, c)
+        } else {
+            (part_of_word(w.rect, &chars, from, to), w.conf)
+        };
         rect = Some(rect.map_or(part, |r| r.union(&part)));
-        conf = conf.min(w.conf);
+        conf = conf.min(part_conf);
     }
     Some(Hit {
         field,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{CredentialFields, Field, Kind};
 
 pub use layout::Layout;
-pub use page::{OcrLine, OcrPage, OcrWord, Rect};
+pub use page::{OcrChar, OcrLine, OcrPage, OcrWord, Rect};
 
 /// What a screenshot says, as far as it could be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,13 @@ pub struct ParsedScreenshot {
 /// reads are not copies of each other.
 pub trait Reread {
     fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String>;
+
+    /// Which reader makes `attempt`: reads by one reader (one model) share
+    /// its blind spots, so agreement must come from two. The page read is
+    /// reader 0. By default every attempt is its own reader.
+    fn reader(&self, attempt: u8) -> u8 {
+        attempt.saturating_add(1)
+    }
 }
 
 impl<F: FnMut(Rect, &str, u8) -> Option<String>> Reread for F {
@@ -186,29 +193,41 @@ fn settle_code(
         Codes::Confirmed(r) => r,
     };
     let region = hit.rect?;
-    let mut reads = vec![first];
+    let mut reads = vec![(0u8, first)];
     for attempt in 0..MAX_REREADS {
-        reads.push(
-            reread
-                .reread(region, charset, attempt)
-                .and_then(|r| valid(&r)),
-        );
-        if let Some(v) = agreed(&reads) {
+        let read = reread
+            .reread(region, charset, attempt)
+            .and_then(|r| valid(&r));
+        reads.push((reread.reader(attempt), read));
+        if let Some(v) = decided(&reads) {
             return Some(v);
         }
     }
     None
 }
 
-/// A value at least two reads produced.
-fn agreed(reads: &[Option<String>]) -> Option<String> {
-    reads.iter().enumerate().find_map(|(i, a)| {
-        let a = a.as_ref()?;
-        reads[i + 1..]
-            .iter()
-            .any(|b| b.as_ref() == Some(a))
-            .then(|| a.clone())
-    })
+/// The value the reads settle on: one that two different readers produced,
+/// and that at least two more reads produced than any other valid value.
+/// So the page read and a region read agreeing is enough, and so is 3
+/// against 1; 2 against 1 is not, nor are two reads by one model (which
+/// shares its confusions, S for 5) against none.
+fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
+    let mut tally: Vec<(&String, usize, Vec<u8>)> = Vec::new();
+    for (reader, value) in reads {
+        let Some(v) = value else { continue };
+        match tally.iter_mut().find(|(t, ..)| *t == v) {
+            Some((_, n, readers)) => {
+                *n += 1;
+                readers.push(*reader);
+            }
+            None => tally.push((v, 1, vec![*reader])),
+        }
+    }
+    tally.sort_by(|a, b| b.1.cmp(&a.1));
+    let (best, n, readers) = tally.first()?;
+    let runner_up = tally.get(1).map_or(0, |t| t.1);
+    let two_readers = readers.iter().any(|r| *r != readers[0]);
+    (two_readers && n - runner_up >= 2).then(|| (*best).clone())
 }
 
 #[cfg(test)]

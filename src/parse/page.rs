@@ -39,6 +39,16 @@ pub struct OcrWord {
     /// Tesseract's confidence, 0–100.
     pub conf: f32,
     pub rect: Rect,
+    /// One per character of `text` when the engine gave character boxes;
+    /// empty otherwise.
+    pub chars: Vec<OcrChar>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OcrChar {
+    pub ch: char,
+    pub rect: Rect,
+    pub conf: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -132,6 +142,7 @@ impl OcrPage {
                     width: (end - start) * cell,
                     height: cell,
                 },
+                chars: Vec::new(),
             }
         }
     }

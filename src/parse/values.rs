@@ -75,8 +75,15 @@ fn text(raw: &str) -> Option<String> {
     (t.chars().filter(|&c| is_cjk(c)).count() >= 2).then_some(t)
 }
 
+/// 所授学位 names end in 学士学位, 硕士学位, 博士学位 (or 硕士专业学位…);
+/// Tesseract reads the 士 as 十 or 土, which the format corrects.
 fn degree(raw: &str) -> Option<String> {
-    let t = text(raw)?;
+    let mut t = text(raw)?;
+    for rank in ["学", "硕", "博"] {
+        for slip in ["十", "土"] {
+            t = t.replace(&format!("{rank}{slip}"), &format!("{rank}士"));
+        }
+    }
     t.ends_with("学位").then_some(t)
 }
 
@@ -98,7 +105,12 @@ fn vocabulary(raw: &str, terms: &[&str], open: bool) -> Option<String> {
     if let [one] = near.as_slice() {
         return Some(one.to_string());
     }
-    (open && near.is_empty() && (2..=8).contains(&t.chars().count())).then_some(t)
+    // One character away from a short term (加授 for 函授) is a misread
+    // that cannot be corrected safely: not a new term.
+    let near_short = terms
+        .iter()
+        .any(|term| crate::domain::text::substitutions(term, &t) == Some(1));
+    (open && near.is_empty() && !near_short && (2..=8).contains(&t.chars().count())).then_some(t)
 }
 
 fn gender(raw: &str) -> Option<String> {
@@ -352,6 +364,9 @@ mod tests {
             (Field::category, "普通高等教育", Some("普通高等教育")),
             (Field::study_mode, "函授", Some("函授")),
             (Field::study_mode, "普通全日制", Some("普通全日制")),
+            (Field::study_mode, "加授", None),
+            (Field::degree, "医学学十学位", Some("医学学士学位")),
+            (Field::degree, "护理硕土专业学位", Some("护理硕士专业学位")),
             // Durations.
             (Field::duration, "3 年", Some("3")),
             (Field::duration, "2.5年", Some("2.5")),

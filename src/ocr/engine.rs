@@ -180,19 +180,23 @@ impl Reread for RegionReader<'_> {
     }
 
     fn reader(&self, attempt: u8) -> u8 {
-        // 0 is the page's model, 1 the code model.
+        // The page read is reader 0. The code model's two reads are one
+        // reader; the page model reading the cut-out line (other pixels,
+        // other segmentation, a whitelist) counts as another.
         match (attempt, self.codes.is_some()) {
             (0 | 1, true) => 1,
-            _ => 0,
+            _ => 2 + attempt,
         }
     }
 }
 
-/// The region with a little of the page around it and a white margin:
-/// Tesseract reads a line best with some space about it.
+/// The region with some of the page around it and a white margin: Tesseract
+/// reads a line best with space about it. The LSTM's character boxes are
+/// approximate, and a first character cut in half is read as something
+/// else, so the sides get a generous half line height.
 fn crop_line(page: &GrayImage, r: Rect) -> Option<GrayImage> {
     let pad_y = r.height / 4;
-    let pad_x = r.height / 3;
+    let pad_x = r.height * 2 / 3;
     let left = (r.left - pad_x).max(0) as u32;
     let top = (r.top - pad_y).max(0) as u32;
     let right = (r.right() + pad_x).clamp(0, page.width() as i32) as u32;

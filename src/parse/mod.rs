@@ -184,6 +184,16 @@ fn settle_code(
             _ => Some(v),
         }
     };
+    // A value with hardly any letters or digits is not a code at all (the
+    // footer's 在线验证码进行查询验证): no second reads spent on it.
+    let alnum = hit
+        .raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '*')
+        .count();
+    if alnum < 8 || alnum * 2 < hit.raw.chars().count() {
+        return None;
+    }
     let first = valid(&hit.raw);
     let reread = match codes {
         Codes::SingleRead => return first,
@@ -207,10 +217,9 @@ fn settle_code(
 }
 
 /// The value the reads settle on: one that two different readers produced,
-/// and that at least two more reads produced than any other valid value.
-/// So the page read and a region read agreeing is enough, and so is 3
-/// against 1; 2 against 1 is not, nor are two reads by one model (which
-/// shares its confusions, S for 5) against none.
+/// and more reads produced than any other valid value. So the page read and
+/// a region read agreeing is enough, and so is 2 against 1; two reads by one
+/// model (which shares its confusions, S for 5) are not, nor is a tie.
 fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
     let mut tally: Vec<(&String, usize, Vec<u8>)> = Vec::new();
     for (reader, value) in reads {
@@ -227,7 +236,7 @@ fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
     let (best, n, readers) = tally.first()?;
     let runner_up = tally.get(1).map_or(0, |t| t.1);
     let two_readers = readers.iter().any(|r| *r != readers[0]);
-    (two_readers && n - runner_up >= 2).then(|| (*best).clone())
+    (two_readers && *n > runner_up).then(|| (*best).clone())
 }
 
 #[cfg(test)]

@@ -157,7 +157,8 @@ pub struct RegionReader<'a> {
 
 /// How each attempt looks at the region, so two reads are not the same
 /// computation twice: 0 the code engine on the region as it is, 1 the code
-/// engine on it enlarged, 2 the page engine on it as it is.
+/// engine on it enlarged, 2 the page engine on it as it is, 3 the page
+/// engine on it enlarged.
 const ENLARGED: f32 = 1.5;
 
 impl Reread for RegionReader<'_> {

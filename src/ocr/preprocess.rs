@@ -248,7 +248,7 @@ pub fn typical_line_height(img: &GrayImage, threshold: u8) -> Option<u32> {
         runs.push(run);
     }
     // Too short to be text: dashed rules, noise. Too tall: photos, QR codes.
-    runs.retain(|&r| r >= 6 && r <= h / 6);
+    runs.retain(|r| (6..=h / 6).contains(r));
     if runs.is_empty() {
         return None;
     }

@@ -104,7 +104,13 @@ mod tests {
         ]);
         let d = Some(Kind::Diploma);
         let g = Some(Kind::Degree);
-        let cases: &[(&str, Option<Kind>, &CredentialFields, Result<(), Mismatch>)] = &[
+        type Case<'a> = (
+            &'a str,
+            Option<Kind>,
+            &'a CredentialFields,
+            Result<(), Mismatch>,
+        );
+        let cases: &[Case] = &[
             ("140191201006326546", d, &diploma, Ok(())),
             // Year 2016 inside, graduation 2010.
             ("140191201606326546", d, &diploma, Err(Mismatch::Year)),

@@ -82,16 +82,18 @@ enum Confirm {
     IfPageReadFails,
 }
 
+/// Below this confidence (0–100) in any of its characters, a name or free
+/// text value is left out: Tesseract gives rare characters it misreads
+/// (喆 as 甘, 晗 as 蛤) a confidence near zero.
+const MIN_TEXT_CONFIDENCE: f32 = 40.0;
+
 /// Second reads tried per code before giving up on it.
-const MAX_REREADS: u8 = 3;
+const MAX_REREADS: u8 = 4;
 
 pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let markers = layout::markers(page);
-    let hits: Vec<labels::Hit> = page
-        .lines
-        .iter()
-        .flat_map(|l| labels::scan_line(l).hits)
-        .collect();
+    let scanned: Vec<labels::LineLabels> = page.lines.iter().map(labels::scan_line).collect();
+    let hits: Vec<labels::Hit> = scanned.iter().flat_map(|l| l.hits.clone()).collect();
     let distinct_fields = {
         let mut f: Vec<Field> = hits.iter().map(|h| h.field).collect();
         f.sort();
@@ -107,12 +109,35 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         if CODE_FIELDS.iter().any(|(f, ..)| *f == hit.field) || fields.get(hit.field).is_some() {
             continue;
         }
+        if hit.conf < MIN_TEXT_CONFIDENCE && values::is_free_text(hit.field) {
+            continue;
+        }
         if let Some(v) = values::repair(hit.field, &hit.raw) {
             fields.set(hit.field, v);
         }
     }
+    // Lines whose label was unreadable: a closed-vocabulary value standing
+    // at the end of the line names its own field (专科 is a 层次, 函授 a
+    // 学习形式).
+    for (line, scan) in page.lines.iter().zip(&scanned) {
+        if scan.labels > 0 {
+            continue;
+        }
+        if let Some((field, term)) = line
+            .words
+            .last()
+            .and_then(|w| values::vocabulary_term(&w.text))
+            && fields.get(field).is_none()
+        {
+            fields.set(field, term);
+        }
+    }
     let kind = markers.kind.or_else(|| kind_from_fields(&fields));
     fields.kind = kind;
+    // A degree page's 学科/专业 read without its 学科 is still the discipline.
+    if kind == Some(Kind::Degree) && fields.discipline.is_none() {
+        fields.discipline = fields.major.take();
+    }
 
     for (field, charset, confirm) in CODE_FIELDS {
         let candidates: Vec<&labels::Hit> = hits.iter().filter(|h| h.field == field).collect();
@@ -232,7 +257,7 @@ fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
             None => tally.push((v, 1, vec![*reader])),
         }
     }
-    tally.sort_by(|a, b| b.1.cmp(&a.1));
+    tally.sort_by_key(|t| std::cmp::Reverse(t.1));
     let (best, n, readers) = tally.first()?;
     let runner_up = tally.get(1).map_or(0, |t| t.1);
     let two_readers = readers.iter().any(|r| *r != readers[0]);

@@ -353,6 +353,46 @@ fn spread_labels_and_separate_cells_are_read() {
     );
 }
 
+#[test]
+fn a_closed_vocabulary_value_survives_an_unreadable_label() {
+    let text = REPORT
+        .replace("层次              专科", "技师 遇 次    专科")
+        .replace("毕(结)业         毕业", "毕 结 二    毕业")
+        .replace("学习形式        普通全日制", "学刁形术    函授");
+    let p = single(&text);
+    assert_eq!(p.fields.level.as_deref(), Some("专科"));
+    assert_eq!(p.fields.completion.as_deref(), Some("毕业"));
+    assert_eq!(p.fields.study_mode.as_deref(), Some("函授"));
+    // A school that merely contains 专科 is not a level.
+    let text = REPORT
+        .replace("层次              专科", "")
+        .replace("学校名称        北京卫生职业学院", "北京卫生高等专科学校");
+    assert_eq!(single(&text).fields.level, None);
+}
+
+#[test]
+fn a_degree_pages_major_is_its_discipline() {
+    let text = MOBILE.replace("学科/专业", "专业");
+    let p = single(&text);
+    assert_eq!(p.fields.discipline.as_deref(), Some("康复治疗学"));
+    assert_eq!(p.fields.major, None);
+}
+
+#[test]
+fn doubtful_characters_leave_free_text_out() {
+    let mut page = OcrPage::from_text(REPORT);
+    for line in &mut page.lines {
+        if line.text().starts_with("姓名") {
+            for w in &mut line.words[1..] {
+                w.conf = 5.0;
+            }
+        }
+    }
+    let p = parse_page(&page, Codes::SingleRead);
+    assert_eq!(p.fields.name, None);
+    assert_eq!(p.fields.gender.as_deref(), Some("女"));
+}
+
 proptest! {
     #[test]
     fn the_parser_never_panics(text in "\\PC{0,400}") {

@@ -37,6 +37,40 @@ pub fn repair(field: Field, raw: &str) -> Option<String> {
     }
 }
 
+/// Fields whose value is free text (names, schools, majors): no format to
+/// check it against, so a doubtful character means a doubtful value.
+pub fn is_free_text(field: Field) -> bool {
+    matches!(
+        field,
+        Field::name
+            | Field::principal
+            | Field::school
+            | Field::major
+            | Field::awarding_unit
+            | Field::discipline
+    )
+}
+
+/// The field a word is a term of, when it is a term of exactly one closed
+/// vocabulary (网络教育 is both a 学历类别 and a 学习形式: none).
+pub fn vocabulary_term(word: &str) -> Option<(Field, &'static str)> {
+    let t = crate::domain::text::normalize_text(word);
+    let vocabularies: [(Field, &[&'static str]); 4] = [
+        (Field::level, LEVELS),
+        (Field::completion, &["毕业", "结业"]),
+        (Field::category, CATEGORIES),
+        (Field::study_mode, STUDY_MODES),
+    ];
+    let mut found = vocabularies.iter().filter_map(|(f, terms)| {
+        terms
+            .iter()
+            .find(|term| **term == t)
+            .map(|term| (*f, *term))
+    });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 pub const LEVELS: &[&str] = &["专科", "本科", "第二学士学位", "硕士研究生", "博士研究生"];
 const CATEGORIES: &[&str] = &[
     "普通高等教育",

@@ -24,7 +24,10 @@ pub struct Preprocess {
 impl Default for Preprocess {
     fn default() -> Self {
         Preprocess {
-            text_height: 32,
+            // Measured on the 80 fixtures (verdict fields / 在线验证码):
+            // 20 px 96.4% / 95%, 24 px 96.8% / 92.5%, 28 px 97.7% / 92.5%,
+            // 40 px 95.1% / 72.5% and one wrong code. Smaller is also faster.
+            text_height: 28,
             min_scale: 0.3,
             max_scale: 3.0,
             invert_dark: true,

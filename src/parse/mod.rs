@@ -82,11 +82,6 @@ enum Confirm {
     IfPageReadFails,
 }
 
-/// Below this confidence (0–100) in any of its characters, a name or free
-/// text value is left out: Tesseract gives rare characters it misreads
-/// (喆 as 甘, 晗 as 蛤) a confidence near zero.
-const MIN_TEXT_CONFIDENCE: f32 = 40.0;
-
 /// Second reads tried per code before giving up on it.
 const MAX_REREADS: u8 = 4;
 
@@ -107,9 +102,6 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let mut fields = CredentialFields::default();
     for hit in &hits {
         if CODE_FIELDS.iter().any(|(f, ..)| *f == hit.field) || fields.get(hit.field).is_some() {
-            continue;
-        }
-        if hit.conf < MIN_TEXT_CONFIDENCE && values::is_free_text(hit.field) {
             continue;
         }
         if let Some(v) = values::repair(hit.field, &hit.raw) {

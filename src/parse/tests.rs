@@ -378,21 +378,6 @@ fn a_degree_pages_major_is_its_discipline() {
     assert_eq!(p.fields.major, None);
 }
 
-#[test]
-fn doubtful_characters_leave_free_text_out() {
-    let mut page = OcrPage::from_text(REPORT);
-    for line in &mut page.lines {
-        if line.text().starts_with("姓名") {
-            for w in &mut line.words[1..] {
-                w.conf = 5.0;
-            }
-        }
-    }
-    let p = parse_page(&page, Codes::SingleRead);
-    assert_eq!(p.fields.name, None);
-    assert_eq!(p.fields.gender.as_deref(), Some("女"));
-}
-
 proptest! {
     #[test]
     fn the_parser_never_panics(text in "\\PC{0,400}") {

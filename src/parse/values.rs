@@ -37,20 +37,6 @@ pub fn repair(field: Field, raw: &str) -> Option<String> {
     }
 }
 
-/// Fields whose value is free text (names, schools, majors): no format to
-/// check it against, so a doubtful character means a doubtful value.
-pub fn is_free_text(field: Field) -> bool {
-    matches!(
-        field,
-        Field::name
-            | Field::principal
-            | Field::school
-            | Field::major
-            | Field::awarding_unit
-            | Field::discipline
-    )
-}
-
 /// The field a word is a term of, when it is a term of exactly one closed
 /// vocabulary (网络教育 is both a 学历类别 and a 学习形式: none).
 pub fn vocabulary_term(word: &str) -> Option<(Field, &'static str)> {
@@ -121,10 +107,12 @@ fn degree(raw: &str) -> Option<String> {
     t.ends_with("学位").then_some(t)
 }
 
-/// A closed vocabulary: the value must be one of the terms. With `open`, a
-/// value that is not in the list is kept when it is plain Han text of a
-/// plausible length (the vocabulary is not known to be complete), but a
-/// value one character away from a term is taken for that term.
+/// A closed vocabulary: the value must be one of the terms. A value one
+/// character away from exactly one term, and further from all others, is
+/// that term misread (加授 can only be 函授; 木科 could be 本科 or 专科 and is
+/// refused). With `open`, a value far from every term is kept when it is
+/// plain Han text of a plausible length (the list is not known to be
+/// complete).
 fn vocabulary(raw: &str, terms: &[&str], open: bool) -> Option<String> {
     let t = cjk_only(raw)?;
     if terms.contains(&t.as_str()) {
@@ -132,19 +120,13 @@ fn vocabulary(raw: &str, terms: &[&str], open: bool) -> Option<String> {
     }
     let near: Vec<&&str> = terms
         .iter()
-        .filter(|term| {
-            term.chars().count() >= 4 && crate::domain::text::substitutions(term, &t) == Some(1)
-        })
+        .filter(|term| crate::domain::text::substitutions(term, &t) == Some(1))
         .collect();
-    if let [one] = near.as_slice() {
-        return Some(one.to_string());
+    match near.as_slice() {
+        [one] => Some(one.to_string()),
+        [] => (open && (2..=8).contains(&t.chars().count())).then_some(t),
+        _ => None,
     }
-    // One character away from a short term (加授 for 函授) is a misread
-    // that cannot be corrected safely: not a new term.
-    let near_short = terms
-        .iter()
-        .any(|term| crate::domain::text::substitutions(term, &t) == Some(1));
-    (open && near.is_empty() && !near_short && (2..=8).contains(&t.chars().count())).then_some(t)
 }
 
 fn gender(raw: &str) -> Option<String> {
@@ -398,7 +380,8 @@ mod tests {
             (Field::category, "普通高等教育", Some("普通高等教育")),
             (Field::study_mode, "函授", Some("函授")),
             (Field::study_mode, "普通全日制", Some("普通全日制")),
-            (Field::study_mode, "加授", None),
+            (Field::study_mode, "加授", Some("函授")),
+            (Field::completion, "华业", None),
             (Field::degree, "医学学十学位", Some("医学学士学位")),
             (Field::degree, "护理硕土专业学位", Some("护理硕士专业学位")),
             // Durations.

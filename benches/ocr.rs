@@ -72,8 +72,9 @@ fn ours(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
     let mut tally = Tally::default();
     for _ in 0..runs {
         let start = Instant::now();
-        let results =
-            rt.block_on(futures::future::join_all(images.iter().map(|b| pool.read_screenshot(b.clone()))));
+        let results = rt.block_on(futures::future::join_all(
+            images.iter().map(|b| pool.read_screenshot(b.clone())),
+        ));
         per_second.push(fx.len() as f64 / start.elapsed().as_secs_f64());
         tally = Tally::default();
         for (f, r) in fx.iter().zip(results) {

@@ -6,6 +6,8 @@ pub mod cli;
 pub mod domain;
 pub mod metrics;
 pub mod notify;
+pub mod ocr;
+pub mod parse;
 pub mod pipeline;
 pub mod queue;
 pub mod retry;

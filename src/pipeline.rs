@@ -84,6 +84,8 @@ pub enum PipelineError {
 }
 
 /// What the evidence says about a record, before anything is written.
+// One per job, moved once: boxing the verdict buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Assessment {
     Decided {

@@ -182,10 +182,13 @@ async fn status_changes_are_notified_to_listeners() {
     db.cleanup().await;
 }
 
+/// What the receiver was sent: headers and body of each request.
+type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// A webhook receiver that records what it gets and fails on demand.
 #[derive(Clone, Default)]
 struct Receiver {
-    got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    got: Received,
     fail_next: Arc<Mutex<u32>>,
 }
 
@@ -351,6 +354,7 @@ async fn webhook(db: &TestDb) {
     .await;
     common::sigkill(&mut worker);
     server.abort();
+    let decided = db.store.record(id2).await.unwrap().unwrap().status;
     let got = receiver.got.lock().unwrap();
     assert!(got.len() >= before + 2);
     let statuses: Vec<String> = got
@@ -360,7 +364,6 @@ async fn webhook(db: &TestDb) {
         .map(|b| b["status"].as_str().unwrap().to_string())
         .collect();
     // (A second candidate with the same report: a duplicate certificate.)
-    let decided = db.store.record(id2).await.unwrap().unwrap().status;
     assert!(
         statuses.contains(&"unverified".to_string()) && statuses.contains(&decided.to_string()),
         "{statuses:?}"

@@ -50,6 +50,18 @@ pub struct Stats {
     pub per_day: BTreeMap<String, DayCounts>,
 }
 
+/// Counts by status, waiting, exhausted, oldest waiting, and every decided
+/// record's reasons.
+type Overview = (
+    Vec<(String, i64)>,
+    i64,
+    i64,
+    Option<DateTime<Utc>>,
+    Vec<Json<Vec<Reason>>>,
+);
+/// Submission times, and (status, decision time) pairs.
+type Activity = (Vec<DateTime<Utc>>, Vec<(String, DateTime<Utc>)>);
+
 const LIVE_JOB: &str = "j.id = r.job_id AND j.job_type = $2 AND (j.status IN ('Pending', 'Queued', 'Running') \
      OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
 
@@ -188,13 +200,7 @@ impl Store {
         let since = Utc::now() - chrono::Duration::days(i64::from(days.max(1)) - 1);
         let since_day = since.format("%Y-%m-%d").to_string();
         let mut s = Stats::default();
-        let (by_status, waiting, exhausted, oldest, reasons): (
-            Vec<(String, i64)>,
-            i64,
-            i64,
-            Option<DateTime<Utc>>,
-            Vec<Json<Vec<Reason>>>,
-        ) = super::on_pool!(self, p => {
+        let (by_status, waiting, exhausted, oldest, reasons): Overview = super::on_pool!(self, p => {
             let by_status = sqlx::query_as("SELECT status, COUNT(*) FROM records GROUP BY status").fetch_all(p).await?;
             let waiting = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'").fetch_one(p).await?;
             let exhausted = sqlx::query_scalar(
@@ -247,7 +253,7 @@ impl Store {
 
         // Days are computed here rather than in SQL: the dialects disagree on
         // date functions, and a window of days is small.
-        let (submitted, decided): (Vec<DateTime<Utc>>, Vec<(String, DateTime<Utc>)>) = super::on_pool!(self, p => {
+        let (submitted, decided): Activity = super::on_pool!(self, p => {
             let submitted = sqlx::query_scalar("SELECT created_at FROM records WHERE created_at >= $1")
                 .bind(since_start(&since_day))
                 .fetch_all(p)

@@ -1,0 +1,195 @@
+//! Throughput and accuracy of the OCR pipeline with 1 and 2 engine threads,
+//! against the `tesseract` command-line tool (chi_sim, PSM 6, OMP_THREAD_LIMIT=1,
+//! TSV fed to the same parser) over the same fixtures with the same
+//! parallelism. Several runs each, median reported, as a markdown table.
+//!
+//! `cargo bench --bench ocr`; `BENCH_RUNS=N` (default 3) runs per
+//! configuration, `BENCH_LIMIT=N` to use only the first N fixtures.
+
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use credverify::ocr::{OcrConfig, OcrPool, tsv};
+use credverify::parse::{self, Codes, ParsedScreenshot};
+use fixtures::{Fixture, Tally, VERDICT_FIELDS};
+
+/// The CLI's page segmentation: 6 (one block), as the library uses. Its
+/// default, 3, split the layouts into columns and dropped lines.
+const CLI_PSM: &str = "6";
+
+struct Outcome {
+    per_second: Vec<f64>,
+    tally: Tally,
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / (1024.0 * 1024.0))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[s.len() / 2]
+}
+
+fn ours(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
+    let before = rss_mib();
+    let t = Instant::now();
+    let pool = OcrPool::new(OcrConfig {
+        threads,
+        ..OcrConfig::default()
+    })
+    .expect("Tesseract with chi_sim");
+    println!(
+        "ours, {threads} thread(s): start {:.2} s, +{:.0} MiB resident for {threads} engine pair(s)",
+        t.elapsed().as_secs_f64(),
+        rss_mib() - before
+    );
+    let images: Vec<Vec<u8>> = fx
+        .iter()
+        .map(|f| std::fs::read(&f.image).expect("fixture"))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut per_second = Vec::new();
+    let mut tally = Tally::default();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let results = rt.block_on(futures::future::join_all(
+            images.iter().map(|b| pool.read_screenshot(b.clone())),
+        ));
+        per_second.push(fx.len() as f64 / start.elapsed().as_secs_f64());
+        tally = Tally::default();
+        for (f, r) in fx.iter().zip(results) {
+            tally.add(f, &fixtures::flat(&r.unwrap_or_default()));
+        }
+    }
+    let st = pool.stage_times();
+    let n = st.images.max(1) as f64;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / n;
+    println!(
+        "  per image: decode {:.0} ms, preprocess {:.0} ms, recognise {:.0} ms, parse {:.0} ms (of which {:.1} second reads {:.0} ms)",
+        ms(st.decode),
+        ms(st.preprocess),
+        ms(st.recognize),
+        ms(st.parse),
+        st.rereads as f64 / n,
+        ms(st.reread)
+    );
+    pool.shutdown();
+    Outcome { per_second, tally }
+}
+
+fn cli_read(f: &Fixture) -> ParsedScreenshot {
+    let out = Command::new("tesseract")
+        .arg(&f.image)
+        .args(["stdout", "-l", "chi_sim", "--psm", CLI_PSM, "tsv"])
+        .env("OMP_THREAD_LIMIT", "1")
+        .output();
+    let Ok(out) = out else {
+        return ParsedScreenshot::default();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (w, h) = image::image_dimensions(&f.image).unwrap_or((0, 0));
+    let page = tsv::parse(&text, w as i32, h as i32);
+    // The CLI gives no second reads: its codes are taken as read.
+    parse::parse_page(&page, Codes::SingleRead)
+}
+
+fn cli(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
+    let mut per_second = Vec::new();
+    let mut tally = Tally::default();
+    for _ in 0..runs {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, ParsedScreenshot)>> = Mutex::new(Vec::new());
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(f) = fx.get(i) else { break };
+                        let p = cli_read(f);
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, p));
+                        }
+                    }
+                });
+            }
+        });
+        per_second.push(fx.len() as f64 / start.elapsed().as_secs_f64());
+        tally = Tally::default();
+        let mut r = results.into_inner().unwrap_or_default();
+        r.sort_by_key(|(i, _)| *i);
+        for (i, p) in r {
+            tally.add(&fx[i], &fixtures::flat(&p));
+        }
+    }
+    Outcome { per_second, tally }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut fx = fixtures::load(&root.join("fixtures/screenshots"));
+    if fx.is_empty() {
+        fx = fixtures::load(&root.join("../shared/samples"));
+    }
+    fx.truncate(env_usize("BENCH_LIMIT", fx.len()));
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    println!("{} images, {runs} run(s) per configuration\n", fx.len());
+
+    let rows = [
+        ("credverify pool, 1 thread", ours(1, &fx, runs)),
+        ("credverify pool, 2 threads", ours(2, &fx, runs)),
+        ("tesseract CLI, 1 process at a time", cli(1, &fx, runs)),
+        ("tesseract CLI, 2 processes at a time", cli(2, &fx, runs)),
+    ];
+    println!(
+        "\n| configuration | images/s (median) | runs | verdict fields | all fields | wrong vcode / cert |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, o) in &rows {
+        let v = o.tally.total(Some(&VERDICT_FIELDS));
+        let a = o.tally.total(None);
+        println!(
+            "| {name} | {:.2} | {} | {:.1}% | {:.1}% | {} / {} |",
+            median(&o.per_second),
+            o.per_second
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            v.accuracy() * 100.0,
+            a.accuracy() * 100.0,
+            o.tally.key("vcode").wrong,
+            o.tally.key("certificate_no").wrong,
+        );
+    }
+    let m = |i: usize| median(&rows[i].1.per_second);
+    println!(
+        "\nours 2 threads / CLI 2 processes: {:.2}×; ours 2 threads / 1 thread: {:.2}×; ours 1 / CLI 1: {:.2}×",
+        m(1) / m(3),
+        m(1) / m(0),
+        m(0) / m(2)
+    );
+    for (name, o) in &rows {
+        println!("\n### {name}\n\n{}", o.tally.render());
+    }
+}

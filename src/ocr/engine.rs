@@ -1,0 +1,227 @@
+//! One Tesseract instance (`chi_sim`) and the two kinds of read the pipeline
+//! makes with it: the whole page as word boxes (TSV), and a single line cut
+//! out of the page with a character whitelist, for codes.
+//!
+//! An engine is `Send` but not `Sync` and costs ~55 MiB: the pool gives each
+//! OCR thread exactly one and reuses it for every image.
+
+use std::ffi::{CStr, CString};
+
+use image::imageops;
+use image::{GrayImage, Luma};
+use leptess::tesseract::TessApi;
+
+use super::hocr;
+use crate::parse::{OcrPage, Rect, Reread};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(
+        "Tesseract could not load language `{lang}` (is tesseract-ocr-chi-sim installed, or TESSDATA_PREFIX right?)"
+    )]
+    Init { lang: String },
+    #[error("Tesseract rejected setting {name}={value}")]
+    Variable { name: String, value: String },
+    #[error("Tesseract failed to recognise the image")]
+    Recognize,
+    #[error("the OCR engine panicked; it was replaced")]
+    Panicked,
+    #[error("the OCR pool has shut down")]
+    ShutDown,
+}
+
+/// Page segmentation: one uniform block of text. Lines run across the whole
+/// width, so a label and its value in another cell stay on one line. The
+/// CLI's default (3, automatic) split the two-column page into columns and
+/// dropped lines.
+const PSM_BLOCK: &str = "6";
+/// A single line: the region reads of codes.
+const PSM_LINE: &str = "7";
+
+pub struct Engine {
+    api: TessApi,
+    whitelist: String,
+    psm: &'static str,
+}
+
+impl Engine {
+    pub fn new(datapath: Option<&str>, lang: &str) -> Result<Engine, EngineError> {
+        let api = TessApi::new(datapath, lang).map_err(|_| EngineError::Init {
+            lang: lang.to_string(),
+        })?;
+        let mut e = Engine {
+            api,
+            whitelist: String::new(),
+            psm: "",
+        };
+        // The image has no resolution (raw pixels), and Tesseract warns on
+        // stderr for each one; its messages go nowhere useful in a worker.
+        e.set("debug_file", "/dev/null")?;
+        // Inverted (light on dark) text is inverted before OCR, so
+        // Tesseract's own second try of each doubtful line is wasted time.
+        e.set("tessedit_do_invert", "0")?;
+        // A box and a confidence per character in the hOCR (see `hocr`).
+        e.set("hocr_char_boxes", "1")?;
+        e.set_psm(PSM_BLOCK)?;
+        Ok(e)
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> Result<(), EngineError> {
+        let err = || EngineError::Variable {
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        let n = CString::new(name).map_err(|_| err())?;
+        let v = CString::new(value).map_err(|_| err())?;
+        self.api.raw.set_variable(&n, &v).map_err(|_| err())
+    }
+
+    fn set_psm(&mut self, psm: &'static str) -> Result<(), EngineError> {
+        if self.psm != psm {
+            self.set("tessedit_pageseg_mode", psm)?;
+            self.psm = psm;
+        }
+        Ok(())
+    }
+
+    fn set_whitelist(&mut self, chars: &str) -> Result<(), EngineError> {
+        if self.whitelist != chars {
+            self.set("tessedit_char_whitelist", chars)?;
+            self.whitelist = chars.to_string();
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, img: &GrayImage) -> Result<(), EngineError> {
+        let (w, h) = (img.width() as i32, img.height() as i32);
+        self.api
+            .raw
+            .set_image(img.as_raw(), w, h, 1, w)
+            .map_err(|_| EngineError::Recognize)?;
+        self.api.set_source_resolution(300);
+        Ok(())
+    }
+
+    /// The whole page as words with boxes, in `img`'s pixels.
+    pub fn read_page(&mut self, img: &GrayImage) -> Result<OcrPage, EngineError> {
+        self.set_psm(PSM_BLOCK)?;
+        self.set_whitelist("")?;
+        self.load(img)?;
+        self.api
+            .raw
+            .recognize()
+            .map_err(|_| EngineError::Recognize)?;
+        // hOCR rather than TSV: it carries a box and a confidence per
+        // character (see `hocr`).
+        let hocr = self
+            .api
+            .raw
+            .get_hocr_text(0)
+            .map_err(|_| EngineError::Recognize)?;
+        let text = cstr_text(hocr.as_ref());
+        Ok(hocr::parse(&text, img.width() as i32, img.height() as i32))
+    }
+
+    /// One line of text, only characters from `charset`.
+    pub fn read_line(&mut self, img: &GrayImage, charset: &str) -> Result<String, EngineError> {
+        self.set_psm(PSM_LINE)?;
+        self.set_whitelist(charset)?;
+        self.load(img)?;
+        let text = self
+            .api
+            .raw
+            .get_utf8_text()
+            .map_err(|_| EngineError::Recognize)?;
+        Ok(cstr_text(text.as_ref()).trim().to_string())
+    }
+}
+
+fn cstr_text(c: &CStr) -> String {
+    c.to_string_lossy().into_owned()
+}
+
+/// Second reads of regions of a page already read, for the parser.
+pub struct RegionReader<'a> {
+    /// The page's engine (chi_sim).
+    pub engine: &'a mut Engine,
+    /// An engine for Latin codes (eng), if one was loaded. Its model tells
+    /// Z from 2 and O from 0 where chi_sim's, trained on Han text, does not,
+    /// and a different model makes its reads independent of the page read.
+    pub codes: Option<&'a mut Engine>,
+    pub page: &'a GrayImage,
+    /// Reads made and the time they took, for profiling.
+    pub reads: usize,
+    pub time: std::time::Duration,
+}
+
+/// How each attempt looks at the region, so two reads are not the same
+/// computation twice: 0 the code engine on the region as it is, 1 the code
+/// engine on it enlarged, 2 the page engine on it as it is, 3 the page
+/// engine on it enlarged.
+const ENLARGED: f32 = 1.5;
+
+/// Height in pixels of a code's characters for its second reads. Measured
+/// on the fixtures: codes read best small (the eng and chi_sim models both
+/// confused fewer characters at 18 px than at 25–30 px).
+const CODE_HEIGHT: i32 = 18;
+
+impl Reread for RegionReader<'_> {
+    fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
+        let start = std::time::Instant::now();
+        let crop = crop_line(self.page, region)?;
+        // Codes are read at the height the models read Latin best,
+        // whatever the page's scale.
+        let fit = CODE_HEIGHT as f32 / region.height.max(1) as f32;
+        let crop = if (0.87..=1.15).contains(&fit) {
+            crop
+        } else {
+            super::preprocess::scaled(&crop, fit.clamp(0.3, 4.0))
+        };
+        let (crop, engine) = match (attempt, self.codes.as_deref_mut()) {
+            (0, Some(codes)) => (crop, codes),
+            (1, Some(codes)) => (super::preprocess::scaled(&crop, ENLARGED), codes),
+            (1, None) => (
+                super::preprocess::scaled(&crop, ENLARGED),
+                &mut *self.engine,
+            ),
+            _ => (crop, &mut *self.engine),
+        };
+        let text = engine.read_line(&crop, charset).ok();
+        self.reads += 1;
+        self.time += start.elapsed();
+        text
+    }
+
+    fn reader(&self, attempt: u8) -> u8 {
+        // The page read is reader 0. The code model's two reads are one
+        // reader; the page model reading the cut-out line (other pixels,
+        // other segmentation, a whitelist) counts as another.
+        match (attempt, self.codes.is_some()) {
+            (0 | 1, true) => 1,
+            _ => 2 + attempt,
+        }
+    }
+}
+
+/// The region with some of the page around it and a white margin: Tesseract
+/// reads a line best with space about it. The LSTM's character boxes are
+/// approximate, and a first character cut in half is read as something
+/// else, so the sides get a generous half line height.
+fn crop_line(page: &GrayImage, r: Rect) -> Option<GrayImage> {
+    let pad_y = r.height / 4;
+    let pad_x = r.height * 2 / 3;
+    let left = (r.left - pad_x).max(0) as u32;
+    let top = (r.top - pad_y).max(0) as u32;
+    let right = (r.right() + pad_x).clamp(0, page.width() as i32) as u32;
+    let bottom = (r.bottom() + pad_y).clamp(0, page.height() as i32) as u32;
+    if right <= left + 2 || bottom <= top + 2 {
+        return None;
+    }
+    let (w, h) = (right - left, bottom - top);
+    let margin = (r.height.max(8) / 2) as u32;
+    let mut out = GrayImage::from_pixel(w + 2 * margin, h + 2 * margin, Luma([255]));
+    let view = imageops::crop_imm(page, left, top, w, h).to_image();
+    imageops::replace(&mut out, &view, i64::from(margin), i64::from(margin));
+    Some(out)
+}

@@ -1,0 +1,127 @@
+//! How `credverify ocr` shows a result: one JSON object per line for
+//! scripts, a table for people.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Map, Value, json};
+
+use super::ScreenshotError;
+use crate::domain::{Field, Kind};
+use crate::parse::ParsedScreenshot;
+
+/// `{"image": PATH, "kind": ..., "layout": ..., "fields": {...}}`, absent
+/// fields left out; `kind` and `layout` are `null` when unknown.
+pub fn json_line(image: &str, parsed: &ParsedScreenshot) -> String {
+    let fields: Map<String, Value> = parsed
+        .fields
+        .iter()
+        .map(|(f, v)| (f.key().to_string(), Value::String(v.to_string())))
+        .collect();
+    json!({
+        "image": image,
+        "kind": parsed.kind.map(|k| k.as_str()),
+        "layout": parsed.layout.map(|l| l.as_str()),
+        "fields": fields,
+    })
+    .to_string()
+}
+
+/// `{"image": PATH, "error": "image_unreadable", "detail": ...}`; engine
+/// failures carry `"error": "ocr_failed"`.
+pub fn json_error_line(image: &str, err: &ScreenshotError) -> String {
+    let (code, detail) = match err {
+        ScreenshotError::Unreadable { detail } => ("image_unreadable", detail.clone()),
+        other => ("ocr_failed", other.to_string()),
+    };
+    json!({"image": image, "error": code, "detail": detail}).to_string()
+}
+
+/// Fields one kind of page prints and the other does not.
+const DEGREE_ONLY: [Field; 4] = [
+    Field::degree_date,
+    Field::awarding_unit,
+    Field::degree,
+    Field::discipline,
+];
+const DIPLOMA_ONLY: [Field; 10] = [
+    Field::enrollment_date,
+    Field::graduation_date,
+    Field::school,
+    Field::major,
+    Field::duration,
+    Field::level,
+    Field::category,
+    Field::study_mode,
+    Field::completion,
+    Field::principal,
+];
+
+/// A readable table of one result: label, key and value for every field,
+/// `—` for those that could not be read.
+pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["字段", "key", "value"]);
+    let layout = parsed
+        .layout
+        .map_or("— (not a CHSI result)", |l| l.as_str());
+    let kind = parsed.kind.map_or("—", |k| k.as_str());
+    t.add_row(vec!["版式", "layout", layout]);
+    t.add_row(vec!["类型", "kind", kind]);
+    for f in Field::ALL {
+        let printed = match parsed.kind {
+            Some(Kind::Degree) => !DIPLOMA_ONLY.contains(f),
+            Some(Kind::Diploma) => !DEGREE_ONLY.contains(f),
+            None => true,
+        };
+        if printed || parsed.fields.get(*f).is_some() {
+            t.add_row(vec![
+                f.label(),
+                f.key(),
+                parsed.fields.get(*f).unwrap_or("—"),
+            ]);
+        }
+    }
+    format!("{image}\n{t}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Layout;
+
+    #[test]
+    fn json_line_has_the_agreed_shape() {
+        let mut p = ParsedScreenshot {
+            layout: Some(Layout::Degree),
+            kind: Some(Kind::Degree),
+            ..Default::default()
+        };
+        p.fields.kind = Some(Kind::Degree);
+        p.fields.set(Field::degree, "理学学士学位");
+        let v: Value = serde_json::from_str(&json_line("a.png", &p)).unwrap();
+        assert_eq!(
+            v,
+            json!({"image": "a.png", "kind": "degree", "layout": "degree",
+                   "fields": {"degree": "理学学士学位"}})
+        );
+        let none: Value =
+            serde_json::from_str(&json_line("b.png", &ParsedScreenshot::default())).unwrap();
+        assert_eq!(
+            none,
+            json!({"image": "b.png", "kind": null, "layout": null, "fields": {}})
+        );
+    }
+
+    #[test]
+    fn table_marks_unread_fields() {
+        let mut p = ParsedScreenshot {
+            layout: Some(Layout::Report),
+            kind: Some(Kind::Diploma),
+            ..Default::default()
+        };
+        p.fields.set(Field::school, "郑州大学");
+        let t = table("x.png", &p);
+        assert!(t.contains("郑州大学") && t.contains("report") && t.contains('—'));
+        assert!(!t.contains("awarding_unit"));
+    }
+}

@@ -1,0 +1,313 @@
+//! A fixed number of OCR threads, each with its own engine, fed through one
+//! queue. Dedicated OS threads rather than tokio's blocking pool: that pool
+//! rotates threads, so thread-local engines multiplied (3 instances, 178 MiB
+//! for 2 permits when measured); here there are exactly `threads` engines
+//! for the life of the pool.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use super::ScreenshotError;
+use super::engine::{Engine, EngineError, RegionReader};
+use super::intake::{self, Limits};
+use super::preprocess::{self, Preprocess};
+use crate::parse::{self, Codes, ParsedScreenshot};
+
+#[derive(Debug, Clone)]
+pub struct OcrConfig {
+    /// OCR threads, each holding one engine (~55 MiB).
+    pub threads: usize,
+    pub limits: Limits,
+    pub preprocess: Preprocess,
+    /// Tesseract's tessdata directory; `None`: the system default.
+    pub datapath: Option<String>,
+    pub lang: String,
+    /// The model for second reads of codes (在线验证码, certificate numbers);
+    /// `None` or a model that fails to load: the page's model is used.
+    pub code_lang: Option<String>,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        OcrConfig {
+            threads: 2,
+            limits: Limits::default(),
+            preprocess: Preprocess::default(),
+            datapath: None,
+            // chi_sim alone: it reads Latin letters and digits too, and
+            // adding `+eng` turned Chinese names into Latin and cost 50%.
+            lang: "chi_sim".to_string(),
+            code_lang: Some("eng".to_string()),
+        }
+    }
+}
+
+/// Where the time of the images read so far went, summed over threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    pub images: u64,
+    pub decode: Duration,
+    pub preprocess: Duration,
+    pub recognize: Duration,
+    pub parse: Duration,
+    /// Second reads of code regions (inside `parse`'s wall time, listed
+    /// apart).
+    pub reread: Duration,
+    pub rereads: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    images: AtomicU64,
+    decode: AtomicU64,
+    preprocess: AtomicU64,
+    recognize: AtomicU64,
+    parse: AtomicU64,
+    reread: AtomicU64,
+    rereads: AtomicU64,
+}
+
+fn add(c: &AtomicU64, d: Duration) {
+    c.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> Duration {
+    Duration::from_nanos(c.load(Ordering::Relaxed))
+}
+
+struct Job {
+    bytes: Vec<u8>,
+    reply: oneshot::Sender<Result<ParsedScreenshot, ScreenshotError>>,
+}
+
+pub struct OcrPool {
+    queue: Option<mpsc::Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    limits: Limits,
+    counters: Arc<Counters>,
+}
+
+impl OcrPool {
+    /// Start the threads and load an engine on each; fails if Tesseract or
+    /// its language data cannot be loaded.
+    pub fn new(config: OcrConfig) -> Result<OcrPool, EngineError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let counters = Arc::new(Counters::default());
+        let mut threads = Vec::new();
+        let mut ready = Vec::new();
+        for i in 0..config.threads.max(1) {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            ready.push(ready_rx);
+            let rx = Arc::clone(&rx);
+            let config = config.clone();
+            let counters = Arc::clone(&counters);
+            let handle = std::thread::Builder::new()
+                .name(format!("ocr-{i}"))
+                .spawn(move || worker(config, rx, counters, ready_tx))
+                .map_err(|_| EngineError::ShutDown)?;
+            threads.push(handle);
+        }
+        let mut pool = OcrPool {
+            queue: Some(tx),
+            threads,
+            limits: config.limits,
+            counters,
+        };
+        for r in ready {
+            match r.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    pool.stop();
+                    return Err(e);
+                }
+                Err(_) => {
+                    pool.stop();
+                    return Err(EngineError::Panicked);
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Read one screenshot. Cheap checks (size, format) happen here so a bad
+    /// upload never waits in the queue; decoding and OCR run on an OCR
+    /// thread, never on the caller's runtime.
+    pub async fn read_screenshot(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<ParsedScreenshot, ScreenshotError> {
+        let rx = self.submit(bytes)?;
+        rx.await.map_err(|_| EngineError::ShutDown)?
+    }
+
+    /// [`read_screenshot`](Self::read_screenshot) for callers without an
+    /// async runtime (the CLI, benchmarks). Must not be called from inside
+    /// one.
+    pub fn read_screenshot_blocking(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<ParsedScreenshot, ScreenshotError> {
+        let rx = self.submit(bytes)?;
+        rx.blocking_recv().map_err(|_| EngineError::ShutDown)?
+    }
+
+    fn submit(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<oneshot::Receiver<Result<ParsedScreenshot, ScreenshotError>>, ScreenshotError> {
+        intake::check(&bytes, &self.limits)?;
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .as_ref()
+            .ok_or(EngineError::ShutDown)?
+            .send(Job { bytes, reply })
+            .map_err(|_| EngineError::ShutDown)?;
+        Ok(rx)
+    }
+
+    pub fn stage_times(&self) -> StageTimes {
+        let c = &self.counters;
+        StageTimes {
+            images: c.images.load(Ordering::Relaxed),
+            decode: get(&c.decode),
+            preprocess: get(&c.preprocess),
+            recognize: get(&c.recognize),
+            parse: get(&c.parse),
+            reread: get(&c.reread),
+            rereads: c.rereads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Finish the queued images and stop the threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.queue = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for OcrPool {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads after their current image; they
+        // are not joined here so dropping a pool never blocks a runtime.
+        self.queue = None;
+    }
+}
+
+fn worker(
+    config: OcrConfig,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    counters: Arc<Counters>,
+    ready: mpsc::Sender<Result<(), EngineError>>,
+) {
+    super::omp::disable_for_this_thread();
+    let new_engine = || Engine::new(config.datapath.as_deref(), &config.lang);
+    let mut engine = match new_engine() {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut codes = config.code_lang.as_deref().and_then(|lang| {
+        Engine::new(config.datapath.as_deref(), lang)
+            .inspect_err(|e| warn!("{e}; codes are read again with the page's model"))
+            .ok()
+    });
+    let _ = ready.send(Ok(()));
+    loop {
+        let job = {
+            let Ok(rx) = rx.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            read(&mut engine, codes.as_mut(), &job.bytes, &config, &counters)
+        }));
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => {
+                warn!("OCR engine panicked; replacing it");
+                match new_engine() {
+                    Ok(e) => engine = e,
+                    Err(e) => {
+                        let _ = job.reply.send(Err(e.into()));
+                        return;
+                    }
+                }
+                Err(EngineError::Panicked.into())
+            }
+        };
+        // The caller may have gone away (timeout, cancelled job): nothing to do.
+        let _ = job.reply.send(result);
+    }
+}
+
+fn read(
+    engine: &mut Engine,
+    codes: Option<&mut Engine>,
+    bytes: &[u8],
+    config: &OcrConfig,
+    counters: &Counters,
+) -> Result<ParsedScreenshot, ScreenshotError> {
+    let t0 = Instant::now();
+    let gray = intake::decode(bytes, &config.limits)?;
+    let t1 = Instant::now();
+    let prepared = preprocess::prepare(gray, &config.preprocess);
+    let t2 = Instant::now();
+    let page = engine.read_page(&prepared.image)?;
+    let t3 = Instant::now();
+    let mut reader = RegionReader {
+        engine,
+        codes,
+        page: &prepared.image,
+        reads: 0,
+        time: Duration::ZERO,
+    };
+    let parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
+    let t4 = Instant::now();
+    add(&counters.decode, t1 - t0);
+    add(&counters.preprocess, t2 - t1);
+    add(&counters.recognize, t3 - t2);
+    add(&counters.parse, t4 - t3);
+    add(&counters.reread, reader.time);
+    counters
+        .rereads
+        .fetch_add(reader.reads as u64, Ordering::Relaxed);
+    counters.images.fetch_add(1, Ordering::Relaxed);
+    debug!(
+        bytes = bytes.len(),
+        scale = prepared.scale,
+        text_height = prepared.text_height,
+        width = prepared.image.width(),
+        height = prepared.image.height(),
+        decode_ms = (t1 - t0).as_millis() as u64,
+        preprocess_ms = (t2 - t1).as_millis() as u64,
+        recognize_ms = (t3 - t2).as_millis() as u64,
+        parse_ms = (t4 - t3).as_millis() as u64,
+        rereads = reader.reads,
+        layout = parsed.layout.map(|l| l.as_str()),
+        fields = parsed.fields.iter().count(),
+        "screenshot read"
+    );
+    Ok(parsed)
+}

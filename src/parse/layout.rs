@@ -1,0 +1,207 @@
+//! Which CHSI page a screenshot shows, from the titles and headings each
+//! prints, falling back to its shape when a title was cropped away.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Kind;
+use crate::domain::text::is_cjk;
+
+use super::page::OcrPage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// 教育部学历证书电子注册备案表
+    Report,
+    /// 中国高等教育学位在线验证报告
+    Degree,
+    /// 学信档案 desktop page
+    Web,
+    /// The phone app's 学历信息 / 学位信息
+    Mobile,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Report => "report",
+            Layout::Degree => "degree",
+            Layout::Web => "web",
+            Layout::Mobile => "mobile",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Layout> {
+        [Layout::Report, Layout::Degree, Layout::Web, Layout::Mobile]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the page's text says about it, before the fields are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Markers {
+    pub layout: Option<Layout>,
+    /// The kind a title states (学历信息 / 学位信息, or the report titles).
+    pub kind: Option<Kind>,
+}
+
+/// Distinctive text of each page: titles, and footers for when the title
+/// was cropped away. Report and degree markers are long and checked with one
+/// misread character allowed; the web page's are checked exactly, because
+/// the app's footer (以上信息来源于学信网) is one character away from the web
+/// page's notice (以下信息来源于高校…).
+const REPORT: &[&str] = &["学历证书电子注册备案表", "电子注册备案表"];
+const DEGREE: &[&str] = &[
+    "高等教育学位在线验证报告",
+    "学位在线验证报告",
+    "中国高等教育学位信息数据库",
+];
+const WEB: &[&str] = &[
+    "学信档案",
+    "高等教育信息",
+    "出国教育背景信息服务",
+    "以下信息来源于高校",
+    "考研信息",
+];
+const MOBILE_DIPLOMA: &str = "学历信息";
+const MOBILE_DEGREE: &str = "学位信息";
+const MOBILE: &[&str] = &["以上信息来源于学信网"];
+
+pub fn markers(page: &OcrPage) -> Markers {
+    let skel: Vec<char> = page
+        .text()
+        .chars()
+        .filter(|&c| is_cjk(c) || c.is_ascii_alphanumeric())
+        .collect();
+    let has = |needles: &[&str]| needles.iter().any(|n| contains(&skel, n));
+    if has(REPORT) {
+        return Markers {
+            layout: Some(Layout::Report),
+            kind: Some(Kind::Diploma),
+        };
+    }
+    if has(DEGREE) {
+        return Markers {
+            layout: Some(Layout::Degree),
+            kind: Some(Kind::Degree),
+        };
+    }
+    if WEB.iter().any(|n| contains_exact(&skel, n)) {
+        return Markers {
+            layout: Some(Layout::Web),
+            kind: None,
+        };
+    }
+    // The app's title bar. Both strings also occur on the web page's tabs,
+    // which were ruled out above.
+    let diploma = contains_exact(&skel, MOBILE_DIPLOMA);
+    let degree = contains_exact(&skel, MOBILE_DEGREE);
+    match (diploma, degree) {
+        (true, false) => Markers {
+            layout: Some(Layout::Mobile),
+            kind: Some(Kind::Diploma),
+        },
+        (false, true) => Markers {
+            layout: Some(Layout::Mobile),
+            kind: Some(Kind::Degree),
+        },
+        _ if has(MOBILE) => Markers {
+            layout: Some(Layout::Mobile),
+            kind: None,
+        },
+        _ => Markers::default(),
+    }
+}
+
+/// The layout of a page without a readable title. Only the two reports
+/// print an 在线验证码; of the others, a phone screenshot is tall and the web
+/// page wide.
+pub fn without_title(page: &OcrPage, kind: Option<Kind>, has_vcode_label: bool) -> Layout {
+    if has_vcode_label {
+        return match kind {
+            Some(Kind::Degree) => Layout::Degree,
+            _ => Layout::Report,
+        };
+    }
+    if page.height > page.width * 3 / 2 {
+        Layout::Mobile
+    } else {
+        Layout::Web
+    }
+}
+
+fn contains_exact(hay: &[char], needle: &str) -> bool {
+    let n: Vec<char> = needle.chars().collect();
+    hay.windows(n.len()).any(|w| w == n.as_slice())
+}
+
+fn contains(hay: &[char], needle: &str) -> bool {
+    let n: Vec<char> = needle.chars().collect();
+    let allowed = if n.len() >= 5 { 1 } else { 0 };
+    hay.windows(n.len())
+        .any(|w| w.iter().zip(&n).filter(|(a, b)| a != b).count() <= allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect(text: &str) -> Markers {
+        markers(&OcrPage::from_text(text))
+    }
+
+    #[test]
+    fn titles_name_the_layout_and_kind() {
+        let cases: &[(&str, Option<Layout>, Option<Kind>)] = &[
+            (
+                "教育部学历证书电子注册备案表",
+                Some(Layout::Report),
+                Some(Kind::Diploma),
+            ),
+            // One misread character in the title.
+            (
+                "教育部学历证书电子注册备桉表",
+                Some(Layout::Report),
+                Some(Kind::Diploma),
+            ),
+            (
+                "中国高等教育学位在线验证报告",
+                Some(Layout::Degree),
+                Some(Kind::Degree),
+            ),
+            (
+                "学信档案 chsi.com.cn\n首页 高等教育信息 在线验证报告\n学籍 学历 学位 考研信息",
+                Some(Layout::Web),
+                None,
+            ),
+            (
+                "20:58\n< 学位信息 ...",
+                Some(Layout::Mobile),
+                Some(Kind::Degree),
+            ),
+            ("学历信息", Some(Layout::Mobile), Some(Kind::Diploma)),
+            (
+                "以上信息来源于学信网，如有疑问请与学校联系",
+                Some(Layout::Mobile),
+                None,
+            ),
+            (
+                "注：1.本报告依据中国高等教育学位信息数据库出具。",
+                Some(Layout::Degree),
+                Some(Kind::Degree),
+            ),
+            ("发票 增值税专用发票 购买方", None, None),
+        ];
+        for (text, layout, kind) in cases {
+            let m = detect(text);
+            assert_eq!((m.layout, m.kind), (*layout, *kind), "{text}");
+        }
+    }
+}

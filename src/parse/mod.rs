@@ -1,0 +1,260 @@
+//! OCR output to credential fields: which page it is, which label each value
+//! belongs to, and what each value must be. Pure: the only thing it asks of
+//! the outside is a second read of a region, through [`Reread`].
+
+pub mod checks;
+pub mod labels;
+pub mod layout;
+pub mod page;
+pub mod values;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CredentialFields, Field, Kind};
+
+pub use layout::Layout;
+pub use page::{OcrChar, OcrLine, OcrPage, OcrWord, Rect};
+
+/// What a screenshot says, as far as it could be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedScreenshot {
+    /// `None`: not a CHSI result page at all.
+    pub layout: Option<Layout>,
+    pub kind: Option<Kind>,
+    /// The fields read with confidence; a field that could not be is absent.
+    pub fields: CredentialFields,
+}
+
+/// A second look at part of the page, restricted to `charset`. The engine
+/// reads the region anew; `attempt` 0 reads it as it is, 1 enlarged, so the
+/// reads are not copies of each other.
+pub trait Reread {
+    fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String>;
+
+    /// Which reader makes `attempt`: reads by one reader (one model) share
+    /// its blind spots, so agreement must come from two. The page read is
+    /// reader 0. By default every attempt is its own reader.
+    fn reader(&self, attempt: u8) -> u8 {
+        attempt.saturating_add(1)
+    }
+}
+
+impl<F: FnMut(Rect, &str, u8) -> Option<String>> Reread for F {
+    fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
+        self(region, charset, attempt)
+    }
+}
+
+/// How codes (在线验证码, certificate numbers) are accepted.
+pub enum Codes<'a> {
+    /// Only a value two reads agree on: the page read and a whitelisted
+    /// read of the value's region, or failing that two of three reads. S/5,
+    /// B/8 and Z/2 are all valid in a code, so no rule can tell them apart;
+    /// a second read can.
+    Confirmed(&'a mut dyn Reread),
+    /// Take the page read as it is (format and structure still checked).
+    /// For text with no image behind it, e.g. another engine's output.
+    SingleRead,
+}
+
+/// Below this many field labels, a page without a CHSI title is not taken
+/// for a result page.
+const MIN_LABELS_WITHOUT_TITLE: usize = 4;
+
+/// Fields whose values are codes settled by [`settle_code`]: what a second
+/// read of each may contain, and whether the page read alone is ever enough.
+/// The masked ID number is not compared by the verdict (identity comes from
+/// the registered ID), and its stars defeat second reads; it is taken from
+/// the page read when that rebuilds cleanly and confirmed only otherwise.
+const CODE_FIELDS: [(Field, &str, Confirm); 3] = [
+    (Field::vcode, values::VCODE_READ_CHARSET, Confirm::Always),
+    (Field::certificate_no, values::DIGITS, Confirm::Always),
+    (
+        Field::id_number_masked,
+        values::ID_CHARSET,
+        Confirm::IfPageReadFails,
+    ),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    Always,
+    IfPageReadFails,
+}
+
+/// Second reads tried per code before giving up on it.
+const MAX_REREADS: u8 = 4;
+
+pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
+    let markers = layout::markers(page);
+    let scanned: Vec<labels::LineLabels> = page.lines.iter().map(labels::scan_line).collect();
+    let hits: Vec<labels::Hit> = scanned.iter().flat_map(|l| l.hits.clone()).collect();
+    let distinct_fields = {
+        let mut f: Vec<Field> = hits.iter().map(|h| h.field).collect();
+        f.sort();
+        f.dedup();
+        f.len()
+    };
+    if markers.layout.is_none() && distinct_fields < MIN_LABELS_WITHOUT_TITLE {
+        return ParsedScreenshot::default();
+    }
+
+    let mut fields = CredentialFields::default();
+    for hit in &hits {
+        if CODE_FIELDS.iter().any(|(f, ..)| *f == hit.field) || fields.get(hit.field).is_some() {
+            continue;
+        }
+        if let Some(v) = values::repair(hit.field, &hit.raw) {
+            fields.set(hit.field, v);
+        }
+    }
+    // Lines whose label was unreadable: a closed-vocabulary value standing
+    // at the end of the line names its own field (专科 is a 层次, 函授 a
+    // 学习形式).
+    for (line, scan) in page.lines.iter().zip(&scanned) {
+        if scan.labels > 0 {
+            continue;
+        }
+        if let Some((field, term)) = line
+            .words
+            .last()
+            .and_then(|w| values::vocabulary_term(&w.text))
+            && fields.get(field).is_none()
+        {
+            fields.set(field, term);
+        }
+    }
+    let kind = markers.kind.or_else(|| kind_from_fields(&fields));
+    fields.kind = kind;
+    // A degree page's 学科/专业 read without its 学科 is still the discipline.
+    if kind == Some(Kind::Degree) && fields.discipline.is_none() {
+        fields.discipline = fields.major.take();
+    }
+
+    for (field, charset, confirm) in CODE_FIELDS {
+        let candidates: Vec<&labels::Hit> = hits.iter().filter(|h| h.field == field).collect();
+        for hit in candidates {
+            if let Some(v) = settle_code(hit, charset, confirm, kind, &fields, &mut codes) {
+                fields.set(field, v);
+                break;
+            }
+        }
+    }
+    // A certificate number's length tells the kind when nothing else did.
+    if fields.kind.is_none() {
+        fields.kind = match fields.certificate_no.as_deref().map(str::len) {
+            Some(16) => Some(Kind::Degree),
+            Some(17 | 18) => Some(Kind::Diploma),
+            _ => None,
+        };
+    }
+    let layout = markers.layout.unwrap_or_else(|| {
+        let has_vcode_label = hits.iter().any(|h| h.field == Field::vcode);
+        layout::without_title(page, fields.kind, has_vcode_label)
+    });
+    ParsedScreenshot {
+        layout: Some(layout),
+        kind: fields.kind,
+        fields,
+    }
+}
+
+fn kind_from_fields(fields: &CredentialFields) -> Option<Kind> {
+    const DEGREE: [Field; 4] = [
+        Field::degree_date,
+        Field::awarding_unit,
+        Field::degree,
+        Field::discipline,
+    ];
+    const DIPLOMA: [Field; 6] = [
+        Field::school,
+        Field::level,
+        Field::category,
+        Field::study_mode,
+        Field::enrollment_date,
+        Field::graduation_date,
+    ];
+    let degree = DEGREE.iter().filter(|f| fields.get(**f).is_some()).count();
+    let diploma = DIPLOMA.iter().filter(|f| fields.get(**f).is_some()).count();
+    match degree.cmp(&diploma) {
+        std::cmp::Ordering::Greater => Some(Kind::Degree),
+        std::cmp::Ordering::Less => Some(Kind::Diploma),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// A code value that passes its format and structure, read the same way
+/// twice (or once, with [`Codes::SingleRead`]).
+fn settle_code(
+    hit: &labels::Hit,
+    charset: &str,
+    confirm: Confirm,
+    kind: Option<Kind>,
+    fields: &CredentialFields,
+    codes: &mut Codes<'_>,
+) -> Option<String> {
+    let field = hit.field;
+    let valid = |raw: &str| -> Option<String> {
+        let v = values::repair(field, raw)?;
+        match field {
+            Field::certificate_no => checks::certificate(&v, kind, fields).ok().map(|_| v),
+            _ => Some(v),
+        }
+    };
+    // A value with hardly any letters or digits is not a code at all (the
+    // footer's 在线验证码进行查询验证): no second reads spent on it.
+    let alnum = hit
+        .raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '*')
+        .count();
+    if alnum < 8 || alnum * 2 < hit.raw.chars().count() {
+        return None;
+    }
+    let first = valid(&hit.raw);
+    let reread = match codes {
+        Codes::SingleRead => return first,
+        Codes::Confirmed(_) if confirm == Confirm::IfPageReadFails && first.is_some() => {
+            return first;
+        }
+        Codes::Confirmed(r) => r,
+    };
+    let region = hit.rect?;
+    let mut reads = vec![(0u8, first)];
+    for attempt in 0..MAX_REREADS {
+        let read = reread
+            .reread(region, charset, attempt)
+            .and_then(|r| valid(&r));
+        reads.push((reread.reader(attempt), read));
+        if let Some(v) = decided(&reads) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The value the reads settle on: one that two different readers produced,
+/// and more reads produced than any other valid value. So the page read and
+/// a region read agreeing is enough, and so is 2 against 1; two reads by one
+/// model (which shares its confusions, S for 5) are not, nor is a tie.
+fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
+    let mut tally: Vec<(&String, usize, Vec<u8>)> = Vec::new();
+    for (reader, value) in reads {
+        let Some(v) = value else { continue };
+        match tally.iter_mut().find(|(t, ..)| *t == v) {
+            Some((_, n, readers)) => {
+                *n += 1;
+                readers.push(*reader);
+            }
+            None => tally.push((v, 1, vec![*reader])),
+        }
+    }
+    tally.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let (best, n, readers) = tally.first()?;
+    let runner_up = tally.get(1).map_or(0, |t| t.1);
+    let two_readers = readers.iter().any(|r| *r != readers[0]);
+    (two_readers && *n > runner_up).then(|| (*best).clone())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! What the parser reads: recognised words with their boxes, grouped in
+//! lines. The OCR engine fills it from Tesseract's TSV; tests build it from
+//! plain text.
+
+/// An axis-aligned box in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rect {
+    pub left: i32,
+    pub top: i32,
+    pub width: i32,
+    pub height: i32,
+}
+
+impl Rect {
+    pub fn right(&self) -> i32 {
+        self.left + self.width
+    }
+
+    pub fn bottom(&self) -> i32 {
+        self.top + self.height
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, other: &Rect) -> Rect {
+        let left = self.left.min(other.left);
+        let top = self.top.min(other.top);
+        Rect {
+            left,
+            top,
+            width: self.right().max(other.right()) - left,
+            height: self.bottom().max(other.bottom()) - top,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OcrWord {
+    pub text: String,
+    /// Tesseract's confidence, 0–100.
+    pub conf: f32,
+    pub rect: Rect,
+    /// One per character of `text` when the engine gave character boxes;
+    /// empty otherwise.
+    pub chars: Vec<OcrChar>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OcrChar {
+    pub ch: char,
+    pub rect: Rect,
+    pub conf: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OcrLine {
+    pub words: Vec<OcrWord>,
+}
+
+impl OcrLine {
+    pub fn rect(&self) -> Option<Rect> {
+        let mut it = self.words.iter().map(|w| w.rect);
+        let first = it.next()?;
+        Some(it.fold(first, |a, b| a.union(&b)))
+    }
+
+    /// Typical character height on the line, the unit gaps are measured in.
+    pub fn char_height(&self) -> i32 {
+        let mut h: Vec<i32> = self.words.iter().map(|w| w.rect.height).collect();
+        h.sort_unstable();
+        h.get(h.len() / 2).copied().unwrap_or(1).max(1)
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for w in &self.words {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&w.text);
+        }
+        out
+    }
+}
+
+/// One recognised page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OcrPage {
+    pub width: i32,
+    pub height: i32,
+    pub lines: Vec<OcrLine>,
+}
+
+impl OcrPage {
+    /// A page from plain text, one line per text line, as if set in a
+    /// monospaced font: every character a 20 px square, so a run of spaces
+    /// is a gap as wide as that many characters. Words are split at spaces.
+    pub fn from_text(text: &str) -> OcrPage {
+        const CELL: i32 = 20;
+        let mut lines = Vec::new();
+        for (row, line) in text.lines().enumerate() {
+            let top = row as i32 * CELL * 2;
+            let mut words = Vec::new();
+            let mut col = 0i32;
+            let mut current = String::new();
+            let mut start = 0i32;
+            for c in line.chars() {
+                if c.is_whitespace() {
+                    if !current.is_empty() {
+                        words.push(word(&current, start, col, top, CELL));
+                        current.clear();
+                    }
+                } else {
+                    if current.is_empty() {
+                        start = col;
+                    }
+                    current.push(c);
+                }
+                col += 1;
+            }
+            if !current.is_empty() {
+                words.push(word(&current, start, col, top, CELL));
+            }
+            if !words.is_empty() {
+                lines.push(OcrLine { words });
+            }
+        }
+        let width = 1000 * CELL;
+        let height = (lines.len() as i32 + 1) * CELL * 2;
+        return OcrPage {
+            width,
+            height,
+            lines,
+        };
+
+        fn word(text: &str, start: i32, end: i32, top: i32, cell: i32) -> OcrWord {
+            OcrWord {
+                text: text.to_string(),
+                conf: 95.0,
+                rect: Rect {
+                    left: start * cell,
+                    top,
+                    width: (end - start) * cell,
+                    height: cell,
+                },
+                chars: Vec::new(),
+            }
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| l.text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

@@ -1,0 +1,405 @@
+//! The parser on OCR-like text: what Tesseract gives for each layout, with
+//! its usual slips, and the distractors each page carries.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// Everything the parser returned, as flat canonical keys like the fixtures.
+fn flat(p: &ParsedScreenshot) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = p
+        .fields
+        .iter()
+        .map(|(f, v)| (f.key().to_string(), v.to_string()))
+        .collect();
+    if let Some(l) = p.layout {
+        m.insert("layout".into(), l.as_str().into());
+    }
+    if let Some(k) = p.kind {
+        m.insert("kind".into(), k.as_str().into());
+    }
+    m
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn single(text: &str) -> ParsedScreenshot {
+    parse_page(&OcrPage::from_text(text), Codes::SingleRead)
+}
+
+const REPORT: &str = "\
+学信网 www.chsi.com.cn
+教育部学历证书电子注册备案表
+Online Verification Report of Higher Education Qualification Certificate
+更新月期 : 2014年08月16日
+姓名               尹梓晗
+性别              女
+出生日期        1990年04月09日
+人学日期        2007年09月08日
+毕(结)业日期 2010年07月25日
+学校名称        北京卫生职业学院
+专业              临床医学
+学制            3 年
+层次              专科
+学历类别        普通高等教育
+学习形式        普通全日制
+毕(结)业         毕业
+证书编号        140191201006326546，
+校(院)长姓名”欧阳辉凯
+民师    在线验证码 : TOUV3NJREPVXMNR3
+注 : 1，《教育部学历证书电子注册备案表》是依据教育部学历证书电子注册制度出具的学历证书电子注册信息证明。2.本报告在
+线验证有效期至2014年10月15日。3.可登录学信网 (https://www.chsi.com.cn/xlcx/bgcxjsp) 输入在线验证码进行查询验
+证。";
+
+const WEB: &str = "\
+学信和档案 -scome                                        欢迎您，133****9564 | 退出
+首页 。 高等教育信息 。 在线验证报告 。 出国教育背景信息服务 图像校对 调查/投票 。 就业
+学籍     | 学历     学位          考研信息
+以下信息来源于高校学历电子注册，如有疑问请与学校联系。
+姓名: ” 钱晨可                                         性别: 女
+证件号码: 。 3702+9exxxtwwx5189                                出生日期: 。 1979年10月23日
+入学日期: 2012年09月15日                   毕 〈结) 业日期: 。 2015年01月20日
+学校名称: ”西安交通大学                                  分院: ”继续教育学院
+四                           专业:护理                                            系所:无
+学制: ”2.5年                                                  层次: ”专科
+学历类别: ”成人高等教育                 学习形式: ”函授
+毕 (结) 业:结业                                       证书编号: 。 106985201506020708
+校(院) 长姓名: ”何勇瑞
+Copyright @ 2003-2024 学信网 All Rights Reserved";
+
+const MOBILE: &str = "\
+20:58
+学位信息
+学位照片
+姓名                    周岚静
+性别                        女
+证件号码       1101**********4782
+出生日期              1995-04-06
+获学位日期            2018-07-30
+学位授予单位            中山大学
+所授学位            理学学士学位
+学科/专业             康复治疗学
+学位证书编号      1055842018262043";
+
+const DEGREE: &str = "\
+学信网 www.chsi.com.cn
+中国高等教育学位在线验证报告
+更新日期: 2017年05月13日
+姓名          马睿喆
+性别          男
+出生日期      1994年09月02日
+获学位日期    2016年07月20日
+学位授予单位  郑州大学
+所授学位      理学学士学位
+学科/专业     护理学
+学位证书编号  1045942016926995
+在线验证码: FSKU VT72 NN8N EK0J
+注: 1.本报告依据中国高等教育学位信息数据库出具。2.本报告在线验证有效期至2017年11月09日。3.请登录学信网输入在线验证码进行查询验证。";
+
+#[test]
+fn each_layout_reads_to_canonical_fields() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        (
+            REPORT,
+            &[
+                ("layout", "report"),
+                ("kind", "diploma"),
+                ("name", "尹梓晗"),
+                ("gender", "女"),
+                ("birth_date", "1990-04-09"),
+                ("enrollment_date", "2007-09-08"),
+                ("graduation_date", "2010-07-25"),
+                ("school", "北京卫生职业学院"),
+                ("major", "临床医学"),
+                ("duration", "3"),
+                ("level", "专科"),
+                ("category", "普通高等教育"),
+                ("study_mode", "普通全日制"),
+                ("completion", "毕业"),
+                ("certificate_no", "140191201006326546"),
+                ("principal", "欧阳辉凯"),
+                ("vcode", "T0UV3NJREPVXMNR3"),
+            ],
+        ),
+        (
+            WEB,
+            &[
+                ("layout", "web"),
+                ("kind", "diploma"),
+                ("name", "钱晨可"),
+                ("gender", "女"),
+                ("id_number_masked", "3702**********5189"),
+                ("birth_date", "1979-10-23"),
+                ("enrollment_date", "2012-09-15"),
+                ("graduation_date", "2015-01-20"),
+                ("school", "西安交通大学"),
+                ("major", "护理"),
+                ("duration", "2.5"),
+                ("level", "专科"),
+                ("category", "成人高等教育"),
+                ("study_mode", "函授"),
+                ("completion", "结业"),
+                ("certificate_no", "106985201506020708"),
+                ("principal", "何勇瑞"),
+            ],
+        ),
+        (
+            MOBILE,
+            &[
+                ("layout", "mobile"),
+                ("kind", "degree"),
+                ("name", "周岚静"),
+                ("gender", "女"),
+                ("id_number_masked", "1101**********4782"),
+                ("birth_date", "1995-04-06"),
+                ("degree_date", "2018-07-30"),
+                ("awarding_unit", "中山大学"),
+                ("degree", "理学学士学位"),
+                ("discipline", "康复治疗学"),
+                ("certificate_no", "1055842018262043"),
+            ],
+        ),
+        (
+            DEGREE,
+            &[
+                ("layout", "degree"),
+                ("kind", "degree"),
+                ("name", "马睿喆"),
+                ("gender", "男"),
+                ("birth_date", "1994-09-02"),
+                ("degree_date", "2016-07-20"),
+                ("awarding_unit", "郑州大学"),
+                ("degree", "理学学士学位"),
+                ("discipline", "护理学"),
+                ("certificate_no", "1045942016926995"),
+                ("vcode", "FSKUVT72NN8NEK0J"),
+            ],
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(flat(&single(text)), expect(want), "{text}");
+    }
+}
+
+#[test]
+fn distractors_are_never_taken_for_fields() {
+    let p = single(WEB);
+    // 分院 继续教育学院 and 系所 无 sit where a school or major could be.
+    assert_eq!(p.fields.school.as_deref(), Some("西安交通大学"));
+    assert_eq!(p.fields.major.as_deref(), Some("护理"));
+    // The header's phone number is no ID number.
+    assert_eq!(
+        p.fields.id_number_masked.as_deref(),
+        Some("3702**********5189")
+    );
+    // 更新日期 and 有效期至 dates are no field's date.
+    let p = single(REPORT);
+    for (_, v) in p.fields.iter() {
+        assert!(v != "2014-08-16" && v != "2014-10-15", "{v}");
+    }
+    // Without the label, the footer's mention of 在线验证码 yields no code.
+    let no_label = REPORT.replace("民师    在线验证码 : TOUV3NJREPVXMNR3", "");
+    assert_eq!(single(&no_label).fields.vcode, None);
+    // A header phone number on its own line is not an ID number.
+    let p = single("学信档案\n欢迎您，133****9564 | 退出\n姓名: 王五");
+    assert_eq!(p.fields.id_number_masked, None);
+}
+
+#[test]
+fn a_page_that_is_not_a_chsi_result_has_no_layout() {
+    for text in [
+        "",
+        "增值税专用发票\n购买方 名称: 某某公司\n金额 100.00",
+        "姓名: 王五",
+        "Lorem ipsum dolor sit amet",
+    ] {
+        let p = single(text);
+        assert_eq!(p, ParsedScreenshot::default(), "{text}");
+    }
+}
+
+#[test]
+fn a_page_without_its_title_is_recognised_by_its_labels() {
+    let cropped: String = MOBILE
+        .lines()
+        .filter(|l| !l.contains("学位信息"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut page = OcrPage::from_text(&cropped);
+    page.height = page.width * 2;
+    let p = parse_page(&page, Codes::SingleRead);
+    assert_eq!(p.layout, Some(Layout::Mobile));
+    assert_eq!(p.kind, Some(Kind::Degree));
+}
+
+#[test]
+fn a_certificate_number_that_contradicts_the_page_is_omitted() {
+    // Year 2011 inside the number, graduation in 2010.
+    let text = REPORT.replace("140191201006326546", "140191201106326546");
+    assert_eq!(single(&text).fields.certificate_no, None);
+    // Level 05 (本科) inside, 专科 on the page.
+    let text = REPORT.replace("140191201006326546", "140191201005326546");
+    assert_eq!(single(&text).fields.certificate_no, None);
+    // 学位 level digit 3 (硕士) on a 学士 degree.
+    let text = DEGREE.replace("1045942016926995", "1045932016926995");
+    assert_eq!(single(&text).fields.certificate_no, None);
+}
+
+/// A second reader that answers from a script: what each attempt returns
+/// for the 在线验证码 region, and how often it was asked.
+struct Scripted {
+    answers: Vec<Option<&'static str>>,
+    asked: usize,
+}
+
+impl Reread for Scripted {
+    fn reread(&mut self, _region: Rect, _charset: &str, attempt: u8) -> Option<String> {
+        self.asked += 1;
+        self.answers
+            .get(attempt as usize)
+            .copied()
+            .flatten()
+            .map(str::to_string)
+    }
+}
+
+#[test]
+fn codes_need_two_reads_that_agree() {
+    let page = OcrPage::from_text(DEGREE);
+    let vcode_with = |answers: Vec<Option<&'static str>>| {
+        let mut r = Scripted { answers, asked: 0 };
+        // The certificate number is read through the same script; only the
+        // code matters here.
+        let p = parse_page(&page, Codes::Confirmed(&mut r));
+        p.fields.vcode
+    };
+    let want = Some("FSKUVT72NN8NEK0J".to_string());
+    // The second read agrees with the page read.
+    assert_eq!(vcode_with(vec![Some("FSKUVT72NN8NEK0J")]), want);
+    // It reads S as 5 (both in the alphabet): a third read decides.
+    assert_eq!(
+        vcode_with(vec![Some("F5KUVT72NN8NEK0J"), Some("FSKU VT72 NN8N EK0J")]),
+        want
+    );
+    // Three different reads: nothing is guessed.
+    assert_eq!(
+        vcode_with(vec![Some("F5KUVT72NN8NEK0J"), Some("FSKUVT7ZNN8NEK0J")]),
+        None
+    );
+    // No second read at all: the page read alone is not enough.
+    assert_eq!(vcode_with(vec![None, None]), None);
+}
+
+#[test]
+fn a_misread_page_code_is_recovered_by_two_region_reads() {
+    let text = DEGREE.replace("FSKU VT72 NN8N EK0J", "FSKU VT72 NN8N EKOJJ");
+    let mut r = Scripted {
+        answers: vec![Some("FSKUVT72NN8NEK0J"), Some("FSKUVT72NN8NEK0J")],
+        asked: 0,
+    };
+    let p = parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r));
+    assert_eq!(p.fields.vcode.as_deref(), Some("FSKUVT72NN8NEK0J"));
+}
+
+#[test]
+fn names_keep_their_middle_dot() {
+    for written in [
+        "阿依古丽.买买提",
+        "阿依古丽,买买提",
+        "阿依古丽:买买提",
+        "阿依古丽·买买提",
+    ] {
+        let text = WEB.replace("钱晨可", written);
+        assert_eq!(
+            single(&text).fields.name.as_deref(),
+            Some("阿依古丽·买买提"),
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn spread_labels_and_separate_cells_are_read() {
+    let text = "\
+教育部学历证书电子注册备案表
+姓          名 :  皇甫飞辉
+入    学    日    期 :  2017年09月15日
+毕 ( 结 ) 业 日 期 :  2020年07月20日
+学    历    类    别 :  成人高等教育
+毕   (   结   )   业 :  结业
+证    书    编    号 :  100625202005287744
+| 层次 |           | 本科 |";
+    let p = single(text);
+    assert_eq!(
+        flat(&p),
+        expect(&[
+            ("layout", "report"),
+            ("kind", "diploma"),
+            ("name", "皇甫飞辉"),
+            ("enrollment_date", "2017-09-15"),
+            ("graduation_date", "2020-07-20"),
+            ("category", "成人高等教育"),
+            ("completion", "结业"),
+            ("certificate_no", "100625202005287744"),
+            ("level", "本科"),
+        ])
+    );
+}
+
+#[test]
+fn a_closed_vocabulary_value_survives_an_unreadable_label() {
+    let text = REPORT
+        .replace("层次              专科", "技师 遇 次    专科")
+        .replace("毕(结)业         毕业", "毕 结 二    毕业")
+        .replace("学习形式        普通全日制", "学刁形术    函授");
+    let p = single(&text);
+    assert_eq!(p.fields.level.as_deref(), Some("专科"));
+    assert_eq!(p.fields.completion.as_deref(), Some("毕业"));
+    assert_eq!(p.fields.study_mode.as_deref(), Some("函授"));
+    // A school that merely contains 专科 is not a level.
+    let text = REPORT
+        .replace("层次              专科", "")
+        .replace("学校名称        北京卫生职业学院", "北京卫生高等专科学校");
+    assert_eq!(single(&text).fields.level, None);
+}
+
+#[test]
+fn a_degree_pages_major_is_its_discipline() {
+    let text = MOBILE.replace("学科/专业", "专业");
+    let p = single(&text);
+    assert_eq!(p.fields.discipline.as_deref(), Some("康复治疗学"));
+    assert_eq!(p.fields.major, None);
+}
+
+proptest! {
+    #[test]
+    fn the_parser_never_panics(text in "\\PC{0,400}") {
+        let _ = single(&text);
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_label_soup(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("姓名".to_string()), Just("在线验证码".to_string()),
+                Just("证书编号".to_string()), Just("：".to_string()),
+                Just("毕(结)业日期".to_string()), Just("学信档案".to_string()),
+                Just("      ".to_string()), Just("\n".to_string()),
+                "[0-9A-Z*年月日·.]{0,20}",
+                "\\PC{0,8}",
+            ],
+            0..60,
+        )
+    ) {
+        let text: String = parts.concat();
+        let mut r = |_: Rect, _: &str, _: u8| Some("FSKUVT72NN8NEK0J".to_string());
+        let _ = parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r));
+    }
+}

@@ -1,0 +1,91 @@
+//! Real Tesseract on real screenshots: every fixture in
+//! `fixtures/screenshots/` and the shared samples, compared field by field
+//! with its JSON. Prints per-field and per-layout accuracy; fails when a
+//! wrong 在线验证码 or certificate number is emitted at all, when a clean
+//! image's code is not read, or when the fields a verdict compares fall
+//! below 98%.
+//!
+//! Run optimised: `cargo test --release --test ocr_accuracy -- --nocapture`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Instant;
+
+use credverify::ocr::{OcrConfig, OcrPool};
+use support::fixtures::{self, Fixture, Tally, VERDICT_FIELDS};
+
+const CODES: [&str; 2] = ["vcode", "certificate_no"];
+
+fn read_all(pool: &OcrPool, fixtures: &[Fixture]) -> Tally {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let results = rt.block_on(futures::future::join_all(fixtures.iter().map(|f| {
+        let bytes = std::fs::read(&f.image).expect("fixture image readable");
+        pool.read_screenshot(bytes)
+    })));
+    let mut tally = Tally::default();
+    for (f, r) in fixtures.iter().zip(results) {
+        match r {
+            Ok(parsed) => tally.add(f, &fixtures::flat(&parsed)),
+            Err(e) => panic!("{}: {e}", f.name),
+        }
+    }
+    tally
+}
+
+fn report(title: &str, tally: &Tally, elapsed: f64) {
+    println!("\n## {title}: {} images in {elapsed:.1} s\n", tally.images);
+    println!("{}", tally.render());
+    println!("misses:\n{}", tally.render_misses());
+}
+
+/// No wrong code is ever emitted, and every clean image's codes are read.
+fn assert_codes(title: &str, tally: &Tally) {
+    for key in CODES {
+        let all = tally.key(key);
+        assert_eq!(all.wrong, 0, "{title}: a wrong {key} was emitted");
+        let clean = tally.clean_key(key);
+        assert_eq!(
+            clean.right,
+            clean.right + clean.omitted + clean.wrong,
+            "{title}: {key} on clean images {:.1}%, must be 100%",
+            clean.accuracy() * 100.0
+        );
+    }
+}
+
+#[test]
+fn fixtures_are_read_accurately() {
+    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots");
+    let all = fixtures::load(&dir);
+    assert!(
+        !all.is_empty(),
+        "no fixtures in {}: it should hold NAME.png|jpg + NAME.json",
+        dir.display()
+    );
+    let start = Instant::now();
+    let tally = read_all(&pool, &all);
+    report("fixtures", &tally, start.elapsed().as_secs_f64());
+    assert_codes("fixtures", &tally);
+    let verdict = tally.total(Some(&VERDICT_FIELDS));
+    assert!(
+        verdict.accuracy() >= 0.98,
+        "verdict fields {:.2}% < 98%",
+        verdict.accuracy() * 100.0
+    );
+}
+
+#[test]
+fn shared_samples_are_read_accurately() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
+    let samples = fixtures::load(&dir);
+    assert!(!samples.is_empty(), "no samples in {}", dir.display());
+    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let start = Instant::now();
+    let tally = read_all(&pool, &samples);
+    report("shared samples", &tally, start.elapsed().as_secs_f64());
+    assert_codes("samples", &tally);
+}

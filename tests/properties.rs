@@ -13,9 +13,15 @@ use proptest::prelude::*;
 
 const CODE_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
+/// Han characters, less 丶 (U+4E36): it is read as a name's middle dot, on
+/// purpose, so a name made of it does not come back as it went in.
 fn cjk(range: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
-    proptest::collection::vec(0x4e00u32..0x9fa5, range)
-        .prop_map(|v| v.into_iter().filter_map(char::from_u32).collect())
+    proptest::collection::vec(0x4e00u32..0x9fa5, range).prop_map(|v| {
+        v.into_iter()
+            .filter_map(char::from_u32)
+            .map(|c| if c == '丶' { '一' } else { c })
+            .collect()
+    })
 }
 
 fn iso_date() -> impl Strategy<Value = String> {

@@ -211,37 +211,136 @@ fn settle_code(
     if alnum < 8 || alnum * 2 < hit.raw.chars().count() {
         return None;
     }
-    let first = valid(&hit.raw);
+    let first = Read::of(0, &hit.raw, &valid);
     let reread = match codes {
-        Codes::SingleRead => return first,
-        Codes::Confirmed(_) if confirm == Confirm::IfPageReadFails && first.is_some() => {
-            return first;
+        Codes::SingleRead => return first.value,
+        Codes::Confirmed(_) if confirm == Confirm::IfPageReadFails && first.value.is_some() => {
+            return first.value;
         }
         Codes::Confirmed(r) => r,
     };
     let region = hit.rect?;
-    let mut reads = vec![(0u8, first)];
+    let mut reads = vec![first];
     for attempt in 0..MAX_REREADS {
-        let read = reread
-            .reread(region, charset, attempt)
-            .and_then(|r| valid(&r));
-        reads.push((reread.reader(attempt), read));
+        let read = match reread.reread(region, charset, attempt) {
+            Some(raw) => Read::of(reread.reader(attempt), &raw, &valid),
+            None => Read::none(reread.reader(attempt)),
+        };
+        reads.push(read);
         if let Some(v) = decided(&reads) {
             return Some(v);
         }
     }
-    None
+    decided_with_near(&reads)
+}
+
+/// One read of a code: by which reader, the valid value it gave, and the
+/// valid values one stray character away from it.
+struct Read {
+    reader: u8,
+    value: Option<String>,
+    near: Vec<String>,
+}
+
+/// Longest read (letters and digits) whose one-character deletions are
+/// tried: a code plus a stray character or two, not a line of text.
+const MAX_NEAR_LEN: usize = 24;
+
+impl Read {
+    fn none(reader: u8) -> Read {
+        Read {
+            reader,
+            value: None,
+            near: Vec::new(),
+        }
+    }
+
+    fn of(reader: u8, raw: &str, valid: &impl Fn(&str) -> Option<String>) -> Read {
+        let value = valid(raw);
+        let near = if value.is_some() {
+            Vec::new()
+        } else {
+            near(raw, valid)
+        };
+        Read {
+            reader,
+            value,
+            near,
+        }
+    }
+}
+
+/// Valid values one letter or digit shorter than `raw`. Tesseract reads a
+/// code's character twice now and then (`1Z` as `12Z`, `0` as `0O`); such a
+/// read is wrong as a whole but still says what the other characters are.
+fn near(raw: &str, valid: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let chars: Vec<char> = raw.chars().collect();
+    let alnum: Vec<usize> = (0..chars.len())
+        .filter(|i| chars[*i].is_ascii_alphanumeric())
+        .collect();
+    if alnum.len() > MAX_NEAR_LEN {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for skip in alnum {
+        let shorter: String = chars
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, c)| *c)
+            .collect();
+        if let Some(v) = valid(&shorter)
+            && !out.contains(&v)
+        {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// The value the reads settle on: one that two different readers produced,
 /// and more reads produced than any other valid value. So the page read and
 /// a region read agreeing is enough, and so is 2 against 1; two reads by one
 /// model (which shares its confusions, S for 5) are not, nor is a tie.
-fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
+fn decided(reads: &[Read]) -> Option<String> {
+    let exact: Vec<(u8, &String)> = reads
+        .iter()
+        .filter_map(|r| r.value.as_ref().map(|v| (r.reader, v)))
+        .collect();
+    plurality(&exact).cloned()
+}
+
+/// The last resort once every read is in: reads one stray character too
+/// long also back the values some read gave exactly and they become with a
+/// character less. Only a value read exactly can win (a long read becomes a
+/// dozen strings, most of them noise), and it must still have two readers
+/// and more backing than any other such value. Never tried before the last
+/// read: a doubled character is weaker evidence than a clean read, and the
+/// clean reads still to come may outvote a confusion two models share (Z
+/// read as 2 by both).
+fn decided_with_near(reads: &[Read]) -> Option<String> {
+    let mut candidates: Vec<&String> = reads.iter().filter_map(|r| r.value.as_ref()).collect();
+    candidates.sort();
+    candidates.dedup();
+    let votes: Vec<(u8, &String)> = reads
+        .iter()
+        .flat_map(|r| {
+            r.value
+                .iter()
+                .chain(r.near.iter())
+                .filter(|v| candidates.contains(v))
+                .map(move |v| (r.reader, v))
+        })
+        .collect();
+    plurality(&votes).cloned()
+}
+
+/// The value with the most votes, if it has strictly more than any other
+/// and its votes come from at least two readers.
+fn plurality<'a>(votes: &[(u8, &'a String)]) -> Option<&'a String> {
     let mut tally: Vec<(&String, usize, Vec<u8>)> = Vec::new();
-    for (reader, value) in reads {
-        let Some(v) = value else { continue };
-        match tally.iter_mut().find(|(t, ..)| *t == v) {
+    for (reader, v) in votes {
+        match tally.iter_mut().find(|(t, ..)| t == v) {
             Some((_, n, readers)) => {
                 *n += 1;
                 readers.push(*reader);
@@ -253,7 +352,7 @@ fn decided(reads: &[(u8, Option<String>)]) -> Option<String> {
     let (best, n, readers) = tally.first()?;
     let runner_up = tally.get(1).map_or(0, |t| t.1);
     let two_readers = readers.iter().any(|r| *r != readers[0]);
-    (two_readers && *n > runner_up).then(|| (*best).clone())
+    (two_readers && *n > runner_up).then_some(*best)
 }
 
 #[cfg(test)]

@@ -308,6 +308,70 @@ fn a_misread_page_code_is_recovered_by_two_region_reads() {
     assert_eq!(p.fields.vcode.as_deref(), Some("FSKUVT72NN8NEK0J"));
 }
 
+/// [`Scripted`] with the worker's readers: attempts 0 and 1 are one model,
+/// 2 and 3 another.
+struct TwoModels(Scripted);
+
+impl Reread for TwoModels {
+    fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
+        self.0.reread(region, charset, attempt)
+    }
+
+    fn reader(&self, attempt: u8) -> u8 {
+        1 + attempt / 2
+    }
+}
+
+#[test]
+fn a_read_with_one_stray_character_still_counts() {
+    let want = Some("FSKUVT72NN8NEK0J".to_string());
+    let settle = |page_code: &str, answers: Vec<Option<&'static str>>| {
+        let text = DEGREE.replace("FSKU VT72 NN8N EK0J", page_code);
+        let mut r = Scripted { answers, asked: 0 };
+        parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r))
+            .fields
+            .vcode
+    };
+    // Region reads that doubled a character (2 read as 22) back the page read.
+    assert_eq!(
+        settle(
+            "FSKU VT72 NN8N EK0J",
+            vec![Some("FSKUVT722NN8NEK0J"), Some("FSKUVT722NN8NEK0J")]
+        ),
+        want
+    );
+    // Region reads split 2–2 over S/5 (the code model twice, the page model
+    // twice); the page read, one O too long, breaks the tie.
+    let text = DEGREE.replace("FSKU VT72 NN8N EK0J", "FSKU VT72 NN8N EK0OJ");
+    let mut r = TwoModels(Scripted {
+        answers: vec![
+            Some("F5KUVT72NN8NEK0J"),
+            Some("F5KUVT72NN8NEK0J"),
+            Some("FSKUVT72NN8NEK0J"),
+            Some("FSKUVT72NN8NEK0J"),
+        ],
+        asked: 0,
+    });
+    let p = parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r));
+    assert_eq!(p.fields.vcode, want);
+    // Reads that are all too long never make up a code no reader saw.
+    assert_eq!(
+        settle(
+            "FSKU VT72 NN8N EK0OJ",
+            vec![Some("FSKUVT722NN8NEK0J"), Some("FSKUVT722NN8NEK0J")]
+        ),
+        None
+    );
+    // A near read that becomes either rival backs neither: 2–2 is a tie.
+    assert_eq!(
+        settle(
+            "FSKU VT72 NN8N EK0J",
+            vec![Some("F5KUVT72NN8NEK0J"), Some("FS5KUVT72NN8NEK0J")]
+        ),
+        None
+    );
+}
+
 #[test]
 fn names_keep_their_middle_dot() {
     for written in [

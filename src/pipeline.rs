@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
 
 use crate::chsi::{ChsiClient, Transient};
-use crate::domain::{CredentialFields, Kind, Reason, ReasonCode, Status};
+use crate::domain::{CredentialFields, Reason, ReasonCode, Status};
 use crate::retry::RetryPolicy;
 use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
@@ -18,14 +17,9 @@ use crate::store::{
 use crate::uploads::{FetchError, Uploads};
 use crate::verdict::{self, Context, Lookup, Verdict};
 
-/// What a screenshot said, as kept on the record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScreenshotReading {
-    /// Which CHSI page it is; `None` when it is not a CHSI result at all.
-    pub layout: Option<String>,
-    pub kind: Option<Kind>,
-    pub fields: CredentialFields,
-}
+/// What a screenshot said, as kept on the record (`layout: None`: not a CHSI
+/// result at all).
+pub type ScreenshotReading = crate::parse::ParsedScreenshot;
 
 /// Why a screenshot could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -256,7 +256,39 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub uploads: UploadsArgs,
     #[command(flatten)]
+    pub ocr: OcrArgs,
+    #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+/// How screenshots are read.
+#[derive(Debug, Clone, Args)]
+pub struct OcrArgs {
+    /// OCR engine threads (one Tesseract engine of ~60 MiB each, loaded on the first screenshot
+    /// job); 0 leaves screenshot records to other workers.
+    #[arg(long, env = "CREDVERIFY_OCR_THREADS", default_value_t = 2)]
+    pub ocr_threads: usize,
+    /// Tesseract's tessdata directory holding chi_sim (and eng); unset: the system's.
+    #[arg(long, env = "CREDVERIFY_TESSDATA")]
+    pub tessdata: Option<String>,
+}
+
+impl OcrArgs {
+    pub fn config(&self) -> crate::ocr::OcrConfig {
+        crate::ocr::OcrConfig {
+            threads: self.ocr_threads.max(1),
+            datapath: self.tessdata.clone(),
+            ..crate::ocr::OcrConfig::default()
+        }
+    }
+
+    /// The worker's screenshot reader; `None` with 0 threads.
+    pub fn reader(&self) -> Option<std::sync::Arc<dyn crate::pipeline::ScreenshotReader>> {
+        (self.ocr_threads > 0).then(|| {
+            std::sync::Arc::new(crate::ocr::LazyOcr::new(self.config()))
+                as std::sync::Arc<dyn crate::pipeline::ScreenshotReader>
+        })
+    }
 }
 
 /// What operators and the registration backend see of a running worker.

@@ -107,7 +107,7 @@ pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> 
         store,
         chsi,
         retry: args.retry.policy(),
-        reader: None,
+        reader: args.ocr.reader(),
         uploads,
     }))
 }

@@ -13,6 +13,8 @@ pub mod omp;
 pub mod output;
 pub mod pool;
 pub mod preprocess;
+mod reader;
+pub use reader::LazyOcr;
 pub mod tsv;
 
 pub use engine::EngineError;

@@ -1,0 +1,81 @@
+//! The engine pool as the pipeline's screenshot reader.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::OnceCell;
+
+use super::{OcrConfig, OcrPool, ScreenshotError};
+use crate::parse::ParsedScreenshot;
+use crate::pipeline::{ReadError, ScreenshotReader};
+
+#[async_trait::async_trait]
+impl ScreenshotReader for OcrPool {
+    async fn read(&self, image: Vec<u8>) -> Result<ParsedScreenshot, ReadError> {
+        let started = Instant::now();
+        let result = self.read_screenshot(image).await;
+        crate::metrics::ocr_took(started.elapsed());
+        result.map_err(|e| match e {
+            ScreenshotError::Unreadable { detail } => ReadError::Unreadable(detail),
+            other => ReadError::Engine(other.to_string()),
+        })
+    }
+}
+
+/// A pool started on the first screenshot: a worker that only ever sees
+/// typed records never pays the ~60 MiB per engine, nor the second it takes
+/// to load them.
+pub struct LazyOcr {
+    config: OcrConfig,
+    pool: OnceCell<Result<Arc<OcrPool>, String>>,
+}
+
+impl LazyOcr {
+    pub fn new(config: OcrConfig) -> LazyOcr {
+        LazyOcr {
+            config,
+            pool: OnceCell::new(),
+        }
+    }
+
+    async fn pool(&self) -> Result<Arc<OcrPool>, String> {
+        self.pool
+            .get_or_init(|| async {
+                let config = self.config.clone();
+                let threads = config.threads;
+                let started = Instant::now();
+                let pool = tokio::task::spawn_blocking(move || OcrPool::new(config))
+                    .await
+                    .map_err(|e| format!("starting the OCR engines panicked: {e}"))
+                    .and_then(|r| {
+                        r.map_err(|e| {
+                            format!(
+                                "{e} (install tesseract-ocr-chi-sim, or set CREDVERIFY_TESSDATA)"
+                            )
+                        })
+                    });
+                match &pool {
+                    Ok(_) => tracing::info!(
+                        threads,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "OCR engines loaded"
+                    ),
+                    // Kept, not retried per job: a missing language pack
+                    // needs an operator, and screenshot records wait
+                    // unverified (retried) until one fixes it.
+                    Err(e) => tracing::error!(error = %e, "OCR engines could not be loaded"),
+                }
+                pool.map(Arc::new)
+            })
+            .await
+            .clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl ScreenshotReader for LazyOcr {
+    async fn read(&self, image: Vec<u8>) -> Result<ParsedScreenshot, ReadError> {
+        let pool = self.pool().await.map_err(ReadError::Engine)?;
+        pool.read(image).await
+    }
+}

@@ -124,7 +124,7 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-fn progress(len: u64, quiet: bool) -> ProgressBar {
+pub(super) fn progress(len: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -23,6 +23,35 @@ use crate::store::{NewRecord, Store};
 
 const BUNDLED_RECORDS: &str = include_str!("../../fixtures/demo/records.json");
 
+/// The screenshots the bundled records upload, by their path under
+/// `fixtures/`, bundled so the demo runs from any directory.
+const BUNDLED_SCREENSHOTS: &[(&str, &[u8])] = &[
+    (
+        "screenshots/report-004.png",
+        include_bytes!("../../fixtures/screenshots/report-004.png"),
+    ),
+    (
+        "screenshots/degree-004.png",
+        include_bytes!("../../fixtures/screenshots/degree-004.png"),
+    ),
+    (
+        "screenshots/mobile-002.png",
+        include_bytes!("../../fixtures/screenshots/mobile-002.png"),
+    ),
+    (
+        "screenshots/report-007.png",
+        include_bytes!("../../fixtures/screenshots/report-007.png"),
+    ),
+    (
+        "screenshots/web-010.jpg",
+        include_bytes!("../../fixtures/screenshots/web-010.jpg"),
+    ),
+    (
+        "demo/photo.png",
+        include_bytes!("../../fixtures/demo/photo.png"),
+    ),
+];
+
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Keep the demo database in this directory instead of a temporary one (then inspect it with
@@ -38,6 +67,9 @@ struct DemoRecord {
     #[serde(default)]
     id_number: Option<String>,
     fields: serde_json::Value,
+    /// A screenshot the candidate uploads, by its path under `fixtures/`.
+    #[serde(default)]
+    screenshot: Option<String>,
     expect: String,
 }
 
@@ -81,7 +113,19 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             id_number,
             fields,
             idempotency_key: None,
-            screenshot: None,
+            screenshot: r
+                .screenshot
+                .as_deref()
+                .map(|path| {
+                    BUNDLED_SCREENSHOTS
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .map(|(_, bytes)| bytes.to_vec())
+                        .ok_or_else(|| {
+                            CliError::other(format!("demo screenshot {path} is not bundled"))
+                        })
+                })
+                .transpose()?,
             screenshot_ref: None,
         };
         let s = store
@@ -108,7 +152,9 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         store: store.clone(),
         chsi,
         retry,
-        reader: None,
+        reader: Some(Arc::new(crate::ocr::LazyOcr::new(
+            crate::ocr::OcrConfig::default(),
+        ))),
         uploads: crate::uploads::Uploads::new(Default::default())?,
     });
     // One job at a time keeps the story in order: the namesake's duplicate
@@ -151,6 +197,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         "record",
         "candidate",
         "name",
+        "input",
         "meant to show",
         "verdict",
         "reasons",
@@ -181,6 +228,11 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             id.to_string(),
             demo.candidate.clone(),
             demo.name.clone(),
+            match (&demo.screenshot, demo.fields.get("vcode")) {
+                (Some(path), Some(_)) => format!("{path}\n+ typed 在线验证码"),
+                (Some(path), None) => path.clone(),
+                (None, _) => "typed fields".to_string(),
+            },
             demo.expect.clone(),
             if expected_ok {
                 verdict

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod demo;
+mod ocr;
 mod output;
 mod records;
 mod run;
@@ -117,6 +118,13 @@ then: credverify worker --chsi-url http://127.0.0.1:8700 --chsi-rate 0"
 Takes the same flags as `worker`, so `credverify config FLAGS...` shows what `credverify worker FLAGS...` would use."
     )]
     Config(ConfigArgs),
+    /// Read screenshots as the worker would and print the fields found (no database needed).
+    #[command(
+        after_help = "Examples:\n  credverify ocr upload.png\n  credverify ocr --json fixtures/screenshots/*.png > fields.jsonl\n\n\
+A field that could not be read with confidence is left out (shown as — in the table), never guessed.\n\
+Exit code 1 if any image could not be read; the others are still printed."
+    )]
+    Ocr(ocr::OcrCmdArgs),
     /// Run the whole flow locally: a sandbox, a SQLite file in a temporary directory, the bundled records, the verdicts.
     Demo(demo::DemoArgs),
 }
@@ -394,6 +402,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Sweep(args) => run::sweep(&url, args).await,
         Command::Sandbox(args) => run::sandbox(args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Ocr(args) => ocr::ocr(args).await,
         Command::Config(args) => config::show(args.json),
     }
 }

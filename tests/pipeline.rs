@@ -17,6 +17,8 @@ struct DemoRecord {
     #[serde(default)]
     id_number: Option<String>,
     fields: serde_json::Value,
+    #[serde(default)]
+    screenshot: Option<String>,
     expect: String,
 }
 
@@ -36,14 +38,14 @@ fn new_record(r: &DemoRecord) -> NewRecord {
         id_number: r.id_number.as_deref().map(|s| IdNumber::parse(s).unwrap()),
         fields: CredentialFields::from_manual_json(&r.fields.to_string()).unwrap(),
         idempotency_key: None,
-        screenshot: None,
+        screenshot: r.screenshot.as_deref().map(common::fixture),
         screenshot_ref: None,
     }
 }
 
 async fn every_verdict_path(db: &TestDb) {
     let (sandbox, url) = common::sandbox().await;
-    let env = common::env(db, &url);
+    let env = common::env_with_reader(db, &url, Some(common::ocr()));
     let mut ids = Vec::new();
     for r in demo_records() {
         ids.push((db.store.submit(&new_record(&r)).await.unwrap().record_id, r));

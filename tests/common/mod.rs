@@ -223,6 +223,30 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// One OCR engine shared by the tests of a binary: loading chi_sim takes a
+/// second and ~60 MiB, and the tests' images are few.
+pub fn ocr() -> Arc<dyn ScreenshotReader> {
+    static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        Arc::new(
+            credverify::ocr::OcrPool::new(credverify::ocr::OcrConfig {
+                threads: 1,
+                ..Default::default()
+            })
+            .expect("Tesseract with chi_sim (scripts/setup-system installs it)"),
+        )
+    })
+    .clone()
+}
+
+/// A fixture file's bytes, by its path under `fixtures/`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
 pub fn env(db: &TestDb, base_url: &str) -> Arc<Env> {
     env_with_reader(db, base_url, None)
 }

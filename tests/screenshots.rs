@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use common::TestDb;
 use credverify::domain::{CredentialFields, IdNumber, ReasonCode, Status};
@@ -298,3 +299,49 @@ fn ocr_command_without_json_prints_a_table() {
         "{text}"
     );
 }
+
+/// SIGKILL while the worker is inside OCR (engine loaded lazily, image being
+/// read): the restarted worker reclaims the job and decides the record once.
+async fn killed_during_ocr(db: &TestDb) {
+    let (sandbox, url) = common::sandbox_with(registry("report-007")).await;
+    let id = db
+        .store
+        .submit(&upload("report-004", None, CredentialFields::default()))
+        .await
+        .unwrap()
+        .record_id;
+    let jobs = db.jobs_table();
+    let running = format!("SELECT COUNT(*) FROM {jobs} WHERE status = 'Running'");
+    let mut first = common::spawn_worker(db, &url, &["--ocr-threads", "1"]);
+    common::eventually(
+        Duration::from_secs(30),
+        "the worker took the job",
+        || async { db.scalar(&running).await == 1 },
+    )
+    .await;
+    common::sigkill(&mut first);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Unverified);
+    assert!(
+        rec.screenshot_reading.is_none() && sandbox.stats().requests == 0,
+        "killed before the reading was saved and before the service was asked"
+    );
+
+    let mut second = common::spawn_worker(db, &url, &["--ocr-threads", "1"]);
+    let took = common::eventually(
+        Duration::from_secs(60),
+        "the record is decided after the restart",
+        || async { db.store.record(id).await.unwrap().unwrap().status != Status::Unverified },
+    )
+    .await;
+    common::sigkill(&mut second);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
+    common::assert_one_decision_each(db).await;
+    eprintln!("decided {took:?} after the restart");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+on_both_backends!(
+    job_of_a_worker_killed_during_ocr_is_rerun_by_its_successor,
+    killed_during_ocr
+);

@@ -4,7 +4,9 @@
 //! parallelism. Several runs each, median reported, as a markdown table.
 //!
 //! `cargo bench --bench ocr`; `BENCH_RUNS=N` (default 3) runs per
-//! configuration, `BENCH_LIMIT=N` to use only the first N fixtures.
+//! configuration, `BENCH_LIMIT=N` to use only the first N fixtures,
+//! `BENCH_UNSCALED=1` to compare the pool with and without scaling pages to
+//! the text height instead.
 
 #[path = "../tests/support/fixtures.rs"]
 mod fixtures;
@@ -49,13 +51,21 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn ours(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
+    ours_with(
+        OcrConfig {
+            threads,
+            ..OcrConfig::default()
+        },
+        fx,
+        runs,
+    )
+}
+
+fn ours_with(config: OcrConfig, fx: &[Fixture], runs: usize) -> Outcome {
+    let threads = config.threads;
     let before = rss_mib();
     let t = Instant::now();
-    let pool = OcrPool::new(OcrConfig {
-        threads,
-        ..OcrConfig::default()
-    })
-    .expect("Tesseract with chi_sim");
+    let pool = OcrPool::new(config).expect("Tesseract with chi_sim");
     println!(
         "ours, {threads} thread(s): start {:.2} s, +{:.0} MiB resident for {threads} engine pair(s)",
         t.elapsed().as_secs_f64(),
@@ -155,6 +165,38 @@ fn main() {
     let runs = env_usize("BENCH_RUNS", 3).max(1);
     println!("{} images, {runs} run(s) per configuration\n", fx.len());
 
+    if std::env::var("BENCH_UNSCALED").is_ok() {
+        // Before/after for the preprocessing: the same pool on the images
+        // as uploaded (no scaling to the text height).
+        let mut unscaled = OcrConfig {
+            threads: 1,
+            ..OcrConfig::default()
+        };
+        unscaled.preprocess.text_height = 0;
+        let rows = [
+            (
+                "credverify pool, 1 thread, unscaled",
+                ours_with(unscaled, &fx, runs),
+            ),
+            (
+                "credverify pool, 1 thread, text scaled to 28 px",
+                ours(1, &fx, runs),
+            ),
+        ];
+        println!(
+            "\n| configuration | images/s (median) | verdict fields | wrong vcode / cert |\n|---|---|---|---|"
+        );
+        for (name, o) in &rows {
+            println!(
+                "| {name} | {:.2} | {:.1}% | {} / {} |",
+                median(&o.per_second),
+                o.tally.total(Some(&VERDICT_FIELDS)).accuracy() * 100.0,
+                o.tally.key("vcode").wrong,
+                o.tally.key("certificate_no").wrong,
+            );
+        }
+        return;
+    }
     let rows = [
         ("credverify pool, 1 thread", ours(1, &fx, runs)),
         ("credverify pool, 2 threads", ours(2, &fx, runs)),

@@ -7,57 +7,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::synthetic::{code, record, report};
 use common::{TestDb, assert_one_decision_each, count_status, eventually};
-use credverify::domain::{CredentialFields, Field, Kind, Status};
+use credverify::domain::Status;
 use credverify::sandbox::{Fault, FaultKind, Faults, Registry, RegistryReport, ReportState};
-use credverify::store::{ListFilter, NewRecord};
-
-fn code(i: usize) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let mut n = i * 7919 + 104_729;
-    (0..16)
-        .map(|k| {
-            let c = ALPHABET[(n + k * 13) % ALPHABET.len()] as char;
-            n /= 5;
-            c
-        })
-        .collect()
-}
-
-fn report(i: usize, state: ReportState) -> RegistryReport {
-    let mut fields = CredentialFields::default();
-    fields.set(Field::name, format!("考生{i}"));
-    fields.set(Field::graduation_date, "2022-06-30");
-    fields.set(Field::school, "四川大学");
-    fields.set(Field::level, "本科");
-    fields.set(Field::certificate_no, format!("10610120220500{i:04}"));
-    RegistryReport {
-        vcode: code(i),
-        state,
-        kind: Kind::Diploma,
-        fields,
-        updated: None,
-        fixture: None,
-        note: None,
-    }
-}
-
-fn record(i: usize) -> NewRecord {
-    let mut fields = CredentialFields {
-        kind: Some(Kind::Diploma),
-        ..Default::default()
-    };
-    fields.set(Field::vcode, code(i));
-    NewRecord {
-        candidate_id: format!("c-{i}"),
-        name: format!("考生{i}"),
-        id_number: None,
-        fields,
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    }
-}
+use credverify::store::ListFilter;
 
 async fn sandbox_for(n: usize) -> (credverify::sandbox::Sandbox, String) {
     common::sandbox_with(Registry {

@@ -2,6 +2,8 @@
 //! sandbox verification service, and the worker driven in `--drain` mode.
 #![allow(dead_code)]
 
+pub mod synthetic;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -70,6 +70,26 @@ fn text_of(el: ElementRef<'_>) -> String {
     el.text().collect::<Vec<_>>().join("")
 }
 
+/// The page's text without what `<script>` and `<style>` hold (code, not
+/// words a reader sees).
+fn visible_text(doc: &Html) -> String {
+    let mut out = String::new();
+    for node in doc.root_element().descendants() {
+        let Some(text) = node.value().as_text() else {
+            continue;
+        };
+        let in_code = node.ancestors().any(|a| {
+            a.value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "script" | "style"))
+        });
+        if !in_code {
+            out.push_str(text);
+        }
+    }
+    out
+}
+
 fn clean_label(raw: &str) -> String {
     normalize_text(raw).trim_end_matches(':').to_string()
 }
@@ -116,7 +136,13 @@ fn tag_shape(html: &str) -> (usize, usize) {
             end += 1;
         }
         let name = html.get(start..end).unwrap_or("").to_ascii_lowercase();
-        let gt = b[end..].iter().position(|c| *c == b'>').map(|p| end + p);
+        // A `<` before the `>` means this one was not a tag: go on from there,
+        // so a flood of `<` (which the parser turns into as many errors) counts.
+        let stop = b[end..]
+            .iter()
+            .position(|c| matches!(c, b'>' | b'<'))
+            .map(|p| end + p);
+        let gt = stop.filter(|&s| b[s] == b'>');
         let self_closing = gt.is_some_and(|g| g > 0 && b[g - 1] == b'/');
         if closing {
             depth = depth.saturating_sub(1);
@@ -124,7 +150,11 @@ fn tag_shape(html: &str) -> (usize, usize) {
             depth += 1;
             deepest = deepest.max(depth);
         }
-        i = gt.map_or(b.len(), |g| g + 1);
+        i = match stop {
+            Some(s) if b[s] == b'<' => s,
+            Some(s) => s + 1,
+            None => b.len(),
+        };
     }
     (tags, deepest)
 }
@@ -165,13 +195,16 @@ pub fn parse_page(html: &str) -> Page {
         return read_report(&doc, &items, kind);
     }
 
-    if INVALID.iter().any(|p| body_text.contains(p)) {
+    // A definite answer rejects the record: it must be in words on the page,
+    // not in a script's strings (a JS challenge writing 已过期 is no answer).
+    let visible = normalize_text(&visible_text(&doc));
+    if INVALID.iter().any(|p| visible.contains(p)) {
         return Page::Invalid;
     }
-    if EXPIRED.iter().any(|p| body_text.contains(p)) {
+    if EXPIRED.iter().any(|p| visible.contains(p)) {
         return Page::Expired;
     }
-    if CLOSED.iter().any(|p| body_text.contains(p)) {
+    if CLOSED.iter().any(|p| visible.contains(p)) {
         return Page::Closed;
     }
     let title = title.map(|t| normalize_text(&t)).unwrap_or_default();
@@ -268,6 +301,8 @@ mod tests {
     fn tag_shape_counts_nesting_not_void_elements() {
         assert_eq!(tag_shape("<div><p>a<br>b<img src=x/></p></div>"), (6, 2));
         assert_eq!(tag_shape(&"<div>".repeat(300)).1, 300);
+        assert_eq!(tag_shape(&"<".repeat(20_000)).0, 20_000);
+        assert_eq!(tag_shape(&("< ".repeat(20_000) + ">")).0, 20_000);
         assert_eq!(
             tag_shape("<html><body><div></div><div></div></body></html>").1,
             3
@@ -281,6 +316,7 @@ mod tests {
             "<html><body>系统维护中，请稍后再试</body></html>",
             "\u{0}\u{1}garbage<<<>>>",
             "<script>alert(1)</script>",
+            "<script>document.write('报告已过期')</script><style>.x:after{content:'已关闭'}</style>",
         ] {
             assert!(
                 matches!(parse_page(html), Page::Unrecognised(_)),

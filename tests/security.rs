@@ -305,7 +305,7 @@ fn logs_never_carry_full_codes_or_id_numbers() {
     );
     secrets.extend(
         demo.iter()
-            .map(|r| r["fields"]["vcode"].as_str().unwrap().replace(' ', "")),
+            .filter_map(|r| r["fields"]["vcode"].as_str().map(|v| v.replace(' ', ""))),
     );
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "the log carries {s}");

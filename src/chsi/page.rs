@@ -32,8 +32,11 @@ pub enum Page {
 
 const CAPTCHA: &[&str] = &["请输入验证码以继续当前操作"];
 const INVALID: &[&str] = &["此在线验证码无效", "不合要求的在线验证码"];
-const EXPIRED: &[&str] = &["已过期"];
-const CLOSED: &[&str] = &["已关闭"];
+// The report's own words ("在线验证报告已过期"), not any 已过期: a login page
+// saying "Cookie已关闭" is no answer about a report, and a wrong answer here
+// rejects a candidate.
+const EXPIRED: &[&str] = &["报告已过期"];
+const CLOSED: &[&str] = &["报告已关闭"];
 
 fn selector(s: &str) -> Selector {
     Selector::parse(s).expect("static selector")
@@ -317,6 +320,8 @@ mod tests {
             "\u{0}\u{1}garbage<<<>>>",
             "<script>alert(1)</script>",
             "<script>document.write('报告已过期')</script><style>.x:after{content:'已关闭'}</style>",
+            "<html><body>您的浏览器Cookie已关闭，请开启后重试</body></html>",
+            "<html><body>会话已过期，请重新登录</body></html>",
         ] {
             assert!(
                 matches!(parse_page(html), Page::Unrecognised(_)),

@@ -5,7 +5,8 @@
 //!
 //! `cargo bench --bench ocr`; `BENCH_RUNS=N` (default 3) runs per
 //! configuration, `BENCH_LIMIT=N` to use only the first N fixtures,
-//! `BENCH_UNSCALED=1` to compare the pool with and without scaling pages to
+//! `BENCH_DIR=DIR` to read another set of screenshots (NAME.png|jpg +
+//! NAME.json), `BENCH_UNSCALED=1` to compare the pool with and without scaling pages to
 //! the text height instead.
 
 #[path = "../tests/support/fixtures.rs"]
@@ -157,7 +158,12 @@ fn cli(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut fx = fixtures::load(&root.join("fixtures/screenshots"));
+    // BENCH_DIR: another set of NAME.png|jpg + NAME.json, e.g. full-size
+    // phone and desktop screenshots.
+    let dir = std::env::var("BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("fixtures/screenshots"));
+    let mut fx = fixtures::load(&dir);
     if fx.is_empty() {
         fx = fixtures::load(&root.join("../shared/samples"));
     }

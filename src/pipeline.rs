@@ -9,7 +9,7 @@ use chrono::Utc;
 use rand::RngExt;
 
 use crate::chsi::{ChsiClient, Transient};
-use crate::domain::{CredentialFields, Reason, ReasonCode, Status};
+use crate::domain::{CredentialFields, Field, Reason, ReasonCode, Status};
 use crate::retry::RetryPolicy;
 use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
@@ -128,7 +128,7 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         lookup: None,
         ctx: Context::default(),
     };
-    let claimed = match claimed_fields(env, rec).await? {
+    let (claimed, read_from_screenshot) = match claimed_fields(env, rec).await? {
         Ok(fields) => fields,
         Err(Step::Decide(verdict)) => return Ok(decided(rec.claimed.clone(), verdict)),
         Err(Step::Retry(error)) => return Ok(Assessment::Transient(error)),
@@ -143,6 +143,7 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
     };
     let ctx = Context {
         report_unreadable: answer.unreadable.clone(),
+        read_from_screenshot,
         ..Context::default()
     };
     let verdict = verdict::decide(&rec.candidate, &claimed, &answer.lookup, &ctx);
@@ -184,14 +185,15 @@ enum Step {
 }
 
 /// The fields the candidate claims: the screenshot's reading merged with
-/// typed fields (typed values win).
+/// typed fields (typed values win), and which of them only the screenshot
+/// supplied.
 async fn claimed_fields(
     env: &Env,
     rec: &JobRecord,
-) -> Result<Result<CredentialFields, Step>, PipelineError> {
+) -> Result<Result<(CredentialFields, Vec<Field>), Step>, PipelineError> {
     if !rec.has_screenshot {
         let Some(reference) = rec.screenshot_ref.as_deref() else {
-            return Ok(Ok(rec.claimed.clone()));
+            return Ok(Ok((rec.claimed.clone(), Vec::new())));
         };
         match env.uploads.fetch(reference).await {
             Ok(bytes) => env.store.attach_screenshot(rec.id, &bytes).await?,
@@ -239,7 +241,12 @@ async fn claimed_fields(
     }
     let mut read = reading.fields.clone();
     read.kind = read.kind.or(reading.kind);
-    Ok(Ok(read.merged_with(&rec.claimed)))
+    let only_read: Vec<Field> = Field::ALL
+        .iter()
+        .copied()
+        .filter(|f| read.get(*f).is_some() && rec.claimed.get(*f).is_none())
+        .collect();
+    Ok(Ok((read.merged_with(&rec.claimed), only_read)))
 }
 
 async fn finish(

@@ -45,6 +45,10 @@ pub struct Context {
     pub certificate_verified_for_other: bool,
     /// Labels the report page showed but whose values could not be read.
     pub report_unreadable: Vec<Field>,
+    /// Claimed fields that came from the screenshot, not typed by the
+    /// candidate. A misread there is not the candidate's claim, so it sends
+    /// the record to a human instead of rejecting it.
+    pub read_from_screenshot: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,16 +195,28 @@ pub fn decide(
     reasons.extend(structure_reasons(report));
 
     let field_diffs = compare_fields(claimed, auth);
-    let mismatched: Vec<Field> = field_diffs
+    let (read, typed): (Vec<Field>, Vec<Field>) = field_diffs
         .iter()
         .filter(|d| d.agreement == Agreement::Mismatch)
         .map(|d| d.field)
-        .collect();
-    if !mismatched.is_empty() {
+        .partition(|f| ctx.read_from_screenshot.contains(f));
+    if !typed.is_empty() {
         reasons.push(
             Reason::new(ReasonCode::FieldMismatch)
-                .with_detail(format!("differs from the report: {}", keys(&mismatched)))
-                .with_fields(mismatched),
+                .with_detail(format!("differs from the report: {}", keys(&typed)))
+                .with_fields(typed),
+        );
+    }
+    // A blurred digit and an edited screenshot look the same from here; a
+    // human tells them apart with the image and the report side by side.
+    if !read.is_empty() {
+        reasons.push(
+            Reason::new(ReasonCode::ScreenshotMismatch)
+                .with_detail(format!(
+                    "read from the screenshot, differs from the report: {}",
+                    keys(&read)
+                ))
+                .with_fields(read),
         );
     }
     let slips: Vec<Field> = field_diffs
@@ -744,6 +760,34 @@ mod tests {
                 Status::Rejected,
                 &[FieldMismatch],
             ),
+            Case {
+                ctx: Context {
+                    read_from_screenshot: vec![Field::school, Field::graduation_date],
+                    ..Default::default()
+                },
+                ..case(
+                    "a value only the screenshot said, differing, goes to review",
+                    candidate("王晓雯"),
+                    claim(None, &[(Field::graduation_date, "2021-06-01")]),
+                    found(d()),
+                    Status::NeedsReview,
+                    &[ScreenshotMismatch],
+                )
+            },
+            Case {
+                ctx: Context {
+                    read_from_screenshot: vec![Field::school],
+                    ..Default::default()
+                },
+                ..case(
+                    "a typed value that differs is still the candidate's claim",
+                    candidate("王晓雯"),
+                    claim(None, &[(Field::graduation_date, "2021-06-01")]),
+                    found(d()),
+                    Status::Rejected,
+                    &[FieldMismatch],
+                )
+            },
             Case {
                 ctx: Context {
                     report_unreadable: vec![Field::major],

@@ -111,9 +111,26 @@ async fn screenshot_records_decide_on_the_services_data(db: &TestDb) {
             Status::Rejected,
             Some(ReasonCode::VcodeUnreadable),
         ),
+        // The screenshot's school is not the service's: a blurred or an
+        // edited screenshot, which a human tells apart.
         (
             "edited screenshot",
             upload("report-007", None, none()),
+            Status::NeedsReview,
+            Some(ReasonCode::ScreenshotMismatch),
+        ),
+        // The same, with the school typed too: now it is the candidate's
+        // claim, and a wrong claim is rejected.
+        (
+            "edited screenshot, school typed",
+            upload(
+                "report-007",
+                None,
+                CredentialFields {
+                    school: expected("report-007")["school"].as_str().map(String::from),
+                    ..Default::default()
+                },
+            ),
             Status::Rejected,
             Some(ReasonCode::FieldMismatch),
         ),

@@ -26,6 +26,7 @@ pub enum ReasonCode {
     NameNearMatch,
     ReportIncomplete,
     ReportInconsistent,
+    ScreenshotMismatch,
     // Warnings: recorded, not decisive.
     OcrSlip,
     ScreenshotNameDiffers,
@@ -55,6 +56,7 @@ impl ReasonCode {
         ReasonCode::NameNearMatch,
         ReasonCode::ReportIncomplete,
         ReasonCode::ReportInconsistent,
+        ReasonCode::ScreenshotMismatch,
         ReasonCode::OcrSlip,
         ReasonCode::ScreenshotNameDiffers,
     ];
@@ -75,6 +77,7 @@ impl ReasonCode {
             ReasonCode::NameNearMatch => "name_near_match",
             ReasonCode::ReportIncomplete => "report_incomplete",
             ReasonCode::ReportInconsistent => "report_inconsistent",
+            ReasonCode::ScreenshotMismatch => "screenshot_mismatch",
             ReasonCode::OcrSlip => "ocr_slip",
             ReasonCode::ScreenshotNameDiffers => "screenshot_name_differs",
         }
@@ -87,7 +90,9 @@ impl ReasonCode {
     pub fn severity(self) -> Severity {
         use ReasonCode::*;
         match self {
-            NameNearMatch | ReportIncomplete | ReportInconsistent => Severity::Review,
+            NameNearMatch | ReportIncomplete | ReportInconsistent | ScreenshotMismatch => {
+                Severity::Review
+            }
             OcrSlip | ScreenshotNameDiffers => Severity::Warning,
             _ => Severity::Reject,
         }
@@ -128,6 +133,9 @@ impl ReasonCode {
             ReportIncomplete => "学信网报告内容不完整，已转人工复核，请耐心等待。",
             ReportInconsistent => {
                 "学信网报告中的证书编号与其他信息不符，已转人工复核，请耐心等待。"
+            }
+            ScreenshotMismatch => {
+                "截图中识别出的部分信息与学信网报告不一致（可能是截图不清晰），已转人工复核，请耐心等待。"
             }
             OcrSlip => "截图中个别文字识别有误，已以学信网报告为准。",
             ScreenshotNameDiffers => "截图中识别的姓名与报告不同，已以学信网报告为准。",

@@ -80,9 +80,23 @@ fn fixtures_are_read_accurately() {
 
 #[test]
 fn shared_samples_are_read_accurately() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
+    // Realistic samples kept beside the project (not part of it); the
+    // fixtures test above covers every layout on its own. Missing samples
+    // fail under CI=true, where they are always present, and are reported
+    // otherwise.
+    let dir = std::env::var("CREDVERIFY_SAMPLES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples"));
     let samples = fixtures::load(&dir);
-    assert!(!samples.is_empty(), "no samples in {}", dir.display());
+    if samples.is_empty() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no samples in {} (set CREDVERIFY_SAMPLES_DIR)",
+            dir.display()
+        );
+        eprintln!("no samples in {}: not checked here", dir.display());
+        return;
+    }
     let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
     let start = Instant::now();
     let tally = read_all(&pool, &samples);

@@ -74,10 +74,11 @@ impl Store {
         let authoritative = t.report.map(Json);
         let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
         let decided = t.to != Status::Unverified;
-        // `$lock` serialises verifications of one certificate (PostgreSQL;
-        // SQLite's write transaction already runs alone).
+        // SQLite; PostgreSQL does the same in one call to credverify.decide.
+        // SQLite's write transaction runs alone, so verifications of one
+        // certificate need no lock of their own.
         macro_rules! body {
-            ($tx:ident, $lock:literal) => {{
+            ($tx:ident) => {{
                 if t.to == Status::Verified {
                     let cert: Option<String> = match &certificate {
                         Some(c) => Some(c.clone()),
@@ -89,12 +90,6 @@ impl Store {
                             .flatten(),
                     };
                     if let Some(cert) = cert {
-                        if $lock {
-                            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('certificate:' || $1))")
-                                .bind(&cert)
-                                .execute(&mut *$tx)
-                                .await?;
-                        }
                         let other: Option<(i64,)> = sqlx::query_as(
                             "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
                              WHERE r.status = 'verified' AND r.certificate_no = $1 \
@@ -143,13 +138,35 @@ impl Store {
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin_with(SQLITE_WRITE).await?;
-                body!(tx, false);
+                body!(tx);
                 tx.commit().await?;
             }
             Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                body!(tx, true);
-                tx.commit().await?;
+                // The same steps as `body!`, in one round trip
+                // (migrations/postgres/0004_decide_function.sql).
+                let outcome: String = sqlx::query_scalar(
+                    "SELECT credverify.decide($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(t.record_id)
+                .bind(t.from.as_str())
+                .bind(t.to.as_str())
+                .bind(t.job_id)
+                .bind(t.actor)
+                .bind(Json(t.reasons))
+                .bind(Json(t.field_diffs))
+                .bind(authoritative)
+                .bind(&certificate)
+                .bind(t.note)
+                .bind(now)
+                .fetch_one(pool)
+                .await?;
+                return Ok(match outcome.as_str() {
+                    "applied" => TransitionOutcome::Applied,
+                    "duplicate_certificate" => TransitionOutcome::DuplicateCertificate,
+                    other => TransitionOutcome::Stale {
+                        current: other.strip_prefix("stale:").and_then(Status::parse),
+                    },
+                });
             }
         }
         Ok(TransitionOutcome::Applied)

@@ -11,18 +11,21 @@
 //! postgres://postgres@127.0.0.1:5432/postgres); each run uses a fresh
 //! database that is dropped afterwards.
 
+#[path = "../tests/common/synthetic.rs"]
+mod synthetic;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::*;
 use credverify::chsi::{ChsiClient, ChsiConfig};
-use credverify::domain::{CredentialFields, Field, Kind};
+use credverify::domain::Field;
 use credverify::pipeline::Env;
 use credverify::queue::WorkerOptions;
 use credverify::queue::job::{RawCodec, RawJob};
 use credverify::retry::RetryPolicy;
-use credverify::sandbox::{Registry, RegistryReport, Sandbox};
+use credverify::sandbox::{Registry, ReportState, Sandbox};
 use credverify::store::{NewRecord, Store};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -36,52 +39,11 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn code(i: usize) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let mut n = i * 7919 + 15_485_863;
-    (0..16)
-        .map(|k| {
-            let c = ALPHABET[(n + k * 11) % ALPHABET.len()] as char;
-            n /= 3;
-            c
-        })
-        .collect()
-}
-
-fn report(i: usize) -> RegistryReport {
-    let mut f = CredentialFields::default();
-    f.set(Field::name, format!("考生{i}"));
-    f.set(Field::graduation_date, "2022-06-30");
-    f.set(Field::school, "四川大学");
-    f.set(Field::level, "本科");
-    f.set(Field::certificate_no, format!("1061012022050{i:05}"));
-    RegistryReport {
-        vcode: code(i),
-        state: Default::default(),
-        kind: Kind::Diploma,
-        fields: f,
-        updated: None,
-        fixture: None,
-        note: None,
-    }
-}
-
+/// Record `i` with its school typed, so the verdict compares a field.
 fn record(i: usize) -> NewRecord {
-    let mut fields = CredentialFields {
-        kind: Some(Kind::Diploma),
-        ..Default::default()
-    };
-    fields.set(Field::vcode, code(i));
-    fields.set(Field::school, "四川大学");
-    NewRecord {
-        candidate_id: format!("c-{i}"),
-        name: format!("考生{i}"),
-        id_number: None,
-        fields,
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    }
+    let mut r = synthetic::record(i);
+    r.fields.set(Field::school, "四川大学");
+    r
 }
 
 struct Db {
@@ -163,7 +125,9 @@ struct PipelineRun {
 async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRun {
     let sandbox = Sandbox::new(
         Registry {
-            reports: (0..n).map(report).collect(),
+            reports: (0..n)
+                .map(|i| synthetic::report(i, ReportState::Ok))
+                .collect(),
             ..Default::default()
         },
         1,

@@ -23,16 +23,18 @@ const DOT_LOOKALIKES: &[char] = &[
 pub fn normalize_name(s: &str) -> String {
     let half = to_half_width(s);
     let compact: String = half.chars().filter(|c| !c.is_whitespace()).collect();
-    let chars: Vec<char> = compact.chars().collect();
-    let mut out = String::with_capacity(compact.len());
-    for (i, c) in chars.iter().enumerate() {
-        let inner = i > 0 && i + 1 < chars.len();
-        if DOT_LOOKALIKES.contains(c) && inner {
+    // Dots at either end are dropped; a run of dots between two name parts
+    // becomes one middle dot (judging the run, not each dot, keeps this
+    // idempotent: "甲.." is "甲", not "甲·").
+    let trimmed = compact.trim_matches(|c| DOT_LOOKALIKES.contains(&c));
+    let mut out = String::with_capacity(trimmed.len());
+    for c in trimmed.chars() {
+        if DOT_LOOKALIKES.contains(&c) {
             if !out.ends_with('·') {
                 out.push('·');
             }
-        } else if !DOT_LOOKALIKES.contains(c) {
-            out.push(*c);
+        } else {
+            out.push(c);
         }
     }
     out
@@ -113,6 +115,8 @@ mod tests {
         assert_eq!(normalize_name(" 王　晓 雯 "), "王晓雯");
         assert_eq!(normalize_name("ＡＢＣ"), "ABC");
         assert_eq!(normalize_name("·王·"), "王");
+        assert_eq!(normalize_name("!.."), "!");
+        assert_eq!(normalize_name("阿依古丽..买买提"), "阿依古丽·买买提");
     }
 
     #[test]

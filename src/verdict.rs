@@ -128,25 +128,6 @@ const COMPARED: &[Field] = &[
     Field::discipline,
 ];
 
-/// Fields without which a report cannot support a decision.
-fn essential(kind: Kind) -> &'static [Field] {
-    match kind {
-        Kind::Diploma => &[
-            Field::name,
-            Field::certificate_no,
-            Field::school,
-            Field::level,
-            Field::graduation_date,
-        ],
-        Kind::Degree => &[
-            Field::name,
-            Field::certificate_no,
-            Field::awarding_unit,
-            Field::degree,
-        ],
-    }
-}
-
 pub fn decide(
     candidate: &Candidate,
     claimed: &CredentialFields,
@@ -159,10 +140,19 @@ pub fn decide(
         Lookup::Expired => return Verdict::rejected(Reason::new(ReasonCode::ReportExpired)),
         Lookup::Closed => return Verdict::rejected(Reason::new(ReasonCode::ReportClosed)),
     };
+    // A 学籍 report proves registration, not a diploma or degree: a definite
+    // answer, whatever else it says.
+    if report.kind == Kind::Enrollment && claimed.kind != Some(Kind::Enrollment) {
+        return Verdict::rejected(Reason::new(ReasonCode::EnrollmentReport).with_detail(
+            "the code opens a 学籍 report (教育部学籍在线验证报告), not a 学历 or 学位 report",
+        ));
+    }
     let auth = &report.fields;
     let mut reasons = Vec::new();
 
-    let mut missing: Vec<Field> = essential(report.kind)
+    let mut missing: Vec<Field> = report
+        .kind
+        .essential_fields()
         .iter()
         .copied()
         .filter(|f| auth.get(*f).is_none())
@@ -349,6 +339,8 @@ fn structure_reasons(report: &Report) -> Vec<Reason> {
                 }
             }
         },
+        // A 学籍 report carries no certificate to cross-check.
+        Kind::Enrollment => {}
     }
     if problems.is_empty() {
         Vec::new()
@@ -527,7 +519,30 @@ mod tests {
         let mut deg_wrong_level = degree_report();
         deg_wrong_level.fields.set(Field::degree, "医学硕士学位");
 
+        let mut enrollment = d();
+        enrollment.kind = Kind::Enrollment;
+        enrollment.fields.certificate_no = None;
+        enrollment
+            .fields
+            .set(Field::enrollment_status, "在籍（注册学籍）");
+
         let cases = vec![
+            case(
+                "a 学籍 report for a 学历 record rejects with its own reason",
+                candidate("王晓雯"),
+                claim(Some(Kind::Diploma), &[]),
+                found(enrollment.clone()),
+                Status::Rejected,
+                &[ReasonCode::EnrollmentReport],
+            ),
+            case(
+                "a 学籍 report for a record of unknown kind rejects too",
+                candidate("王晓雯"),
+                claim(None, &[]),
+                found(enrollment),
+                Status::Rejected,
+                &[ReasonCode::EnrollmentReport],
+            ),
             case(
                 "exact claim verifies",
                 candidate("王晓雯"),

@@ -16,6 +16,8 @@ pub enum Kind {
     Diploma,
     /// 学位
     Degree,
+    /// 学籍: a student's registration, not a diploma or degree.
+    Enrollment,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
         match self {
             Kind::Diploma => "diploma",
             Kind::Degree => "degree",
+            Kind::Enrollment => "enrollment",
         }
     }
 
@@ -30,6 +33,88 @@ impl Kind {
         match self {
             Kind::Diploma => "学历",
             Kind::Degree => "学位",
+            Kind::Enrollment => "学籍",
+        }
+    }
+
+    /// The report title the verification service prints for this kind.
+    pub fn report_title(self) -> &'static str {
+        match self {
+            Kind::Diploma => "教育部学历证书电子注册备案表",
+            Kind::Degree => "中国高等教育学位在线验证报告",
+            Kind::Enrollment => "教育部学籍在线验证报告",
+        }
+    }
+
+    /// The fields a report of this kind carries, in the order it prints them.
+    /// The one list of each kind's fields: the sandbox renders by it, the
+    /// verdict and the output walk it.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::Diploma => &[
+                Field::name,
+                Field::gender,
+                Field::birth_date,
+                Field::enrollment_date,
+                Field::graduation_date,
+                Field::school,
+                Field::major,
+                Field::duration,
+                Field::level,
+                Field::category,
+                Field::study_mode,
+                Field::completion,
+                Field::certificate_no,
+                Field::principal,
+            ],
+            Kind::Degree => &[
+                Field::name,
+                Field::gender,
+                Field::birth_date,
+                Field::degree_date,
+                Field::awarding_unit,
+                Field::degree,
+                Field::discipline,
+                Field::certificate_no,
+            ],
+            Kind::Enrollment => &[
+                Field::name,
+                Field::gender,
+                Field::birth_date,
+                Field::id_number_masked,
+                Field::school,
+                Field::level,
+                Field::department,
+                Field::class_name,
+                Field::major,
+                Field::student_no,
+                Field::duration,
+                Field::category,
+                Field::study_mode,
+                Field::enrollment_date,
+                Field::enrollment_status,
+                Field::expected_graduation_date,
+            ],
+        }
+    }
+
+    /// Fields without which a report of this kind cannot support a decision.
+    pub fn essential_fields(self) -> &'static [Field] {
+        match self {
+            Kind::Diploma => &[
+                Field::name,
+                Field::certificate_no,
+                Field::school,
+                Field::level,
+                Field::graduation_date,
+            ],
+            Kind::Degree => &[
+                Field::name,
+                Field::certificate_no,
+                Field::awarding_unit,
+                Field::degree,
+            ],
+            Kind::Enrollment => &[Field::name, Field::school, Field::enrollment_status],
         }
     }
 
@@ -37,6 +122,7 @@ impl Kind {
         match s {
             "diploma" | "学历" => Some(Kind::Diploma),
             "degree" | "学位" => Some(Kind::Degree),
+            "enrollment" | "学籍" => Some(Kind::Enrollment),
             _ => None,
         }
     }
@@ -142,6 +228,12 @@ fields! {
     awarding_unit => "awarding_unit", "学位授予单位", Text;
     degree => "degree", "所授学位", Text;
     discipline => "discipline", "学科/专业", Text;
+    // 学籍 reports (kind `enrollment`).
+    department => "department", "院系", Text;
+    class_name => "class_name", "班级", Text;
+    student_no => "student_no", "学号", Code;
+    enrollment_status => "enrollment_status", "学籍状态", Text;
+    expected_graduation_date => "expected_graduation_date", "预计毕业日期", Date;
 }
 
 impl fmt::Display for Field {
@@ -235,13 +327,19 @@ impl CredentialFields {
         let mut fields = CredentialFields::default();
         for (key, value) in map {
             if key == "kind" {
+                // A record claims a 学历 or a 学位; a 学籍 report is an answer
+                // the service may give, never a record's kind.
                 let s = value.as_str().unwrap_or_default();
-                fields.kind = Some(Kind::parse(s).ok_or_else(|| {
-                    FieldError::new(
-                        "kind",
-                        format!("must be \"diploma\" or \"degree\", got {value}"),
-                    )
-                })?);
+                fields.kind = Some(
+                    Kind::parse(s)
+                        .filter(|k| *k != Kind::Enrollment)
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                "kind",
+                                format!("must be \"diploma\" or \"degree\", got {value}"),
+                            )
+                        })?,
+                );
                 continue;
             }
             let field = Field::from_key(&key).ok_or_else(|| {
@@ -291,6 +389,9 @@ impl CredentialFields {
                     Some(Kind::Degree) => DegreeCertificateNo::parse(&v)
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
+                    Some(Kind::Enrollment) => {
+                        Err("a 学籍 record has no certificate number".to_string())
+                    }
                     None => (CertificateNo::parse(&v).is_ok()
                         || DegreeCertificateNo::parse(&v).is_ok())
                     .then_some(())
@@ -337,6 +438,7 @@ mod tests {
             (r#"{"graduation_date":"2021-02-30"}"#, "graduation_date"),
             (r#"{"name":"  "}"#, "name"),
             (r#"{"kind":"diplom"}"#, "kind"),
+            (r#"{"kind":"enrollment"}"#, "kind"),
             (r#"{"gender":"M"}"#, "gender"),
             (
                 r#"{"kind":"diploma","certificate_no":"12345"}"#,

@@ -22,11 +22,14 @@ pub enum ReasonCode {
     ImageUnreadable,
     NotAChsiResult,
     Revoked,
+    EnrollmentReport,
     // Sent to a human.
     NameNearMatch,
     ReportIncomplete,
     ReportInconsistent,
     ScreenshotMismatch,
+    VcodeUncertain,
+    PageUnrecognised,
     // Warnings: recorded, not decisive.
     OcrSlip,
     ScreenshotNameDiffers,
@@ -53,10 +56,13 @@ impl ReasonCode {
         ReasonCode::ImageUnreadable,
         ReasonCode::NotAChsiResult,
         ReasonCode::Revoked,
+        ReasonCode::EnrollmentReport,
         ReasonCode::NameNearMatch,
         ReasonCode::ReportIncomplete,
         ReasonCode::ReportInconsistent,
         ReasonCode::ScreenshotMismatch,
+        ReasonCode::VcodeUncertain,
+        ReasonCode::PageUnrecognised,
         ReasonCode::OcrSlip,
         ReasonCode::ScreenshotNameDiffers,
     ];
@@ -74,10 +80,13 @@ impl ReasonCode {
             ReasonCode::ImageUnreadable => "image_unreadable",
             ReasonCode::NotAChsiResult => "not_a_chsi_result",
             ReasonCode::Revoked => "revoked",
+            ReasonCode::EnrollmentReport => "enrollment_report",
             ReasonCode::NameNearMatch => "name_near_match",
             ReasonCode::ReportIncomplete => "report_incomplete",
             ReasonCode::ReportInconsistent => "report_inconsistent",
             ReasonCode::ScreenshotMismatch => "screenshot_mismatch",
+            ReasonCode::VcodeUncertain => "vcode_uncertain",
+            ReasonCode::PageUnrecognised => "page_unrecognised",
             ReasonCode::OcrSlip => "ocr_slip",
             ReasonCode::ScreenshotNameDiffers => "screenshot_name_differs",
         }
@@ -90,9 +99,8 @@ impl ReasonCode {
     pub fn severity(self) -> Severity {
         use ReasonCode::*;
         match self {
-            NameNearMatch | ReportIncomplete | ReportInconsistent | ScreenshotMismatch => {
-                Severity::Review
-            }
+            NameNearMatch | ReportIncomplete | ReportInconsistent | ScreenshotMismatch
+            | VcodeUncertain | PageUnrecognised => Severity::Review,
             OcrSlip | ScreenshotNameDiffers => Severity::Warning,
             _ => Severity::Reject,
         }
@@ -129,6 +137,9 @@ impl ReasonCode {
                 "上传的图片不是学信网查询结果。请上传学信网在线验证报告或学信档案页面的截图。"
             }
             Revoked => "该记录的核验结果已被考试机构撤销。",
+            EnrollmentReport => {
+                "您提交的是《教育部学籍在线验证报告》（学籍），不能证明学历或学位。请登录学信网生成《教育部学历证书电子注册备案表》（学历）或《学位在线验证报告》（学位）后，新增记录提交其在线验证码或截图。"
+            }
             NameNearMatch => "报告姓名与报名姓名相差一个字，已转人工复核，请耐心等待。",
             ReportIncomplete => "学信网报告内容不完整，已转人工复核，请耐心等待。",
             ReportInconsistent => {
@@ -137,6 +148,8 @@ impl ReasonCode {
             ScreenshotMismatch => {
                 "截图中识别出的部分信息与学信网报告不一致（可能是截图不清晰），已转人工复核，请耐心等待。"
             }
+            VcodeUncertain => "截图中的在线验证码未能确认，已转人工复核，请耐心等待。",
+            PageUnrecognised => "学信网返回的页面暂时无法自动识别，已转人工复核，请耐心等待。",
             OcrSlip => "截图中个别文字识别有误，已以学信网报告为准。",
             ScreenshotNameDiffers => "截图中识别的姓名与报告不同，已以学信网报告为准。",
         }

@@ -5,7 +5,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Map, Value, json};
 
 use super::ScreenshotError;
-use crate::domain::{Field, Kind};
+use crate::domain::Field;
 use crate::parse::ParsedScreenshot;
 
 /// `{"image": PATH, "kind": ..., "layout": ..., "fields": {...}}`, absent
@@ -35,26 +35,6 @@ pub fn json_error_line(image: &str, err: &ScreenshotError) -> String {
     json!({"image": image, "error": code, "detail": detail}).to_string()
 }
 
-/// Fields one kind of page prints and the other does not.
-const DEGREE_ONLY: [Field; 4] = [
-    Field::degree_date,
-    Field::awarding_unit,
-    Field::degree,
-    Field::discipline,
-];
-const DIPLOMA_ONLY: [Field; 10] = [
-    Field::enrollment_date,
-    Field::graduation_date,
-    Field::school,
-    Field::major,
-    Field::duration,
-    Field::level,
-    Field::category,
-    Field::study_mode,
-    Field::completion,
-    Field::principal,
-];
-
 /// A readable table of one result: label, key and value for every field,
 /// `—` for those that could not be read.
 pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
@@ -69,8 +49,7 @@ pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
     t.add_row(vec!["类型", "kind", kind]);
     for f in Field::ALL {
         let printed = match parsed.kind {
-            Some(Kind::Degree) => !DIPLOMA_ONLY.contains(f),
-            Some(Kind::Diploma) => !DEGREE_ONLY.contains(f),
+            Some(kind) => kind.fields().contains(f) || *f == Field::vcode,
             None => true,
         };
         if printed || parsed.fields.get(*f).is_some() {
@@ -87,6 +66,7 @@ pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Kind;
     use crate::parse::Layout;
 
     #[test]

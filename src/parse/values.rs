@@ -23,7 +23,8 @@ pub fn repair(field: Field, raw: &str) -> Option<String> {
         Field::birth_date
         | Field::enrollment_date
         | Field::graduation_date
-        | Field::degree_date => date(raw),
+        | Field::degree_date
+        | Field::expected_graduation_date => date(raw),
         Field::duration => duration(raw),
         Field::level => vocabulary(raw, LEVELS, false),
         Field::completion => vocabulary(raw, &["毕业", "结业"], false),
@@ -33,7 +34,14 @@ pub fn repair(field: Field, raw: &str) -> Option<String> {
         Field::vcode => vcode(raw),
         Field::id_number_masked => id_number_masked(raw),
         Field::degree => degree(raw),
-        Field::school | Field::major | Field::awarding_unit | Field::discipline => text(raw),
+        Field::school
+        | Field::major
+        | Field::awarding_unit
+        | Field::discipline
+        | Field::department
+        | Field::class_name
+        | Field::enrollment_status => text(raw),
+        Field::student_no => Some(crate::domain::text::alnum_upper(raw)).filter(|s| !s.is_empty()),
     }
 }
 

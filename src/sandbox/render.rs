@@ -42,37 +42,6 @@ fn chinese_date(iso: &str) -> String {
     }
 }
 
-fn order(kind: Kind) -> &'static [Field] {
-    match kind {
-        Kind::Diploma => &[
-            Field::name,
-            Field::gender,
-            Field::birth_date,
-            Field::enrollment_date,
-            Field::graduation_date,
-            Field::school,
-            Field::major,
-            Field::duration,
-            Field::level,
-            Field::category,
-            Field::study_mode,
-            Field::completion,
-            Field::certificate_no,
-            Field::principal,
-        ],
-        Kind::Degree => &[
-            Field::name,
-            Field::gender,
-            Field::birth_date,
-            Field::degree_date,
-            Field::awarding_unit,
-            Field::degree,
-            Field::discipline,
-            Field::certificate_no,
-        ],
-    }
-}
-
 fn label(field: Field, kind: Kind) -> &'static str {
     match (field, kind) {
         (Field::certificate_no, Kind::Degree) => "学位证书编号",
@@ -81,12 +50,9 @@ fn label(field: Field, kind: Kind) -> &'static str {
 }
 
 pub fn report(r: &RegistryReport, vcode: &str) -> String {
-    let heading = match r.kind {
-        Kind::Diploma => "教育部学历证书电子注册备案表",
-        Kind::Degree => "中国高等教育学位在线验证报告",
-    };
+    let heading = r.kind.report_title();
     let mut items = String::new();
-    for &f in order(r.kind) {
+    for &f in r.kind.fields() {
         let Some(v) = r.fields.get(f) else { continue };
         let shown = match f.class() {
             crate::domain::fields::FieldClass::Date => chinese_date(v),

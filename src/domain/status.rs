@@ -11,6 +11,8 @@ pub enum Status {
     Verified,
     Rejected,
     NeedsReview,
+    /// Taken back by the candidate before any decision; frees its place.
+    Withdrawn,
 }
 
 /// Who asks for a transition: the rules differ.
@@ -18,14 +20,17 @@ pub enum Status {
 pub enum Actor {
     Worker,
     Admin,
+    /// The candidate, through the registration backend.
+    Candidate,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 5] = [
         Status::Unverified,
         Status::Verified,
         Status::Rejected,
         Status::NeedsReview,
+        Status::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +39,7 @@ impl Status {
             Status::Verified => "verified",
             Status::Rejected => "rejected",
             Status::NeedsReview => "needs_review",
+            Status::Withdrawn => "withdrawn",
         }
     }
 
@@ -43,6 +49,7 @@ impl Status {
             Status::Verified => "已核验",
             Status::Rejected => "核验未通过",
             Status::NeedsReview => "待人工复核",
+            Status::Withdrawn => "已撤回",
         }
     }
 
@@ -51,12 +58,18 @@ impl Status {
     }
 
     /// Whether `actor` may move a record from `self` to `to`. `verified` is
-    /// final except by an admin's explicit revocation.
+    /// final except by an admin's explicit revocation; `withdrawn` is final.
+    /// Only the worker and admins decide; only the candidate (or an admin on
+    /// their behalf) withdraws, and only before a decision.
     pub fn can_become(self, to: Status, actor: Actor) -> bool {
         use Status::*;
         matches!(
             (self, to, actor),
-            (Unverified, Verified | Rejected | NeedsReview, _)
+            (
+                Unverified,
+                Verified | Rejected | NeedsReview,
+                Actor::Worker | Actor::Admin
+            ) | (Unverified, Withdrawn, Actor::Candidate | Actor::Admin)
                 | (NeedsReview, Verified | Rejected, Actor::Admin)
                 | (Rejected | NeedsReview, Unverified, Actor::Admin)
                 | (Verified, Rejected | Unverified, Actor::Admin)
@@ -95,6 +108,23 @@ mod tests {
         assert!(Verified.can_become(Rejected, Actor::Admin));
         assert!(!Rejected.can_become(Verified, Actor::Admin));
         assert!(!Verified.can_become(Verified, Actor::Admin));
+    }
+
+    #[test]
+    fn only_unverified_records_are_withdrawn_and_never_come_back() {
+        assert!(Unverified.can_become(Withdrawn, Actor::Candidate));
+        assert!(Unverified.can_become(Withdrawn, Actor::Admin));
+        assert!(!Unverified.can_become(Withdrawn, Actor::Worker));
+        for from in [Verified, Rejected, NeedsReview] {
+            assert!(!from.can_become(Withdrawn, Actor::Candidate), "{from}");
+            assert!(!from.can_become(Withdrawn, Actor::Admin), "{from}");
+        }
+        for to in Status::ALL {
+            for actor in [Actor::Worker, Actor::Admin, Actor::Candidate] {
+                assert!(!Withdrawn.can_become(to, actor), "withdrawn -> {to}");
+            }
+        }
+        assert!(!Unverified.can_become(Verified, Actor::Candidate));
     }
 
     #[test]

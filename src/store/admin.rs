@@ -109,9 +109,9 @@ impl Store {
             });
         };
         match current.status {
-            Status::Verified => {
+            Status::Verified | Status::Withdrawn => {
                 return Ok(ReopenOutcome::Refused {
-                    current: Status::Verified,
+                    current: current.status,
                 });
             }
             Status::Unverified => {
@@ -124,7 +124,10 @@ impl Store {
                         .requeue(record_id, current.job_id.as_deref(), jobs::due_now())
                         .await?
                     {
-                        Some(job_id) => ReopenOutcome::Requeued { job_id },
+                        Some(job_id) => {
+                            self.requeue_event(record_id, actor, note).await?;
+                            ReopenOutcome::Requeued { job_id }
+                        }
                         None => ReopenOutcome::AlreadyQueued,
                     },
                 );

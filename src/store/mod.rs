@@ -6,8 +6,10 @@
 
 mod admin;
 mod connect;
+mod desk;
 mod jobs;
 pub mod model;
+mod operators;
 mod outbox;
 mod queue;
 mod read;
@@ -17,8 +19,10 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use admin::{DayCounts, ReopenOutcome, Stats};
 pub use connect::{Backend, default_database_url};
+pub use desk::WithdrawOutcome;
 pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
 pub use model::*;
+pub use operators::OperatorRow;
 pub use outbox::OutboxItem;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,10 @@
 //! credverify: verifies Chinese education credentials (CHSI 学信网 reports)
 //! for an exam-registration platform.
 
+pub mod admin;
 pub mod chsi;
 pub mod cli;
+pub mod console;
 pub mod domain;
 pub mod metrics;
 pub mod notify;

@@ -341,9 +341,11 @@ async fn review_and_revoke(db: &TestDb) {
     assert_eq!(rec.status, Status::Rejected);
     assert_eq!(rec.reasons[0].code.as_str(), "holder_mismatch");
     assert_eq!(
-        rec.reasons[0].detail.as_deref(),
-        Some("not the same person")
+        rec.reasons[0].detail, None,
+        "the reviewer's note stays in the event log, not in what the candidate sees"
     );
+    let last = db.store.events(b).await.unwrap().pop().unwrap();
+    assert_eq!(last.note.as_deref(), Some("not the same person"));
 
     let o = run(
         db,

@@ -1,6 +1,7 @@
 //! Admin commands: `rerun`, `review`, `revoke`, `stats`. Built for people
 //! under pressure: a dry run first, progress as it goes, every change in the
-//! event log with who did it and why, safe to interrupt and run again.
+//! event log with who did it and why, safe to interrupt and run again. The
+//! rules are the admin service's (`crate::admin`), the same for the console.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -14,11 +15,11 @@ use serde::Serialize;
 use super::ServiceArgs;
 use super::output::{CliError, print_json, table};
 use super::records::{parse_day, parse_reason, parse_status};
+use crate::admin::{self, AdminService, Decision, RerunPlan as Plan, Role};
 use crate::chsi::ChsiClient;
-use crate::domain::reason::Severity;
-use crate::domain::{Reason, ReasonCode, Status};
+use crate::domain::{Field, ReasonCode, Status};
 use crate::pipeline::{self, Assessment, Env};
-use crate::store::{ListFilter, RecordView, ReopenOutcome, Store, Transition, TransitionOutcome};
+use crate::store::{ListFilter, RecordView, ReopenOutcome, Store};
 
 /// Who is acting, for the event log.
 #[derive(Debug, Clone, Args)]
@@ -29,15 +30,18 @@ pub struct Operator {
 }
 
 impl Operator {
-    fn actor(&self) -> Result<String, CliError> {
+    /// Whoever runs the CLI on the database's host acts as an admin; the
+    /// name goes into the event log as `admin:NAME`.
+    pub(super) fn admin(&self) -> Result<admin::Operator, CliError> {
         let name = self
             .by
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .filter(|n| !n.trim().is_empty());
-        name.map(|n| format!("admin:{}", n.trim())).ok_or_else(|| {
-            CliError::usage("who is acting? pass --by NAME (or set CREDVERIFY_OPERATOR)")
-        })
+        name.map(|n| admin::Operator::new(n.trim(), Role::Admin))
+            .ok_or_else(|| {
+                CliError::usage("who is acting? pass --by NAME (or set CREDVERIFY_OPERATOR)")
+            })
     }
 }
 
@@ -68,6 +72,9 @@ pub struct RerunArgs {
     /// no longer confirms is reported so you can `revoke` it.
     #[arg(long)]
     pub include_verified: bool,
+    /// Also re-open records a person decided (reviewed or revoked): those stay final otherwise.
+    #[arg(long)]
+    pub force: bool,
     /// Why, for the event log.
     #[arg(long)]
     pub note: Option<String>,
@@ -89,7 +96,7 @@ pub struct RerunArgs {
 #[derive(Debug, Clone, Args)]
 #[group(id = "decision", required = true, multiple = false, args = ["approve", "reject"])]
 pub struct ReviewArgs {
-    /// The record (must be needs_review).
+    /// The record (needs_review, or unverified with its retries spent).
     pub record: i64,
     /// Verify the record.
     #[arg(long)]
@@ -97,7 +104,10 @@ pub struct ReviewArgs {
     /// Reject the record with this reason code (e.g. holder_mismatch, field_mismatch).
     #[arg(long, value_parser = parse_reason, value_name = "REASON")]
     pub reject: Option<ReasonCode>,
-    /// What you checked and why you decided so (kept in the event log).
+    /// For field_mismatch: a field that differs (repeat; default: those the comparison found).
+    #[arg(long = "field", value_parser = parse_field, value_name = "FIELD")]
+    pub fields: Vec<Field>,
+    /// What you checked and why you decided so (kept in the event log, never shown to the candidate).
     #[arg(long)]
     pub note: String,
     #[command(flatten)]
@@ -111,6 +121,9 @@ pub struct RevokeArgs {
     /// Why (e.g. "certificate revoked by the school, letter 2026-031"); shown to the candidate.
     #[arg(long)]
     pub reason: String,
+    /// Anything else, for the event log only.
+    #[arg(long)]
+    pub note: Option<String>,
     #[command(flatten)]
     pub operator: Operator,
 }
@@ -135,29 +148,6 @@ pub(super) fn progress(len: u64, quiet: bool) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-/// What re-running one record does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Plan {
-    Reopen,
-    Requeue,
-    AlreadyQueued,
-    Recheck,
-    SkipVerified,
-}
-
-impl Plan {
-    fn describe(self) -> &'static str {
-        match self {
-            Plan::Reopen => "back to unverified, verify again",
-            Plan::Requeue => "unverified with no job: queue it",
-            Plan::AlreadyQueued => "already queued: nothing to do",
-            Plan::Recheck => "re-check against the service; stays verified",
-            Plan::SkipVerified => "verified: skipped (use --include-verified to re-check)",
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -220,18 +210,16 @@ async fn select(store: &Store, args: &RerunArgs) -> Result<Vec<RecordView>, CliE
     Ok(out)
 }
 
-async fn plan_for(store: &Store, r: &RecordView, include_verified: bool) -> Result<Plan, CliError> {
-    Ok(match r.status {
-        Status::Verified if include_verified => Plan::Recheck,
-        Status::Verified => Plan::SkipVerified,
-        Status::Rejected | Status::NeedsReview => Plan::Reopen,
-        Status::Unverified if store.has_live_job(r.id).await? => Plan::AlreadyQueued,
-        Status::Unverified => Plan::Requeue,
+fn parse_field(s: &str) -> Result<Field, String> {
+    Field::from_key(s).ok_or_else(|| {
+        let all: Vec<&str> = Field::ALL.iter().map(|f| f.key()).collect();
+        format!("expected one of: {}", all.join(", "))
     })
 }
 
 pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     let store = Store::connect(url).await?;
+    let service = AdminService::new(store.clone());
     let selected = select(&store, &args).await?;
     let mut rows = Vec::with_capacity(selected.len());
     for r in &selected {
@@ -240,7 +228,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
             candidate: r.candidate_id.clone(),
             before: r.status,
             before_reasons: r.reasons.iter().map(|x| x.code).collect(),
-            action: plan_for(&store, r, args.include_verified).await?,
+            action: service.plan(r, args.include_verified, args.force).await?,
             after: None,
             after_reasons: Vec::new(),
             note: None,
@@ -248,9 +236,12 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     }
     if args.dry_run {
         print_rows(&rows, &args, "would")?;
+        if !args.json {
+            eprintln!("{}", skip_summary(&rows));
+        }
         return Ok(());
     }
-    let actor = args.operator.actor()?;
+    let who = args.operator.admin()?;
     let rechecker = if args.include_verified {
         let chsi = ChsiClient::new(args.service.chsi_config())
             .map_err(|e| CliError::usage(format!("{e:#}")))?;
@@ -271,14 +262,19 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     for row in &mut rows {
         match row.action {
             Plan::SkipVerified => *counts.entry("skipped (verified)").or_default() += 1,
+            Plan::SkipRevoked => *counts.entry("skipped (revoked)").or_default() += 1,
+            Plan::SkipPersonDecided => {
+                *counts.entry("skipped (decided by a person)").or_default() += 1
+            }
+            Plan::SkipWithdrawn => *counts.entry("skipped (withdrawn)").or_default() += 1,
             Plan::Recheck => {
                 let env = rechecker.as_ref().expect("built for --include-verified");
                 row.note = Some(recheck(env, row.record).await?);
                 *counts.entry("re-checked").or_default() += 1;
             }
             _ => {
-                let outcome = store
-                    .reopen(row.record, &actor, args.note.as_deref())
+                let (plan, outcome) = service
+                    .rerun(&who, row.record, args.force, args.note.as_deref())
                     .await
                     .map_err(|e| {
                         CliError::from(e).hint(format!(
@@ -286,13 +282,17 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
                             row.record
                         ))
                     })?;
+                // The record may have changed since it was listed.
+                row.action = plan;
                 let label = match outcome {
-                    ReopenOutcome::Reopened { .. } => "re-opened",
-                    ReopenOutcome::Requeued { .. } => "re-queued",
-                    ReopenOutcome::AlreadyQueued => "already queued",
-                    ReopenOutcome::Refused { .. } => "changed meanwhile, left alone",
+                    Some(ReopenOutcome::Reopened { .. }) => "re-opened",
+                    Some(ReopenOutcome::Requeued { .. }) => "re-queued",
+                    Some(ReopenOutcome::AlreadyQueued) => "already queued",
+                    Some(ReopenOutcome::Refused { .. }) => "changed meanwhile, left alone",
+                    None if plan.skipped() => "skipped (changed meanwhile)",
+                    None => "already queued",
                 };
-                if let ReopenOutcome::Refused { current } = outcome {
+                if let Some(ReopenOutcome::Refused { current }) = outcome {
                     row.note = Some(format!("now {current}; left alone"));
                 }
                 *counts.entry(label).or_default() += 1;
@@ -462,113 +462,59 @@ fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), Cl
 }
 
 pub async fn review(url: &str, args: ReviewArgs) -> Result<(), CliError> {
-    let actor = args.operator.actor()?;
-    if args.note.trim().is_empty() {
-        return Err(CliError::usage("--note must say what you checked"));
-    }
-    let store = Store::connect(url).await?;
-    let record = store.record(args.record).await?.ok_or_else(|| {
-        CliError::other(format!("record {} does not exist", args.record))
-            .hint("the review queue: `credverify list --status needs_review`")
-    })?;
-    if record.status != Status::NeedsReview {
-        return Err(CliError::refused(format!(
-            "record {} is {} ({}); only needs_review records are reviewed",
-            record.id, record.status, record.status_zh
-        ))
-        .hint(match record.status {
-            Status::Verified => "to take a verified record back use `credverify revoke`",
-            _ => "the review queue: `credverify list --status needs_review`",
-        }));
-    }
-    let (to, reasons) = match args.reject {
-        Some(code) if code.severity() != Severity::Reject => {
-            return Err(CliError::usage(format!("`{code}` is not a rejection reason")).hint(
-                "use one of: holder_mismatch, field_mismatch, kind_mismatch, duplicate_certificate, vcode_invalid, not_a_chsi_result",
-            ));
-        }
-        Some(code) => (
-            Status::Rejected,
-            vec![Reason::new(code).with_detail(args.note.trim())],
-        ),
-        None => (Status::Verified, Vec::new()),
+    let who = args.operator.admin()?;
+    let decision = match args.reject {
+        Some(code) => Decision::Reject {
+            code,
+            fields: args.fields.clone(),
+        },
+        None => Decision::Approve,
     };
-    let outcome = store
-        .transition(&Transition {
-            record_id: record.id,
-            from: Status::NeedsReview,
-            to,
-            job_id: None,
-            actor: &actor,
-            reasons: &reasons,
-            field_diffs: &record.field_diffs,
-            report: None,
-            note: Some(args.note.trim()),
-        })
-        .await?;
+    let store = Store::connect(url).await?;
+    let service = AdminService::new(store.clone());
+    let result = service
+        .review(&who, args.record, &decision, &args.note)
+        .await;
     store.close().await;
-    match outcome {
-        TransitionOutcome::Applied => {
-            println!("record {} is now {} {}", record.id, to, to.zh());
-            Ok(())
-        }
-        TransitionOutcome::Stale { current } => Err(CliError::refused(format!(
-            "record {} changed while you were reviewing it (now {})",
-            record.id,
-            current.map(|s| s.as_str()).unwrap_or("gone")
-        ))
-        .hint(format!("look again: `credverify show {}`", record.id))),
-        TransitionOutcome::DuplicateCertificate => Err(CliError::refused(format!(
-            "record {}'s certificate is already verified for another candidate",
-            record.id
-        ))
-        .hint("reject it with --reject duplicate_certificate, or revoke the other record first")),
-    }
+    let to = result.map_err(|e| {
+        let hint = match &e {
+            admin::AdminError::Refused(_) => {
+                "the review queue: `credverify list --status needs_review`; a verified record is taken back with `credverify revoke`"
+            }
+            _ => "",
+        };
+        let err = CliError::from(e);
+        if hint.is_empty() { err } else { err.hint(hint) }
+    })?;
+    println!("record {} is now {} {}", args.record, to, to.zh());
+    Ok(())
 }
 
 pub async fn revoke(url: &str, args: RevokeArgs) -> Result<(), CliError> {
-    let actor = args.operator.actor()?;
-    if args.reason.trim().is_empty() {
-        return Err(CliError::usage(
-            "--reason must say why the record is revoked",
-        ));
-    }
+    let who = args.operator.admin()?;
     let store = Store::connect(url).await?;
-    let record = store
-        .record(args.record)
-        .await?
-        .ok_or_else(|| CliError::other(format!("record {} does not exist", args.record)))?;
-    if record.status != Status::Verified {
-        return Err(CliError::refused(format!(
-            "record {} is {} ({}); only verified records are revoked",
-            record.id, record.status, record.status_zh
-        )));
-    }
-    let reasons = vec![Reason::new(ReasonCode::Revoked).with_detail(args.reason.trim())];
-    let outcome = store
-        .transition(&Transition {
-            record_id: record.id,
-            from: Status::Verified,
-            to: Status::Rejected,
-            job_id: None,
-            actor: &actor,
-            reasons: &reasons,
-            field_diffs: &record.field_diffs,
-            report: None,
-            note: Some(args.reason.trim()),
-        })
-        .await?;
+    let service = AdminService::new(store.clone());
+    let result = service
+        .revoke(&who, args.record, &args.reason, args.note.as_deref())
+        .await;
     store.close().await;
-    match outcome {
-        TransitionOutcome::Applied => {
-            println!("record {} revoked: now rejected (revoked)", record.id);
-            Ok(())
-        }
-        _ => Err(CliError::refused(format!(
-            "record {} changed meanwhile; nothing revoked",
-            record.id
-        ))),
+    result?;
+    println!("record {} revoked: now rejected (revoked)", args.record);
+    Ok(())
+}
+
+/// What a dry run leaves alone, and why.
+fn skip_summary(rows: &[RerunRow]) -> String {
+    let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.action.skipped()) {
+        *skipped.entry(r.action.describe()).or_default() += 1;
     }
+    let n: usize = skipped.values().sum();
+    if n == 0 {
+        return "would skip none".into();
+    }
+    let why: Vec<String> = skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    format!("would skip {n}: {}", why.join("; "))
 }
 
 pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {

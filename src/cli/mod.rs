@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod demo;
+mod desk;
 mod ocr;
 mod output;
 mod records;
@@ -127,6 +128,29 @@ Exit code 1 if any image could not be read; the others are still printed."
     Ocr(ocr::OcrCmdArgs),
     /// Run the whole flow locally: a sandbox, a SQLite file in a temporary directory, the bundled records, the verdicts.
     Demo(demo::DemoArgs),
+    /// Withdraw an unverified record for its candidate: it no longer counts toward their five places.
+    #[command(
+        after_help = "Example:\n  credverify withdraw 17 --candidate c-42 --note \"candidate's request 8812\"\n\n\
+Only unverified records can be withdrawn; a decided record (verified above all) never is.\n\
+Registration backends on PostgreSQL call `SELECT credverify.withdraw_record(17, 'c-42')` instead (jobs/README.md)."
+    )]
+    Withdraw(desk::WithdrawArgs),
+    /// Export a record's screenshot, byte for byte as uploaded.
+    #[command(after_help = "Example:\n  credverify screenshot 17 -o record-17.png")]
+    Screenshot(desk::ScreenshotArgs),
+    /// Manage the review desk's operators (reviewers and admins).
+    #[command(
+        after_help = "Examples:\n  printf '%s\\n' \"$PASSWORD\" | credverify operator add wang.fang --role reviewer --by li.na\n  \
+credverify operator list\n  credverify operator disable wang.fang --by li.na"
+    )]
+    Operator(desk::OperatorArgs),
+    /// The review desk in a browser: queue, records with their screenshots, decisions.
+    #[command(
+        after_help = "Example:\n  credverify console --addr 127.0.0.1:8080\n\n\
+Log in as an operator (`credverify operator add`). Keep it on localhost; to reach it from other\n\
+machines put a TLS proxy in front and pass --secure-cookies (README: the review desk)."
+    )]
+    Console(desk::ConsoleArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -404,6 +428,10 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Ocr(args) => ocr::ocr(args).await,
         Command::Config(args) => config::show(args.json),
+        Command::Withdraw(args) => desk::withdraw(&url, args).await,
+        Command::Screenshot(args) => desk::screenshot(&url, args).await,
+        Command::Operator(args) => desk::operator(&url, args).await,
+        Command::Console(args) => desk::console(&url, args).await,
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::output::{CliError, print_json, table};
 use crate::domain::{Field, ReasonCode, Status};
+use crate::parse::ParsedScreenshot;
 use crate::store::{EventView, ListFilter, RecordView, Store};
 use crate::verdict::Agreement;
 
@@ -47,8 +48,9 @@ pub struct ListArgs {
 }
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, String> {
-    Status::parse(s)
-        .ok_or_else(|| "expected one of: unverified, verified, rejected, needs_review".to_string())
+    Status::parse(s).ok_or_else(|| {
+        "expected one of: unverified, verified, rejected, needs_review, withdrawn".to_string()
+    })
 }
 
 pub(crate) fn parse_reason(s: &str) -> Result<ReasonCode, String> {
@@ -130,12 +132,35 @@ fn print_record(r: &RecordView, events: &[EventView]) {
             }
         }
     }
-    let mut t = table(&["field", "claimed", "authoritative", ""]);
+    // The screenshot's reading is kept apart from what was typed: a
+    // reviewer needs both beside the report.
+    let reading: Option<ParsedScreenshot> = r
+        .screenshot_reading
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    if r.has_screenshot {
+        println!(
+            "Screenshot  layout {}, reads as {}  (export: credverify screenshot {} -o FILE)",
+            reading
+                .as_ref()
+                .and_then(|x| x.layout)
+                .map(|l| l.as_str())
+                .unwrap_or("— (not read yet, or not a CHSI page)"),
+            reading
+                .as_ref()
+                .and_then(|x| x.kind)
+                .map(|k| k.as_str())
+                .unwrap_or("—"),
+            r.id
+        );
+    }
+    let mut t = table(&["field", "screenshot", "typed", "authoritative", ""]);
     let mut any = false;
     for &f in Field::ALL {
+        let read = reading.as_ref().and_then(|x| x.fields.get(f));
         let claimed = r.claimed.get(f);
         let auth = r.authoritative.as_ref().and_then(|a| a.fields.get(f));
-        if claimed.is_none() && auth.is_none() {
+        if read.is_none() && claimed.is_none() && auth.is_none() {
             continue;
         }
         any = true;
@@ -152,6 +177,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
         };
         t.add_row(vec![
             format!("{} {}", f.key(), f.label()),
+            read.unwrap_or("").into(),
             claimed.unwrap_or("").into(),
             auth.unwrap_or("").into(),
             mark.into(),

@@ -1,0 +1,451 @@
+//! The review desk's rules through the real binary and the admin service, on
+//! both backends: admin decisions stay final under `rerun`, re-queues and
+//! withdrawals are events, withdrawal frees a place, a verified record is
+//! never withdrawn.
+
+mod common;
+
+use std::process::Output;
+
+use common::TestDb;
+use common::synthetic::{record as new_record, report};
+use credverify::admin::{AdminError, AdminService, Decision, Operator, Role, Withdrawer};
+use credverify::domain::{CredentialFields, ReasonCode, Status};
+use credverify::sandbox::{Registry, ReportState};
+use credverify::store::{NewRecord, SubmitError};
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    common::bin()
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .expect("run credverify")
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn transitions(events: &[credverify::store::EventView]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.from != Some(e.to))
+        .map(|e| e.to.as_str().to_string())
+        .collect()
+}
+
+/// A record the service verifies (report 0 is in the registry).
+async fn verified_record(db: &TestDb) -> (credverify::sandbox::Sandbox, String, i64) {
+    let (sandbox, url) = common::sandbox_with(Registry {
+        reports: vec![report(0, ReportState::Ok)],
+        ..Default::default()
+    })
+    .await;
+    let id = db.store.submit(&new_record(0)).await.unwrap().record_id;
+    common::drain(&common::env(db, &url), 1).await;
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+    (sandbox, url, id)
+}
+
+async fn rerun_leaves_a_revocation_alone(db: &TestDb) {
+    let (_sb, url, id) = verified_record(db).await;
+    let rid = id.to_string();
+    ok(&run(
+        db,
+        &[
+            "revoke",
+            &rid,
+            "--reason",
+            "certificate revoked by the school",
+            "--by",
+            "li.na",
+        ],
+    ));
+
+    let dry = ok(&run(db, &["rerun", "--status", "rejected", "--dry-run"]));
+    assert!(dry.contains("revoked by an admin"), "{dry}");
+    let dry = run(db, &["rerun", "--status", "rejected", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        stderr.contains("would skip 1"),
+        "the dry run counts the skips: {stderr}"
+    );
+
+    ok(&run(
+        db,
+        &["rerun", "--status", "rejected", "--by", "li.na"],
+    ));
+    common::drain(&common::env(db, &url), 1).await;
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Rejected, "a revocation stays final");
+    assert_eq!(rec.reasons[0].code, ReasonCode::Revoked);
+    assert_eq!(
+        transitions(&db.store.events(id).await.unwrap()),
+        ["unverified", "verified", "rejected"]
+    );
+
+    ok(&run(
+        db,
+        &[
+            "rerun",
+            "--record",
+            &rid,
+            "--force",
+            "--note",
+            "school withdrew its letter",
+            "--by",
+            "li.na",
+        ],
+    ));
+    common::drain(&common::env(db, &url), 1).await;
+    let events = db.store.events(id).await.unwrap();
+    assert_eq!(
+        transitions(&events),
+        [
+            "unverified",
+            "verified",
+            "rejected",
+            "unverified",
+            "verified"
+        ],
+        "--force re-opens it and the service verifies it again"
+    );
+    let reopen = events
+        .iter()
+        .find(|e| e.from == Some(Status::Rejected))
+        .unwrap();
+    assert_eq!(reopen.actor, "admin:li.na");
+    assert_eq!(reopen.note.as_deref(), Some("school withdrew its letter"));
+}
+on_both_backends!(
+    rerun_after_revoke_leaves_the_record_rejected,
+    rerun_leaves_a_revocation_alone
+);
+
+async fn person_decisions_stay_final(db: &TestDb) {
+    let (_sb, url) = common::sandbox().await;
+    let near = NewRecord {
+        candidate_id: "c-near".into(),
+        name: "张晓燕".into(),
+        id_number: None,
+        fields: CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
+        )
+        .unwrap(),
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    };
+    let id = db.store.submit(&near).await.unwrap().record_id;
+    common::drain(&common::env(db, &url), 1).await;
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::NeedsReview
+    );
+    ok(&run(
+        db,
+        &[
+            "review",
+            &id.to_string(),
+            "--reject",
+            "holder_mismatch",
+            "--note",
+            "different person on the ID card",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.reasons[0].detail, None,
+        "the reviewer's note stays internal"
+    );
+    assert!(
+        rec.reasons[0].message.contains("持有人"),
+        "{}",
+        rec.reasons[0].message
+    );
+
+    let dry = run(db, &["rerun", "--record", &id.to_string(), "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("decided by a person"));
+    ok(&run(
+        db,
+        &["rerun", "--record", &id.to_string(), "--by", "li.na"],
+    ));
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Rejected
+    );
+}
+on_both_backends!(
+    a_reviewers_rejection_is_not_reopened_by_rerun,
+    person_decisions_stay_final
+);
+
+async fn field_mismatch_names_the_fields(db: &TestDb) {
+    let (_sb, url) = common::sandbox().await;
+    let near = NewRecord {
+        candidate_id: "c-near".into(),
+        name: "张晓燕".into(),
+        id_number: None,
+        fields: CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
+        )
+        .unwrap(),
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    };
+    let id = db.store.submit(&near).await.unwrap().record_id;
+    common::drain(&common::env(db, &url), 1).await;
+    let o = run(
+        db,
+        &[
+            "review",
+            &id.to_string(),
+            "--reject",
+            "field_mismatch",
+            "--note",
+            "x",
+            "--by",
+            "li.na",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no field differs and none is named: refused"
+    );
+    ok(&run(
+        db,
+        &[
+            "review",
+            &id.to_string(),
+            "--reject",
+            "field_mismatch",
+            "--field",
+            "major",
+            "--note",
+            "major differs on the diploma",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert!(
+        rec.reasons[0].message.contains("专业"),
+        "{}",
+        rec.reasons[0].message
+    );
+    assert_eq!(rec.reasons[0].fields, [credverify::domain::Field::major]);
+}
+on_both_backends!(
+    a_field_mismatch_rejection_lists_the_fields,
+    field_mismatch_names_the_fields
+);
+
+async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
+    // A service that never answers sensibly: retries run out.
+    let (_sb, url) = common::sandbox_with(Registry {
+        reports: vec![report(0, ReportState::Ok), report(1, ReportState::Ok)],
+        ..Default::default()
+    })
+    .await;
+    let a = db.store.submit(&new_record(0)).await.unwrap().record_id;
+    let b = db.store.submit(&new_record(1)).await.unwrap().record_id;
+    // Exhaust both by hand: what the worker does when the budget is spent.
+    db.exec("UPDATE records SET retries_exhausted = true, job_id = NULL, attempts = 5")
+        .await;
+    db.exec(&format!("DELETE FROM {}", db.jobs_table())).await;
+
+    let service = AdminService::new(db.store.clone());
+    let reviewer = Operator::new("wang.fang", Role::Reviewer);
+    let rec = db.store.record(a).await.unwrap().unwrap();
+    assert!(service.reviewable(&rec).await.unwrap());
+    service
+        .review(
+            &reviewer,
+            a,
+            &Decision::Reject {
+                code: ReasonCode::VcodeInvalid,
+                fields: vec![],
+            },
+            "code on the paper copy differs",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.record(a).await.unwrap().unwrap().status,
+        Status::Rejected
+    );
+
+    let err = service.rerun(&reviewer, b, false, None).await.unwrap_err();
+    assert!(matches!(err, AdminError::Forbidden { .. }), "{err}");
+    ok(&run(
+        db,
+        &[
+            "rerun",
+            "--record",
+            &b.to_string(),
+            "--note",
+            "service back up",
+            "--by",
+            "li.na",
+        ],
+    ));
+    let last = db.store.events(b).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.from,
+            last.to,
+            last.actor.as_str(),
+            last.note.as_deref()
+        ),
+        (
+            Some(Status::Unverified),
+            Status::Unverified,
+            "admin:li.na",
+            Some("service back up")
+        ),
+        "a re-queue is an event with who and why"
+    );
+    common::drain(&common::env(db, &url), 1).await;
+    assert_eq!(
+        db.store.record(b).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+}
+on_both_backends!(
+    a_stuck_record_can_be_reviewed_or_requeued_with_an_event,
+    stuck_record_is_reviewed_or_requeued
+);
+
+async fn withdrawal_frees_a_place(db: &TestDb) {
+    let (_sb, url, verified) = verified_record(db).await;
+    let mut ids = vec![verified];
+    for i in 1..5 {
+        let mut r = new_record(i);
+        r.candidate_id = "c-0".into();
+        ids.push(db.store.submit(&r).await.unwrap().record_id);
+    }
+    let mut sixth = new_record(6);
+    sixth.candidate_id = "c-0".into();
+    assert!(matches!(
+        db.store.submit(&sixth).await,
+        Err(SubmitError::LimitReached { .. })
+    ));
+
+    let o = run(
+        db,
+        &["withdraw", &verified.to_string(), "--candidate", "c-0"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a verified record is never withdrawn"
+    );
+    assert_eq!(
+        db.store.record(verified).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+    let o = run(
+        db,
+        &[
+            "withdraw",
+            &ids[1].to_string(),
+            "--candidate",
+            "c-someone-else",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "only the record's own candidate withdraws it"
+    );
+
+    ok(&run(
+        db,
+        &[
+            "withdraw",
+            &ids[1].to_string(),
+            "--candidate",
+            "c-0",
+            "--note",
+            "ticket 8812",
+        ],
+    ));
+    let rec = db.store.record(ids[1]).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Withdrawn);
+    let last = db.store.events(ids[1]).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.note.as_deref()),
+        ("candidate:c-0", Some("ticket 8812"))
+    );
+    ok(&run(
+        db,
+        &["withdraw", &ids[1].to_string(), "--candidate", "c-0"],
+    ));
+    assert_eq!(
+        db.store.events(ids[1]).await.unwrap().len(),
+        2,
+        "withdrawing twice writes once"
+    );
+
+    let sixth_id = db
+        .store
+        .submit(&sixth)
+        .await
+        .expect("the withdrawn record's place is free")
+        .record_id;
+
+    // The worker leaves it alone, and no re-run re-opens it, forced or not.
+    common::drain(&common::env(db, &url), 1).await;
+    ok(&run(
+        db,
+        &["rerun", "--candidate", "c-0", "--force", "--by", "li.na"],
+    ));
+    assert_eq!(
+        db.store.record(ids[1]).await.unwrap().unwrap().status,
+        Status::Withdrawn
+    );
+    let direct = db
+        .try_exec(&format!(
+            "UPDATE records SET status = 'unverified' WHERE id = {}",
+            ids[1]
+        ))
+        .await;
+    assert!(
+        direct.is_err(),
+        "the database keeps a withdrawn record withdrawn"
+    );
+    assert!(db.store.record(sixth_id).await.unwrap().is_some());
+
+    // An admin withdraws for a candidate through the service: same rule.
+    let admin = Operator::new("li.na", Role::Admin);
+    let service = AdminService::new(db.store.clone());
+    let err = service
+        .withdraw(
+            Withdrawer::Operator(&admin),
+            verified,
+            None,
+            Some("asked by phone"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AdminError::Refused(_)), "{err}");
+}
+on_both_backends!(
+    withdrawal_frees_a_place_and_never_touches_a_verified_record,
+    withdrawal_frees_a_place
+);

@@ -449,3 +449,151 @@ on_both_backends!(
     withdrawal_frees_a_place_and_never_touches_a_verified_record,
     withdrawal_frees_a_place
 );
+
+async fn show_and_export_a_screenshot_record(db: &TestDb) {
+    let image = common::fixture("screenshots/report-004.png");
+    let mut r = new_record(0);
+    r.fields.vcode = None;
+    r.fields.major = Some("药学".into());
+    r.screenshot = Some(image.clone());
+    let id = db.store.submit(&r).await.unwrap().record_id;
+    // What the reader stores for a screenshot (kept apart from typed fields).
+    let reading = serde_json::json!({
+        "layout": "report",
+        "kind": "diploma",
+        "fields": {"school": "南京中医药大学", "major": "药学"}
+    });
+    db.store.save_reading(id, &reading).await.unwrap();
+
+    let out = ok(&run(db, &["show", &id.to_string()]));
+    assert!(out.contains("layout report, reads as diploma"), "{out}");
+    let school = out
+        .lines()
+        .find(|l| l.contains("school"))
+        .unwrap_or_default();
+    assert!(
+        school.contains("南京中医药大学"),
+        "the screenshot's reading: {out}"
+    );
+    let major = out
+        .lines()
+        .find(|l| l.contains("major"))
+        .unwrap_or_default();
+    assert_eq!(
+        major.matches("药学").count(),
+        2,
+        "read and typed side by side: {major}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shot.png");
+    ok(&run(
+        db,
+        &["screenshot", &id.to_string(), "-o", file.to_str().unwrap()],
+    ));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        image,
+        "byte for byte as uploaded"
+    );
+
+    let typed = db.store.submit(&new_record(1)).await.unwrap().record_id;
+    let o = run(
+        db,
+        &[
+            "screenshot",
+            &typed.to_string(),
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no screenshot"));
+}
+on_both_backends!(
+    show_prints_the_reading_and_screenshot_exports_the_image,
+    show_and_export_a_screenshot_record
+);
+
+async fn operators_from_the_cli(db: &TestDb) {
+    use std::io::Write;
+    let add = |name: &str, role: &str, password: &str| {
+        let mut child = common::bin()
+            .args([
+                "--database-url",
+                &db.url,
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--by",
+                "li.na",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    ok(&add("wang.fang", "reviewer", "a long enough password"));
+    assert_eq!(
+        add("short", "admin", "2short").status.code(),
+        Some(2),
+        "weak password refused"
+    );
+    assert_eq!(
+        add("wang.fang", "admin", "another long password")
+            .status
+            .code(),
+        Some(3),
+        "name taken"
+    );
+    assert_eq!(
+        add("bad name", "admin", "another long password")
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&run(db, &["operator", "list", "--json"]))).unwrap();
+    assert_eq!(list[0]["name"], "wang.fang");
+    assert_eq!(list[0]["role"], "reviewer");
+    assert!(list[0].get("password_hash").is_none(), "never printed");
+    let stored = db
+        .scalar("SELECT COUNT(*) FROM operators WHERE password_hash LIKE '$argon2id$%'")
+        .await;
+    assert_eq!(stored, 1, "stored as an argon2id hash");
+    assert!(
+        credverify::admin::operators::authenticate(
+            &db.store,
+            "wang.fang",
+            "a long enough password"
+        )
+        .await
+        .unwrap()
+        .is_some()
+    );
+
+    ok(&run(
+        db,
+        &["operator", "disable", "wang.fang", "--by", "li.na"],
+    ));
+    assert!(
+        credverify::admin::operators::authenticate(
+            &db.store,
+            "wang.fang",
+            "a long enough password"
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+}
+on_both_backends!(
+    operators_are_added_listed_and_disabled_from_the_cli,
+    operators_from_the_cli
+);

@@ -122,6 +122,8 @@ pub enum OperatorCommand {
         name: String,
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        #[command(flatten)]
+        operator: Operator,
     },
     /// List operators (never their passwords).
     List {
@@ -129,7 +131,11 @@ pub enum OperatorCommand {
         json: bool,
     },
     /// Disable an operator: they can no longer log in, and their sessions end.
-    Disable { name: String },
+    Disable {
+        name: String,
+        #[command(flatten)]
+        operator: Operator,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -140,15 +146,17 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub struct OperatorArgs {
     #[command(subcommand)]
     pub command: OperatorCommand,
-    #[command(flatten)]
-    pub operator: Operator,
 }
 
 pub async fn operator(url: &str, args: OperatorArgs) -> Result<(), CliError> {
     let store = Store::connect(url).await?;
     let result = match args.command {
-        OperatorCommand::Add { name, role } => {
-            let me = args.operator.admin()?;
+        OperatorCommand::Add {
+            name,
+            role,
+            operator,
+        } => {
+            let me = operator.admin()?;
             if std::io::stdin().is_terminal() {
                 eprint!("password for {name} (input is shown; pipe it to hide it): ");
             }
@@ -182,8 +190,8 @@ pub async fn operator(url: &str, args: OperatorArgs) -> Result<(), CliError> {
                 Ok(())
             }
         }
-        OperatorCommand::Disable { name } => {
-            let me = args.operator.admin()?;
+        OperatorCommand::Disable { name, operator } => {
+            let me = operator.admin()?;
             operators::disable(&store, &me, &name).await?;
             println!("operator {name} disabled");
             Ok(())

@@ -14,12 +14,15 @@ th { background: #f6f8fa; }
 tr.current { outline: 2px solid #0969da; }
 .ok { color: #1a7f37; } .bad { color: #cf222e; font-weight: bold; } .slip { color: #9a6700; }
 .inline { display: inline; }
+.filters { border: 1px solid #d0d7de; padding: 8px; margin: 8px 0; }
 .shot { max-width: 100%; overflow: auto; border: 1px solid #d0d7de; max-height: 80vh; }
 .shot img { width: 100%; cursor: zoom-in; display: block; }
 .shot.zoomed img { width: auto; max-width: none; cursor: zoom-out; }
 .cols { display: flex; gap: 24px; flex-wrap: wrap; }
 .cols > section { flex: 1 1 480px; min-width: 0; }
 form.action { border: 1px solid #d0d7de; padding: 8px; margin: 8px 0; }
+form.action label { display: block; margin-bottom: 4px; }
+form.action select { max-width: 100%; }
 textarea { width: 100%; min-height: 3em; }
 .error { background: #ffebe9; border: 1px solid #cf222e; padding: 8px; }
 .hint { color: #57606a; }

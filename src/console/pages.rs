@@ -164,7 +164,7 @@ pub async fn queue(
     }
     let qs = query_string(&q);
     let mut body = String::from("<h1>Records</h1>");
-    body.push_str("<form method=\"get\" action=\"/records\" class=\"action\">");
+    body.push_str("<form method=\"get\" action=\"/records\" class=\"filters\">");
     body.push_str("<label>status <select name=\"status\"><option value=\"\">any</option>");
     for s in Status::ALL {
         let sel = if f.status == Some(s) { " selected" } else { "" };

@@ -1,0 +1,572 @@
+//! The review desk in a browser: the console's rules over real HTTP on both
+//! backends, and one flow through a real headless Chromium (Debian's
+//! `chromium`) on a screenshot record read by real Tesseract.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::TestDb;
+use credverify::admin::{Operator, Role, operators};
+use credverify::domain::{CredentialFields, Status};
+use credverify::store::NewRecord;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Desk {
+    base: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The console on a free port, with a reviewer `wang.fang` and an admin
+/// `li.na`.
+async fn desk(db: &TestDb) -> Desk {
+    let root = Operator::new("setup", Role::Admin);
+    operators::add(&db.store, &root, "wang.fang", Role::Reviewer, PASSWORD)
+        .await
+        .unwrap();
+    operators::add(&db.store, &root, "li.na", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let store = db.store.clone();
+    tokio::spawn(async move {
+        credverify::console::serve(
+            store,
+            listener,
+            credverify::console::ConsoleOptions {
+                secure_cookies: false,
+            },
+            token,
+        )
+        .await
+        .unwrap();
+    });
+    Desk {
+        base: format!("http://{addr}"),
+        stop,
+    }
+}
+
+/// A form body (reqwest's own form support is a feature this crate does
+/// not build).
+trait FormBody {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Logs in; returns the session's CSRF token.
+async fn login(c: &reqwest::Client, desk: &Desk, name: &str, password: &str) -> reqwest::Response {
+    c.post(format!("{}/login", desk.base))
+        .header("accept", "application/json")
+        .form_body(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn csrf_of(c: &reqwest::Client, desk: &Desk, name: &str) -> String {
+    let res = login(c, desk, name, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["csrf"].as_str().unwrap().to_string()
+}
+
+/// A record a person must decide: a one-character name difference.
+async fn needs_review(db: &TestDb) -> i64 {
+    let (_sb, url) = common::sandbox().await;
+    let near = NewRecord {
+        candidate_id: "c-near".into(),
+        name: "张晓燕".into(),
+        id_number: None,
+        fields: CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
+        )
+        .unwrap(),
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    };
+    let id = db.store.submit(&near).await.unwrap().record_id;
+    common::drain(&common::env(db, &url), 1).await;
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::NeedsReview
+    );
+    id
+}
+
+async fn console_rules(db: &TestDb) {
+    let id = needs_review(db).await;
+    let desk = desk(db).await;
+    let reviewer = client();
+
+    // Not logged in: JSON clients get 401, browsers the login page.
+    let res = reviewer
+        .get(format!("{}/records?status=needs_review", desk.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = reviewer
+        .get(format!("{}/records/{id}", desk.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    let csrf = csrf_of(&reviewer, &desk, "wang.fang").await;
+    let queue: serde_json::Value = reviewer
+        .get(format!("{}/records?status=needs_review", desk.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["records"][0]["id"], id);
+    assert_eq!(queue["counts_by_reason"]["name_near_match"], 1);
+
+    // A form without the session's CSRF token changes nothing.
+    let review = |token: Option<&str>| {
+        let mut form = vec![("decision", "approve"), ("note", "ID card checked")];
+        if let Some(t) = token {
+            form.push(("csrf", t));
+        }
+        reviewer
+            .post(format!("{}/records/{id}/review", desk.base))
+            .form_body(&form)
+            .send()
+    };
+    assert_eq!(review(None).await.unwrap().status(), 403);
+    assert_eq!(review(Some("0000")).await.unwrap().status(), 403);
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::NeedsReview
+    );
+    assert_eq!(review(Some(&csrf)).await.unwrap().status(), 303);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified);
+    let last = db.store.events(id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.note.as_deref()),
+        ("reviewer:wang.fang", Some("ID card checked"))
+    );
+
+    // Reviewers review; only admins revoke.
+    let res = reviewer
+        .post(format!("{}/records/{id}/revoke", desk.base))
+        .header("accept", "application/json")
+        .form_body(&[("reason", "school letter"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+    let admin = client();
+    let admin_csrf = csrf_of(&admin, &desk, "li.na").await;
+    let res = admin
+        .post(format!("{}/records/{id}/revoke", desk.base))
+        .header("accept", "application/json")
+        .form_body(&[
+            ("reason", "certificate revoked by the school"),
+            ("note", "letter 2026-031"),
+            ("csrf", &admin_csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Rejected);
+    assert_eq!(
+        rec.reasons[0].detail.as_deref(),
+        Some("certificate revoked by the school")
+    );
+
+    // The screenshot route needs a session too, and says when there is none.
+    let res = admin
+        .get(format!("{}/records/{id}/screenshot", desk.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // A disabled operator cannot log in, and their open session ends.
+    operators::disable(&db.store, &Operator::new("setup", Role::Admin), "wang.fang")
+        .await
+        .unwrap();
+    assert_eq!(
+        login(&client(), &desk, "wang.fang", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    let res = reviewer
+        .get(format!("{}/records", desk.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Wrong passwords are rate-limited: after the limit even the right one waits.
+    let guesser = client();
+    for _ in 0..credverify::console::MAX_FAILURES {
+        assert_eq!(
+            login(&guesser, &desk, "li.na", "wrong password")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        login(&guesser, &desk, "li.na", PASSWORD).await.status(),
+        429
+    );
+}
+on_both_backends!(
+    console_enforces_csrf_roles_disabling_and_login_limits,
+    console_rules
+);
+
+// ---------------------------------------------------------------------------
+// The browser flow.
+
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    match found {
+        Some(p) => Some(p),
+        None if ci => panic!(
+            "CI=true and chromium is missing: `apt-get install -y chromium` (scripts/setup-system)"
+        ),
+        None => {
+            eprintln!(
+                "SKIPPING the browser flow: no chromium (apt-get install -y chromium; CI=true makes this a failure)"
+            );
+            None
+        }
+    }
+}
+
+/// A screenshot whose school is not the service's (fixture report-007 with
+/// its registry entry changed): the worker, reading it with Tesseract,
+/// sends it to a person with `screenshot_mismatch`.
+async fn screenshot_record(db: &TestDb) -> (i64, serde_json::Value) {
+    let name = "report-007";
+    let want: serde_json::Value =
+        serde_json::from_slice(&common::fixture(&format!("screenshots/{name}.json"))).unwrap();
+    let mut registry = credverify::sandbox::Registry::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/sandbox/screenshots-registry.json"
+    )))
+    .unwrap();
+    let vcode = want["vcode"].as_str().unwrap();
+    registry
+        .reports
+        .iter_mut()
+        .find(|r| r.vcode == vcode)
+        .unwrap()
+        .fields
+        .school = Some("长沙医学院".into());
+    let (_sb, url) = common::sandbox_with(registry).await;
+    let image = ["png", "jpg"]
+        .iter()
+        .map(|ext| format!("screenshots/{name}.{ext}"))
+        .find(|p| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(p)
+                .exists()
+        })
+        .unwrap();
+    let typed = CredentialFields {
+        major: want["major"].as_str().map(String::from),
+        ..Default::default()
+    };
+    let id = db
+        .store
+        .submit(&NewRecord {
+            candidate_id: "c-shot".into(),
+            name: want["name"].as_str().unwrap().into(),
+            id_number: Some(
+                credverify::domain::IdNumber::parse(want["meta"]["id_number"].as_str().unwrap())
+                    .unwrap(),
+            ),
+            fields: typed,
+            idempotency_key: None,
+            screenshot: Some(common::fixture(&image)),
+            screenshot_ref: None,
+        })
+        .await
+        .unwrap()
+        .record_id;
+    common::drain(&common::env_with_reader(db, &url, Some(common::ocr())), 1).await;
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::NeedsReview, "{:?}", rec.reasons);
+    (id, want)
+}
+
+async fn browser_flow(db: &TestDb) {
+    let Some(exe) = chromium() else { return };
+    let (id, want) = screenshot_record(db).await;
+    let desk = desk(db).await;
+
+    use chromiumoxide::browser::{Browser, BrowserConfig};
+    use futures::StreamExt;
+    let profile = tempfile::tempdir().unwrap();
+    let config = BrowserConfig::builder()
+        .chrome_executable(exe)
+        .new_headless_mode()
+        .no_sandbox()
+        .user_data_dir(profile.path())
+        .window_size(1280, 900)
+        .viewport(None)
+        .args([
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .launch_timeout(Duration::from_secs(30))
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (mut browser, mut handler) = Browser::launch(config).await.expect("launch chromium");
+    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+
+    let flow = async {
+        let page = browser
+            .new_page(format!("{}/login", desk.base))
+            .await
+            .unwrap();
+        page.find_element("input[name=name]")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+            .type_str("li.na")
+            .await
+            .unwrap();
+        page.find_element("input[name=password]")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+            .type_str(PASSWORD)
+            .await
+            .unwrap();
+        page.find_element("button[type=submit]")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let url = left(&page, &format!("{}/login", desk.base)).await;
+        assert!(
+            url.contains("/records?status=needs_review"),
+            "after login: {url}"
+        );
+        let queue = page.content().await.unwrap();
+        assert!(
+            queue.contains(&format!("/records/{id}")),
+            "the queue lists the record"
+        );
+        assert!(queue.contains("screenshot_mismatch"));
+        save_screenshot(&page, "console-queue.png").await;
+
+        let queue_url = page.url().await.unwrap().unwrap_or_default();
+        page.find_element(&format!("a[href^=\"/records/{id}\"]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        left(&page, &queue_url).await;
+        // The image loaded: its natural width is known only once decoded.
+        let mut width = 0i64;
+        for _ in 0..50 {
+            width = page
+                .evaluate("document.getElementById('screenshot').complete ? document.getElementById('screenshot').naturalWidth : 0")
+                .await.unwrap().into_value().unwrap();
+            if width > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(width > 0, "the screenshot did not load in the page");
+        let cell = |field: &'static str, col: &'static str| {
+            let page = &page;
+            async move {
+                page.find_element(format!("tr[data-field={field}] td.{col}"))
+                    .await
+                    .unwrap()
+                    .inner_text()
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()
+            }
+        };
+        assert_eq!(
+            cell("school", "read").await,
+            want["school"].as_str().unwrap(),
+            "read from the screenshot"
+        );
+        assert_eq!(
+            cell("school", "report").await,
+            "长沙医学院",
+            "the service's report"
+        );
+        assert_eq!(
+            cell("major", "typed").await,
+            want["major"].as_str().unwrap(),
+            "typed by the candidate"
+        );
+        let html = page.content().await.unwrap();
+        assert!(
+            html.contains(credverify::domain::ReasonCode::ScreenshotMismatch.message_zh()),
+            "the candidate's message"
+        );
+        save_screenshot(&page, "console-record.png").await;
+
+        page.find_element("#approve textarea")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+            .type_str("school checked on the paper diploma: screenshot edited by a photo app")
+            .await
+            .unwrap();
+        let record_url = page.url().await.unwrap().unwrap_or_default();
+        page.find_element("#approve button")
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        left(&page, &record_url).await;
+        page.goto(format!("{}/records/{id}", desk.base))
+            .await
+            .unwrap();
+        let status = page
+            .find_element("#status")
+            .await
+            .unwrap()
+            .inner_text()
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(status.starts_with("verified"), "{status}");
+        let actors: Vec<String> = futures::future::join_all(
+            page.find_elements("#events td.actor")
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| async { e.inner_text().await.ok().flatten().unwrap_or_default() }),
+        )
+        .await;
+        assert_eq!(
+            actors.last().map(String::as_str),
+            Some("admin:li.na"),
+            "the event names the operator"
+        );
+    };
+    tokio::time::timeout(Duration::from_secs(120), flow)
+        .await
+        .expect("browser flow finished in time");
+    browser.close().await.ok();
+    browser.wait().await.ok();
+    events.abort();
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Verified
+    );
+}
+
+/// Waits until the page has left `from` and finished loading the next one.
+async fn left(page: &chromiumoxide::Page, from: &str) -> String {
+    for _ in 0..150 {
+        let url = page.url().await.unwrap().unwrap_or_default();
+        let ready: String = page
+            .evaluate("document.readyState")
+            .await
+            .ok()
+            .and_then(|v| v.into_value().ok())
+            .unwrap_or_default();
+        if url != from && ready == "complete" {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the page stayed on {from}:\n{}",
+        page.content().await.unwrap_or_default()
+    );
+}
+
+/// The README's pictures of the console, taken by this test.
+async fn save_screenshot(page: &chromiumoxide::Page, name: &str) {
+    use chromiumoxide::page::ScreenshotParams;
+    let png = page
+        .screenshot(ScreenshotParams::builder().full_page(true).build())
+        .await
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_approves_a_screenshot_record_in_chromium() {
+    let db = TestDb::new(common::Kind::Sqlite).await.unwrap();
+    browser_flow(&db).await;
+    db.cleanup().await;
+}

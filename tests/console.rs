@@ -96,7 +96,13 @@ async fn login(c: &reqwest::Client, desk: &Desk, name: &str, password: &str) -> 
 
 async fn csrf_of(c: &reqwest::Client, desk: &Desk, name: &str) -> String {
     let res = login(c, desk, name, PASSWORD).await;
-    assert_eq!(res.status(), 200);
+    if res.status() != 200 {
+        panic!(
+            "login as {name}: {} {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        );
+    }
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -231,16 +237,134 @@ async fn console_rules(db: &TestDb) {
         .unwrap();
     assert_eq!(res.status(), 404);
 
+    // Re-queue and withdraw: admins only, each an event with the operator's name.
+    let post = |c: &reqwest::Client, path: String, form: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        c.post(format!("{}{path}", desk.base))
+            .header("accept", "application/json")
+            .form_body(&pairs)
+            .send()
+    };
+    let res = post(
+        &reviewer,
+        format!("/records/{id}/requeue"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 403, "reviewers do not re-queue");
+    let res = post(
+        &admin,
+        format!("/records/{id}/requeue"),
+        vec![
+            ("note", "school withdrew its letter".into()),
+            ("csrf", admin_csrf.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Unverified
+    );
+    let res = post(
+        &admin,
+        format!("/records/{id}/withdraw"),
+        vec![
+            ("note", "candidate asked by phone".into()),
+            ("csrf", admin_csrf.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        db.store.record(id).await.unwrap().unwrap().status,
+        Status::Withdrawn
+    );
+    let last = db.store.events(id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.note.as_deref()),
+        ("admin:li.na", Some("candidate asked by phone"))
+    );
+
+    // A rejection takes a reason a review may give; the note stays internal
+    // and is shown escaped.
+    let id2 = needs_review(db).await;
+    for bad in ["name_near_match", "revoked", "nonsense"] {
+        let res = post(
+            &reviewer,
+            format!("/records/{id2}/review"),
+            vec![
+                ("decision", "reject".into()),
+                ("reason", bad.into()),
+                ("note", "x".into()),
+                ("csrf", csrf.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+    let note = "<img src=x onerror=alert(1)> not the same person";
+    let res = post(
+        &reviewer,
+        format!("/records/{id2}/review"),
+        vec![
+            ("decision", "reject".into()),
+            ("reason", "holder_mismatch".into()),
+            ("note", note.into()),
+            ("csrf", csrf.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let rec = db.store.record(id2).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.status, rec.reasons[0].detail.as_deref()),
+        (Status::Rejected, None)
+    );
+    let page = reviewer
+        .get(format!("{}/records/{id2}", desk.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt; not the same person"),
+        "escaped note"
+    );
+    assert!(!page.contains("<img src=x"), "never markup");
+    let doc: serde_json::Value = reviewer
+        .get(format!("{}/records/{id2}", desk.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["record"]["status"], "rejected");
+    assert_eq!(
+        doc["events"].as_array().unwrap().last().unwrap()["note"],
+        note
+    );
+    assert_eq!(
+        doc["fields"][0]["field"], "name",
+        "the fields beside the report"
+    );
+
     // A disabled operator cannot log in, and their open session ends.
     operators::disable(&db.store, &Operator::new("setup", Role::Admin), "wang.fang")
         .await
         .unwrap();
-    assert_eq!(
-        login(&client(), &desk, "wang.fang", PASSWORD)
-            .await
-            .status(),
-        401
-    );
+    let res = login(&client(), &desk, "wang.fang", PASSWORD).await;
+    let status = res.status();
+    assert_eq!(status, 401, "{}", res.text().await.unwrap_or_default());
     let res = reviewer
         .get(format!("{}/records", desk.base))
         .header("accept", "application/json")

@@ -515,7 +515,7 @@ async fn browser_flow(db: &TestDb) {
             .click()
             .await
             .unwrap()
-            .type_str("li.na")
+            .type_str("wang.fang")
             .await
             .unwrap();
         page.find_element("input[name=password]")
@@ -547,10 +547,11 @@ async fn browser_flow(db: &TestDb) {
         save_screenshot(&page, "console-queue.png").await;
 
         let queue_url = page.url().await.unwrap().unwrap_or_default();
-        page.find_element(&format!("a[href^=\"/records/{id}\"]"))
+        // Through the queue by keyboard: Enter opens the current row.
+        page.find_element("body")
             .await
             .unwrap()
-            .click()
+            .press_key("Enter")
             .await
             .unwrap();
         left(&page, &queue_url).await;
@@ -610,10 +611,14 @@ async fn browser_flow(db: &TestDb) {
             .await
             .unwrap();
         let record_url = page.url().await.unwrap().unwrap_or_default();
-        page.find_element("#approve button")
+        // `a` approves once a note is written (typing in the note does not).
+        page.evaluate("document.activeElement.blur()")
+            .await
+            .unwrap();
+        page.find_element("body")
             .await
             .unwrap()
-            .click()
+            .press_key("a")
             .await
             .unwrap();
         left(&page, &record_url).await;
@@ -639,7 +644,7 @@ async fn browser_flow(db: &TestDb) {
         .await;
         assert_eq!(
             actors.last().map(String::as_str),
-            Some("admin:li.na"),
+            Some("reviewer:wang.fang"),
             "the event names the operator"
         );
     };

@@ -373,6 +373,11 @@ async fn console_rules(db: &TestDb) {
         .unwrap();
     assert_eq!(res.status(), 401);
 
+    // An oversized form is refused before it is read.
+    let big = "x".repeat(100 * 1024);
+    let res = login(&client(), &desk, "li.na", &big).await;
+    assert_eq!(res.status(), 413);
+
     // Wrong passwords are rate-limited: after the limit even the right one waits.
     let guesser = client();
     for _ in 0..credverify::console::MAX_FAILURES {

@@ -13,6 +13,13 @@ UPDATE sqlite_schema
 SET sql = replace(sql, '''needs_review'')', '''needs_review'', ''withdrawn'')')
 WHERE type = 'table' AND name = 'records' AND sql NOT LIKE '%''withdrawn''%';
 PRAGMA writable_schema = RESET;
+-- Fail here, loudly, if the constraint's text was not the one expected (the
+-- first withdrawal would fail otherwise).
+CREATE TABLE migration_0005_check (widened INTEGER NOT NULL CHECK (widened = 1));
+INSERT INTO migration_0005_check
+SELECT COUNT(*) FROM sqlite_schema
+WHERE type = 'table' AND name = 'records' AND sql LIKE '%''needs_review'', ''withdrawn''%';
+DROP TABLE migration_0005_check;
 
 DROP TRIGGER five_records_per_candidate;
 CREATE TRIGGER five_records_per_candidate BEFORE INSERT ON records

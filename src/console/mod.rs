@@ -30,6 +30,9 @@ use auth::{COOKIE, Session, Sessions};
 
 /// Form bodies larger than this are refused before they are parsed.
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// A request still unanswered after this long is answered 503: a slow
+/// database or a stalled client never holds a handler for ever.
+const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
@@ -75,6 +78,7 @@ pub fn router(store: Store, options: ConsoleOptions) -> Router {
             get(|| async { asset("text/javascript; charset=utf-8", assets::JS) }),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn(time_limit))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -97,6 +101,20 @@ pub async fn serve(
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+async fn time_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("console: a request ran out of time");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request took too long; try again",
+                false,
+            )
+        }
+    }
 }
 
 async fn security_headers(mut res: Response) -> Response {

@@ -431,6 +431,29 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
     );
     assert!(db.store.record(sixth_id).await.unwrap().is_some());
 
+    // The SQL function registration backends call on PostgreSQL (jobs/README.md).
+    if let credverify::store::Store::Postgres(pool) = &db.store {
+        let call = |record: i64, candidate: &'static str| {
+            sqlx::query_scalar::<_, String>("SELECT credverify.withdraw_record($1, $2)")
+                .bind(record)
+                .bind(candidate)
+                .fetch_one(pool)
+        };
+        let code = |e: sqlx::Error| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.to_string())
+        };
+        assert_eq!(
+            code(call(verified, "c-0").await.unwrap_err()).as_deref(),
+            Some("CV004")
+        );
+        assert_eq!(
+            code(call(ids[2], "c-1").await.unwrap_err()).as_deref(),
+            Some("CV003")
+        );
+    }
+
     // An admin withdraws for a candidate through the service: same rule.
     let admin = Operator::new("li.na", Role::Admin);
     let service = AdminService::new(db.store.clone());

@@ -686,14 +686,21 @@ async fn left(page: &chromiumoxide::Page, from: &str) -> String {
     );
 }
 
-/// The README's pictures of the console, taken by this test.
+/// The README's pictures of the console, taken by this test: into `docs/`
+/// with `CREDVERIFY_UPDATE_DOCS=1`, else beside the build (so a test run
+/// leaves the repository as it was).
 async fn save_screenshot(page: &chromiumoxide::Page, name: &str) {
     use chromiumoxide::page::ScreenshotParams;
     let png = page
         .screenshot(ScreenshotParams::builder().full_page(true).build())
         .await
         .unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = if std::env::var("CREDVERIFY_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs")
+    };
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), png).unwrap();
 }

@@ -575,3 +575,52 @@ fn actions(session: &Session, doc: &RecordDoc<'_>, qs: &str) -> String {
     }
     b
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> QueueQuery {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        QueueQuery {
+            status: get("status"),
+            reason: get("reason"),
+            candidate: get("candidate"),
+            since: get("since"),
+            until: get("until"),
+            page: get("page").and_then(|p| p.parse().ok()),
+        }
+    }
+
+    #[test]
+    fn queue_filters_page_and_refuse_bad_values() {
+        let f = filter(&q(&[
+            ("status", "needs_review"),
+            ("reason", "screenshot_mismatch"),
+            ("candidate", " c-42 "),
+            ("since", "2026-11-01"),
+            ("page", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(f.status, Some(Status::NeedsReview));
+        assert_eq!(f.reason, Some(ReasonCode::ScreenshotMismatch));
+        assert_eq!(f.candidate_id.as_deref(), Some("c-42"));
+        assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!((f.limit, f.offset), (PAGE_SIZE, 2 * PAGE_SIZE));
+        assert_eq!(filter(&q(&[("page", "-4")])).unwrap().offset, 0);
+        assert!(filter(&q(&[("status", "done")])).is_err());
+        assert!(filter(&q(&[("reason", "x")])).is_err());
+        assert!(filter(&q(&[("until", "30/11/2026")])).is_err());
+    }
+
+    #[test]
+    fn queue_links_keep_the_filters_encoded() {
+        let s = query_string(&q(&[("status", "needs_review"), ("candidate", "c 1&x=2")]));
+        assert_eq!(s, "status=needs_review&candidate=c+1%26x%3D2");
+    }
+}

@@ -373,6 +373,17 @@ async fn console_rules(db: &TestDb) {
         .unwrap();
     assert_eq!(res.status(), 401);
 
+    // A login posted from another site's page is refused.
+    let res = client()
+        .post(format!("{}/login", desk.base))
+        .header("origin", "http://evil.example")
+        .form_body(&[("name", "li.na"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers().get("set-cookie").is_none());
+
     // An oversized form is refused before it is read.
     let big = "x".repeat(100 * 1024);
     let res = login(&client(), &desk, "li.na", &big).await;

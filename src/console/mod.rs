@@ -79,6 +79,7 @@ pub fn router(store: Store, options: ConsoleOptions) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(time_limit))
+        .layer(axum::middleware::from_fn(same_origin))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -101,6 +102,43 @@ pub async fn serve(
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+/// A POST from a page of another site is refused whatever it carries: the
+/// CSRF tokens guard every form of a session, and this also guards the
+/// login form, which has no session yet. Browsers send `Origin` with every
+/// POST (the Referrer-Policy is `same-origin`, not `no-referrer`, which
+/// would make it `null`); tools that send none (curl, scripts) are not
+/// affected.
+async fn same_origin(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST
+        && let Some(origin) = req.headers().get(header::ORIGIN)
+    {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let ours = origin
+            .to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .is_some_and(|o| o.eq_ignore_ascii_case(host));
+        if !ours {
+            return error(
+                StatusCode::FORBIDDEN,
+                "a form from another site is refused",
+                wants_json(req.headers()),
+            );
+        }
+    }
+    next.run(req).await
 }
 
 async fn time_limit(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -132,7 +170,7 @@ async fn security_headers(mut res: Response) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

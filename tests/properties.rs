@@ -61,7 +61,8 @@ proptest! {
     #[test]
     fn a_report_in_the_service_format_reads_back_unchanged(fields in diploma(), code in "[0-9A-HJ-NP-Z]{16}") {
         let report = RegistryReport { vcode: code.clone(), state: Default::default(), kind: Kind::Diploma, fields: fields.clone(),
-                                      updated: None, fixture: None, note: None };
+                                      updated: None, fixture: None, note: None,
+                                      markup: Default::default(), drawn: Default::default() };
         let Page::Report { report: read, vcode, unreadable, .. } = parse_page(&report_page(&report, &code)) else {
             return Err(TestCaseError::fail("not read as a report"));
         };

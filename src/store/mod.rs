@@ -9,6 +9,7 @@ mod connect;
 mod jobs;
 pub mod model;
 mod outbox;
+mod pages;
 mod queue;
 mod read;
 mod write;
@@ -20,6 +21,7 @@ pub use connect::{Backend, default_database_url};
 pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
 pub use model::*;
 pub use outbox::OutboxItem;
+pub use pages::{KeptPage, PAGES_KEPT};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

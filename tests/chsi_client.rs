@@ -73,6 +73,7 @@ fn every_page_fixture_reads_as_its_outcome() {
         ("captcha.html", "captcha"),
         ("maintenance.html", "maintenance"),
         ("service_error.html", "service_error"),
+        ("rate_limited.html", "rate_limited"),
         ("report_diploma_table_variant.html", "diploma"),
         ("report_diploma_old.html", "diploma"),
         ("report_diploma_inline.html", "diploma"),
@@ -504,6 +505,28 @@ async fn push_back_slows_the_next_request() {
     assert_eq!(c.lookup(&code()).await.unwrap_err(), Transient::RateLimited);
     let start = Instant::now();
     let _ = c.lookup(&code()).await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// `您访问系统过于频繁` is the service asking us to slow down, like a 429:
+/// every request of the process waits, not just the job that saw it.
+#[tokio::test]
+async fn a_too_frequent_page_slows_every_request_of_the_process() {
+    let server =
+        serve(ResponseTemplate::new(200).set_body_raw(fixture("rate_limited.html"), "text/html"))
+            .await;
+    let c = client(&server.uri(), |c| c.back_off = Duration::from_millis(800));
+    let err = c.lookup(&code()).await.unwrap_err();
+    assert_eq!(err, Transient::RateLimitedPage);
+    let start = Instant::now();
+    let other = c.clone();
+    let _ = tokio::spawn(async move { other.lookup(&code()).await })
+        .await
+        .unwrap();
     assert!(
         start.elapsed() >= Duration::from_millis(700),
         "{:?}",

@@ -602,3 +602,70 @@ on_both_backends!(
     every_page_ends_its_record,
     every_page_ends_its_record_as_documented
 );
+
+/// A table-markup page whose name image is `src`.
+fn page_drawing_the_name_at(src: &str) -> String {
+    std::fs::read_to_string(own_fixtures().join("report_diploma_table_variant.html"))
+        .unwrap()
+        .replace(
+            "<div><span class=\"name-value\">\n          王晓雯\n      </span></div>",
+            &format!("<img class=\"by_img\" src=\"{src}\">"),
+        )
+}
+
+/// Drawn values that are no usable image each end in a defined state: the
+/// record goes to a person (never verified unchecked, never rejected), or,
+/// when the service fails to serve the image, it is retried.
+async fn bad_drawn_images_end_in_defined_states(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // Over the client's cap for a drawn image, under the sandbox's.
+    let mut big = std::fs::read(own_fixtures().join("img/name-chen-guohua.png")).unwrap();
+    big.resize(700 * 1024, 0);
+    std::fs::write(dir.path().join("big.png"), &big).unwrap();
+    std::fs::write(
+        dir.path().join("not-an-image.png"),
+        b"<html>no image</html>",
+    )
+    .unwrap();
+    let cases = [
+        (
+            "http://elsewhere.example.invalid/report/img/n.png",
+            "needs_review report_incomplete",
+        ),
+        ("/report/img/big.png", "needs_review report_incomplete"),
+        (
+            "/report/img/not-an-image.png",
+            "needs_review report_incomplete",
+        ),
+        ("", "needs_review report_incomplete"),
+        ("/report/img/missing.png", "transient unexpected_status"),
+    ];
+    let mut faults = Faults::default();
+    for (i, (src, _)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("page-{i}.html"));
+        std::fs::write(&file, page_drawing_the_name_at(src)).unwrap();
+        let (code, f) = serve_file(&code_for(200 + i), &file, None);
+        faults.per_code.insert(code, f);
+    }
+    let (sb, url) = common::sandbox_with(Registry {
+        faults,
+        ..Default::default()
+    })
+    .await;
+    sb.serve_images_from(dir.path());
+    let mut ids = Vec::new();
+    for i in 0..cases.len() {
+        let r = record("c-bad-images", "王晓雯", &code_for(200 + i), Kind::Diploma);
+        ids.push(db.store.submit(&r).await.unwrap().record_id);
+    }
+    let env = common::env_with_reader(db, &url, Some(common::ocr()));
+    common::drain(&env, 2).await;
+    for (id, (src, expected)) in ids.iter().zip(&cases) {
+        let end = end_of(db, *id).await;
+        assert!(
+            end.starts_with(expected),
+            "{src:?}: expected {expected}, got {end}"
+        );
+    }
+}
+on_both_backends!(bad_drawn_images, bad_drawn_images_end_in_defined_states);

@@ -83,7 +83,7 @@ pub enum FaultKind {
     Captcha,
     /// Random bytes served as HTML.
     Garbage,
-    /// A maintenance notice: a page no parser knows.
+    /// A maintenance notice (transient: the client backs off).
     Maintenance,
     /// A body of this many bytes.
     Huge { bytes: usize },

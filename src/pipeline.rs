@@ -157,7 +157,7 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         read_from_screenshot,
         ..Context::default()
     };
-    if let Err(error) = ask::read_drawn(env, &mut answer, &mut ctx).await {
+    if let Err(error) = ask::read_drawn(env, &rec.candidate.name, &mut answer, &mut ctx).await {
         return Ok(Assessment::Transient(error));
     }
     let verdict = verdict::decide(&rec.candidate, &claimed, &answer.lookup, &ctx);

@@ -6,7 +6,7 @@
 use super::{Env, ReadError};
 use crate::chsi::{Answer, DrawnImage, LookupFailure, Transient};
 use crate::domain::fields::{FieldClass, normalize_value};
-use crate::domain::text::is_cjk;
+use crate::domain::text::{is_cjk, normalize_name, substitutions};
 use crate::domain::{Field, Reason, ReasonCode, Status, VerificationCode};
 use crate::store::JobRecord;
 use crate::verdict::{Context, Lookup, Verdict};
@@ -69,6 +69,7 @@ pub(super) async fn ask(
 /// be decided now (no OCR engines here, or they failed).
 pub(super) async fn read_drawn(
     env: &Env,
+    registered_name: &str,
     answer: &mut Answer,
     ctx: &mut Context,
 ) -> Result<(), String> {
@@ -96,7 +97,11 @@ pub(super) async fn read_drawn(
             Ok(line) => {
                 let confidence = line.confidence.round().clamp(0.0, 100.0) as u8;
                 match normalize_value(field, &line.text) {
-                    Some(v) if confidence >= MIN_DRAWN_CONFIDENCE && plausible(field, &v) => {
+                    Some(v)
+                        if confidence >= MIN_DRAWN_CONFIDENCE
+                            && plausible(field, &v)
+                            && !(field == Field::name && misread_nearby(registered_name, &v)) =>
+                    {
                         report.fields.set(field, v);
                         ctx.read_from_images.push((field, confidence));
                     }
@@ -133,6 +138,34 @@ fn plausible(field: Field, value: &str) -> bool {
     }
 }
 
+/// A name read from an image that is near the registered one without being
+/// one character off (the rule's `name_near_match`): a glyph split in two
+/// (雯 → 和堆) or two slips. That is the engine's doubt, not another person:
+/// a person compares. A name far from the registered one (three or more
+/// edits) is another holder.
+fn misread_nearby(registered: &str, read: &str) -> bool {
+    let (a, b) = (normalize_name(registered), normalize_name(read));
+    a != b && substitutions(&a, &b) != Some(1) && edit_distance(&a, &b) <= 2
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// For the decision's event: which report values came from images.
 pub(super) fn drawn_note(ctx: &Context) -> Option<String> {
     if ctx.read_from_images.is_empty() {
@@ -161,5 +194,18 @@ mod tests {
         assert!(!plausible(Field::name, "林"));
         assert!(plausible(Field::completion, "毕业"));
         assert!(!plausible(Field::completion, "毕"));
+    }
+
+    #[test]
+    fn a_name_read_near_the_registered_one_is_doubt_not_another_person() {
+        assert!(misread_nearby("王晓雯", "王晓和堆"), "a glyph split in two");
+        assert!(misread_nearby("王晓雯", "王晓"), "a glyph lost");
+        assert!(
+            !misread_nearby("王晓雯", "王晓委"),
+            "one off: name_near_match decides"
+        );
+        assert!(!misread_nearby("王晓雯", "王晓雯"));
+        assert!(!misread_nearby("陈国华", "李文博"), "another person");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -17,6 +17,8 @@ use crate::store::{
 use crate::uploads::{FetchError, Uploads};
 use crate::verdict::{self, Context, Lookup, Verdict};
 
+mod ask;
+
 /// What a screenshot said, as kept on the record (`layout: None`: not a CHSI
 /// result at all).
 pub type ScreenshotReading = crate::parse::ParsedScreenshot;
@@ -37,6 +39,14 @@ pub enum ReadError {
 #[async_trait::async_trait]
 pub trait ScreenshotReader: Send + Sync {
     async fn read(&self, image: Vec<u8>) -> Result<ScreenshotReading, ReadError>;
+
+    /// One line of text from an image (a value the verification service
+    /// draws as one), with the engine's confidence.
+    async fn read_line(&self, _image: Vec<u8>) -> Result<crate::ocr::LineReading, ReadError> {
+        Err(ReadError::Engine(
+            "this reader cannot read single lines".into(),
+        ))
+    }
 }
 
 /// What a job needs, built once per process.
@@ -137,15 +147,19 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
         return Ok(decided(claimed, verdict));
     };
-    let answer = match env.chsi.lookup(&code).await {
-        Ok(a) => a,
-        Err(t) => return Ok(Assessment::Transient(describe(&t))),
+    let mut answer = match ask::ask(env, rec, &code).await? {
+        ask::Asked::Answer(a) => a,
+        ask::Asked::Transient(error) => return Ok(Assessment::Transient(error)),
+        ask::Asked::Decided(verdict) => return Ok(decided(claimed, verdict)),
     };
-    let ctx = Context {
+    let mut ctx = Context {
         report_unreadable: answer.unreadable.clone(),
         read_from_screenshot,
         ..Context::default()
     };
+    if let Err(error) = ask::read_drawn(env, &rec.candidate.name, &mut answer, &mut ctx).await {
+        return Ok(Assessment::Transient(error));
+    }
     let verdict = verdict::decide(&rec.candidate, &claimed, &answer.lookup, &ctx);
     Ok(Assessment::Decided {
         claimed,
@@ -262,6 +276,7 @@ async fn finish(
         Some(Lookup::Found(r)) => Some(r),
         _ => None,
     };
+    let note = ask::drawn_note(&ctx);
     loop {
         let t = Transition {
             record_id: rec.id,
@@ -272,7 +287,7 @@ async fn finish(
             reasons: &verdict.reasons,
             field_diffs: &verdict.field_diffs,
             report,
-            note: None,
+            note: note.as_deref(),
         };
         match env.store.transition(&t).await? {
             TransitionOutcome::Applied => {

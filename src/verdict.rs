@@ -49,6 +49,9 @@ pub struct Context {
     /// candidate. A misread there is not the candidate's claim, so it sends
     /// the record to a human instead of rejecting it.
     pub read_from_screenshot: Vec<Field>,
+    /// Report values read from the service's images (the table markup draws
+    /// 姓名 and 毕(结)业), with the OCR engine's confidence (0–100).
+    pub read_from_images: Vec<(Field, u8)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,12 +41,19 @@ fn client(base: &str, tweak: impl FnOnce(&mut ChsiConfig)) -> std::sync::Arc<Chs
 
 fn outcome(page: &Page) -> &'static str {
     match page {
-        Page::Report { report, .. } if report.kind == Kind::Diploma => "diploma",
-        Page::Report { .. } => "degree",
+        Page::Report { report, .. } => match report.kind {
+            Kind::Diploma => "diploma",
+            Kind::Degree => "degree",
+            Kind::Enrollment => "enrollment",
+        },
         Page::Invalid => "invalid",
         Page::Expired => "expired",
         Page::Closed => "closed",
         Page::Captcha => "captcha",
+        Page::RateLimited => "rate_limited",
+        Page::Maintenance => "maintenance",
+        Page::ServiceError => "service_error",
+        Page::FrontDoor => "front_door",
         Page::Unrecognised(_) => "unrecognised",
     }
 }
@@ -64,7 +71,13 @@ fn every_page_fixture_reads_as_its_outcome() {
         ("expired.html", "expired"),
         ("closed.html", "closed"),
         ("captcha.html", "captcha"),
-        ("maintenance.html", "unrecognised"),
+        ("maintenance.html", "maintenance"),
+        ("service_error.html", "service_error"),
+        ("rate_limited.html", "rate_limited"),
+        ("report_diploma_table_variant.html", "diploma"),
+        ("report_diploma_old.html", "diploma"),
+        ("report_diploma_inline.html", "diploma"),
+        ("report_enrollment_table.html", "enrollment"),
         ("login.html", "unrecognised"),
         ("heading_only.html", "unrecognised"),
     ];
@@ -87,6 +100,7 @@ fn markup_variants_read_the_same_fields() {
         report: variant,
         vcode: v2,
         unreadable,
+        ..
     } = parse_page(&fixture("report_diploma_variant.html"))
     else {
         panic!()
@@ -113,6 +127,72 @@ fn markup_variants_read_the_same_fields() {
     // Fields the variant page does not show are absent, not invented.
     assert_eq!(variant.fields.category, None);
     assert_eq!(plain.fields.category.as_deref(), Some("普通高等教育"));
+}
+
+/// The same report in every markup generation the service has used (and
+/// the variants the fixtures add) reads to the same fields.
+#[test]
+fn every_markup_generation_reads_the_same_fields() {
+    let Page::Report { report: card, .. } = parse_page(&fixture("report_diploma.html")) else {
+        panic!()
+    };
+    for file in [
+        "report_diploma_table_variant.html",
+        "report_diploma_old.html",
+        "report_diploma_inline.html",
+    ] {
+        let Page::Report {
+            report,
+            vcode,
+            unreadable,
+            drawn,
+        } = parse_page(&fixture(file))
+        else {
+            panic!("{file}")
+        };
+        assert!(unreadable.is_empty() && drawn.is_empty(), "{file}");
+        assert_eq!(vcode.as_deref(), Some("A7K2M9QX4TB8R5WZ"), "{file}");
+        for (f, v) in report.fields.iter() {
+            if f != Field::vcode {
+                assert_eq!(card.fields.get(f), Some(v), "{file}: {f}");
+            }
+        }
+        let read = report.fields.iter().count();
+        assert!(read >= 8, "{file}: only {read} fields");
+    }
+}
+
+#[test]
+fn an_enrollment_report_in_the_table_markup_reads_its_odd_rows() {
+    let Page::Report {
+        report,
+        vcode,
+        unreadable,
+        ..
+    } = parse_page(&fixture("report_enrollment_table.html"))
+    else {
+        panic!()
+    };
+    assert!(unreadable.is_empty(), "{unreadable:?}");
+    assert_eq!(vcode.as_deref(), Some("A3HN8XK2PQ7ZT4BD"));
+    let f = &report.fields;
+    assert_eq!(report.kind, Kind::Enrollment);
+    assert_eq!(f.name.as_deref(), Some("许嘉怡"));
+    assert_eq!(f.school.as_deref(), Some("江西护理职业技术学院"));
+    assert_eq!(f.student_no.as_deref(), Some("2023010217"));
+    assert_eq!(f.duration.as_deref(), Some("2.5"));
+    assert_eq!(f.id_number_masked.as_deref(), Some("3601**********0024"));
+    assert_eq!(
+        (f.department.as_deref(), f.class_name.as_deref()),
+        (None, None)
+    );
+    assert_eq!(f.expected_graduation_date.as_deref(), Some("2025-01-01"));
+    assert!(
+        f.enrollment_status
+            .as_deref()
+            .unwrap()
+            .starts_with("注册学籍")
+    );
 }
 
 #[test]
@@ -178,6 +258,11 @@ fn reference_pages_read_as_documented() {
         ("expired.html", "expired"),
         ("closed.html", "closed"),
         ("captcha.html", "captcha"),
+        ("report_diploma_table.html", "diploma"),
+        ("report_enrollment.html", "enrollment"),
+        ("rate_limited.html", "rate_limited"),
+        ("front_door.html", "front_door"),
+        ("maintenance.html", "maintenance"),
     ];
     for (file, expected) in cases {
         let html = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -205,13 +290,13 @@ fn hostile_pages_never_panic() {
     for html in [
         nested,
         nested_under_cap,
-        script_only,
         binary,
         String::new(),
         "<".repeat(100_000),
     ] {
         assert_eq!(outcome(&parse_page(&html)), "unrecognised");
     }
+    assert_eq!(outcome(&parse_page(&script_only)), "front_door");
 }
 
 async fn serve(template: ResponseTemplate) -> MockServer {
@@ -279,7 +364,16 @@ async fn service_failures_are_transient() {
         (ResponseTemplate::new(404), "unexpected_status"),
         (
             ResponseTemplate::new(200).set_body_raw(fixture("maintenance.html"), "text/html"),
-            "unrecognised_page",
+            "maintenance",
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(fixture("service_error.html"), "text/html"),
+            "service_error_page",
+        ),
+        (
+            ResponseTemplate::new(412)
+                .set_body_raw("<script>location.reload()</script>", "text/html"),
+            "front_door",
         ),
         (
             ResponseTemplate::new(200)
@@ -411,6 +505,28 @@ async fn push_back_slows_the_next_request() {
     assert_eq!(c.lookup(&code()).await.unwrap_err(), Transient::RateLimited);
     let start = Instant::now();
     let _ = c.lookup(&code()).await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// `您访问系统过于频繁` is the service asking us to slow down, like a 429:
+/// every request of the process waits, not just the job that saw it.
+#[tokio::test]
+async fn a_too_frequent_page_slows_every_request_of_the_process() {
+    let server =
+        serve(ResponseTemplate::new(200).set_body_raw(fixture("rate_limited.html"), "text/html"))
+            .await;
+    let c = client(&server.uri(), |c| c.back_off = Duration::from_millis(800));
+    let err = c.lookup(&code()).await.unwrap_err();
+    assert_eq!(err, Transient::RateLimitedPage);
+    let start = Instant::now();
+    let other = c.clone();
+    let _ = tokio::spawn(async move { other.lookup(&code()).await })
+        .await
+        .unwrap();
     assert!(
         start.elapsed() >= Duration::from_millis(700),
         "{:?}",

@@ -8,7 +8,7 @@ use credverify::domain::text::normalize_name;
 use credverify::domain::{
     CertificateNo, CredentialFields, Field, IdNumber, Kind, VerificationCode,
 };
-use credverify::sandbox::{RegistryReport, report_page};
+use credverify::sandbox::{Markup, RegistryReport, report_page};
 use proptest::prelude::*;
 
 const CODE_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -61,8 +61,9 @@ proptest! {
     #[test]
     fn a_report_in_the_service_format_reads_back_unchanged(fields in diploma(), code in "[0-9A-HJ-NP-Z]{16}") {
         let report = RegistryReport { vcode: code.clone(), state: Default::default(), kind: Kind::Diploma, fields: fields.clone(),
-                                      updated: None, fixture: None, note: None };
-        let Page::Report { report: read, vcode, unreadable } = parse_page(&report_page(&report, &code)) else {
+                                      updated: None, fixture: None, note: None,
+                                      markup: Default::default(), drawn: Default::default() };
+        let Page::Report { report: read, vcode, unreadable, .. } = parse_page(&report_page(&report, &code)) else {
             return Err(TestCaseError::fail("not read as a report"));
         };
         prop_assert!(unreadable.is_empty());
@@ -70,6 +71,29 @@ proptest! {
         for (f, v) in fields.iter() {
             prop_assert_eq!(read.fields.get(f), Some(v), "{}", f);
         }
+    }
+
+    #[test]
+    fn a_report_in_the_table_markup_reads_back_unchanged(fields in diploma(), code in "[0-9A-HJ-NP-Z]{16}") {
+        let report = RegistryReport { vcode: code.clone(), state: Default::default(), kind: Kind::Diploma, fields: fields.clone(),
+                                      updated: None, fixture: None, note: None,
+                                      markup: Markup::Table, drawn: Default::default() };
+        let Page::Report { report: read, vcode, unreadable, drawn } = parse_page(&report_page(&report, &code)) else {
+            return Err(TestCaseError::fail("not read as a report"));
+        };
+        prop_assert!(unreadable.is_empty() && drawn.is_empty());
+        prop_assert_eq!(vcode.as_deref(), Some(code.as_str()));
+        for (f, v) in fields.iter() {
+            prop_assert_eq!(read.fields.get(f), Some(v), "{}", f);
+        }
+    }
+
+    #[test]
+    fn the_page_parser_never_panics_on_table_soup(parts in proptest::collection::vec(
+        prop::sample::select(vec!["<table>", "<tr>", "</tr>", "<th>", "</th>", "<td>", "</td>", "<img src=\"/report/img/x.jpg\">",
+            "<div class=\"tableTitle\">教育部学籍在线验证报告</div>", "姓名", "学制", "：", "<dt>", "<dd>", "<script>", "</script>", "2.5 年"]),
+        0..300)) {
+        let _ = parse_page(&parts.concat());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+mod drawn;
+mod labels;
 mod limiter;
+mod markup;
 pub mod page;
 
 use std::sync::Arc;
@@ -10,8 +13,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
+pub use drawn::DrawnImage;
 pub use limiter::RateLimiter;
-pub use page::{Page, parse_page};
+pub use page::{DrawnField, Page, parse_page};
 
 use crate::domain::VerificationCode;
 use crate::verdict::Lookup;
@@ -31,6 +35,11 @@ pub struct ChsiConfig {
     pub back_off: Duration,
     /// Larger bodies are cut off: a report page is a few KiB.
     pub max_body_bytes: usize,
+    /// Caps on an image a report draws a value in (a name is a few KiB).
+    pub image_limits: crate::ocr::Limits,
+    /// Answers not recognised for one record before it goes to a person
+    /// (`needs_review`, `page_unrecognised`).
+    pub unrecognised_limit: u32,
 }
 
 impl Default for ChsiConfig {
@@ -46,6 +55,11 @@ impl Default for ChsiConfig {
             rate_per_second: 1.0,
             back_off: Duration::from_secs(30),
             max_body_bytes: 2 * 1024 * 1024,
+            image_limits: crate::ocr::Limits {
+                max_bytes: 512 * 1024,
+                max_pixels: 4_000_000,
+            },
+            unrecognised_limit: 3,
         }
     }
 }
@@ -70,6 +84,16 @@ pub enum Transient {
     BodyTooLarge(usize),
     #[error("unrecognised page: {0}")]
     UnrecognisedPage(String),
+    #[error("the service says we query too often (您访问系统过于频繁)")]
+    RateLimitedPage,
+    #[error("the service is down for maintenance")]
+    Maintenance,
+    #[error("the service answered with its own error page")]
+    ServiceErrorPage,
+    /// The anti-bot front door (HTTP 202/412, or a body that is only a
+    /// script): it needs a browser to pass.
+    #[error("the service answered with its front door (HTTP {0}); passing it needs a browser")]
+    FrontDoor(u16),
 }
 
 impl Transient {
@@ -84,6 +108,10 @@ impl Transient {
             Transient::Connection(_) => "connection",
             Transient::BodyTooLarge(_) => "body_too_large",
             Transient::UnrecognisedPage(_) => "unrecognised_page",
+            Transient::RateLimitedPage => "rate_limited_page",
+            Transient::Maintenance => "maintenance",
+            Transient::ServiceErrorPage => "service_error_page",
+            Transient::FrontDoor(_) => "front_door",
         }
     }
 
@@ -92,7 +120,11 @@ impl Transient {
     fn is_push_back(&self) -> bool {
         matches!(
             self,
-            Transient::Captcha | Transient::RateLimited | Transient::ServerError(_)
+            Transient::Captcha
+                | Transient::RateLimited
+                | Transient::RateLimitedPage
+                | Transient::Maintenance
+                | Transient::ServerError(_)
         )
     }
 }
@@ -103,6 +135,28 @@ pub struct Answer {
     pub lookup: Lookup,
     /// Labels on the page whose values could not be read.
     pub unreadable: Vec<crate::domain::Field>,
+    /// Values the report draws as images, fetched, still to be read.
+    pub drawn: Vec<DrawnImage>,
+}
+
+/// A lookup that came to nothing, with the page when there was one.
+#[derive(Debug, Clone)]
+pub struct LookupFailure {
+    pub error: Transient,
+    /// The answer as received, for an answer not recognised.
+    pub page: Option<RawPage>,
+}
+
+impl From<Transient> for LookupFailure {
+    fn from(error: Transient) -> Self {
+        LookupFailure { error, page: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 /// A client for one process; clone the `Arc` to share its rate limit.
@@ -147,27 +201,47 @@ impl ChsiClient {
     /// Looks a report up. `code` is validated by its type before it can reach
     /// the URL.
     pub async fn lookup(&self, code: &VerificationCode) -> Result<Answer, Transient> {
+        self.lookup_keeping_page(code).await.map_err(|f| f.error)
+    }
+
+    /// [`lookup`](Self::lookup), with the page of an answer it could not
+    /// recognise, to keep for a person.
+    pub async fn lookup_keeping_page(
+        &self,
+        code: &VerificationCode,
+    ) -> Result<Answer, LookupFailure> {
         self.limiter.acquire().await;
         let started = std::time::Instant::now();
         let result = self.fetch(code).await;
         crate::metrics::chsi_request(
             started.elapsed(),
-            result.as_ref().err().map(Transient::kind),
+            result.as_ref().err().map(|f| f.error.kind()),
         );
-        match &result {
-            Err(t) if t.is_push_back() => {
-                tracing::warn!(vcode = %code, error = %t, "verification service pushed back; slowing down");
+        if let Err(f) = &result {
+            let (t, kind) = (&f.error, f.error.kind());
+            if t.is_push_back() {
                 self.limiter.back_off(self.config.back_off);
             }
-            Err(t @ Transient::UnrecognisedPage(_)) => {
-                tracing::error!(vcode = %code, error = %t, "verification service returned a page we do not recognise: has the site changed?");
+            match t {
+                Transient::Maintenance => {
+                    tracing::warn!(vcode = %code, kind, "verification service is down for maintenance; slowing down");
+                }
+                _ if t.is_push_back() => {
+                    tracing::warn!(vcode = %code, kind, error = %t, "verification service pushed back; slowing down");
+                }
+                Transient::FrontDoor(_) => {
+                    tracing::warn!(vcode = %code, kind, error = %t, "verification service answered with its front door");
+                }
+                Transient::UnrecognisedPage(_) | Transient::ServiceErrorPage => {
+                    tracing::error!(vcode = %code, kind, error = %t, "verification service returned a page we do not recognise: has the site changed?");
+                }
+                _ => {}
             }
-            _ => {}
         }
         result
     }
 
-    async fn fetch(&self, code: &VerificationCode) -> Result<Answer, Transient> {
+    async fn fetch(&self, code: &VerificationCode) -> Result<Answer, LookupFailure> {
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
             .append_pair("vcode", code.expose())
@@ -175,41 +249,56 @@ impl ChsiClient {
         let resp = self.http.get(url).send().await.map_err(classify)?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Transient::RateLimited);
+            return Err(Transient::RateLimited.into());
+        }
+        // The front door answers 202 or 412 with a script that sets a cookie.
+        if matches!(status.as_u16(), 202 | 412) {
+            return Err(Transient::FrontDoor(status.as_u16()).into());
         }
         if status.is_server_error() {
-            return Err(Transient::ServerError(status.as_u16()));
+            return Err(Transient::ServerError(status.as_u16()).into());
         }
         if !status.is_success() {
-            return Err(Transient::UnexpectedStatus(status.as_u16()));
+            return Err(Transient::UnexpectedStatus(status.as_u16()).into());
         }
         let headers = resp.headers().clone();
         let body = read_limited(resp, self.config.max_body_bytes).await?;
         // Parsing is CPU work: keep it off the async runtime's threads.
-        let page = tokio::task::spawn_blocking(move || parse_page(&decode_body(&headers, &body)))
-            .await
-            .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
+        let (page, body) =
+            tokio::task::spawn_blocking(move || (parse_page(&decode_body(&headers, &body)), body))
+                .await
+                .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
+        let answer = |lookup| Answer {
+            lookup,
+            unreadable: vec![],
+            drawn: vec![],
+        };
         match page {
             Page::Report {
-                report, unreadable, ..
+                report,
+                unreadable,
+                drawn,
+                ..
             } => Ok(Answer {
                 lookup: Lookup::Found(report),
                 unreadable,
+                drawn: self.fetch_drawn(&drawn).await?,
             }),
-            Page::Invalid => Ok(Answer {
-                lookup: Lookup::Invalid,
-                unreadable: vec![],
+            Page::Invalid => Ok(answer(Lookup::Invalid)),
+            Page::Expired => Ok(answer(Lookup::Expired)),
+            Page::Closed => Ok(answer(Lookup::Closed)),
+            Page::Captcha => Err(Transient::Captcha.into()),
+            Page::RateLimited => Err(Transient::RateLimitedPage.into()),
+            Page::Maintenance => Err(Transient::Maintenance.into()),
+            Page::ServiceError => Err(Transient::ServiceErrorPage.into()),
+            Page::FrontDoor => Err(Transient::FrontDoor(status.as_u16()).into()),
+            Page::Unrecognised(why) => Err(LookupFailure {
+                error: Transient::UnrecognisedPage(why),
+                page: Some(RawPage {
+                    status: status.as_u16(),
+                    body,
+                }),
             }),
-            Page::Expired => Ok(Answer {
-                lookup: Lookup::Expired,
-                unreadable: vec![],
-            }),
-            Page::Closed => Ok(Answer {
-                lookup: Lookup::Closed,
-                unreadable: vec![],
-            }),
-            Page::Captcha => Err(Transient::Captcha),
-            Page::Unrecognised(why) => Err(Transient::UnrecognisedPage(why)),
         }
     }
 }

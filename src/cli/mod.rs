@@ -7,6 +7,7 @@ mod demo;
 mod desk;
 mod ocr;
 mod output;
+mod pages;
 mod records;
 mod run;
 mod submit;
@@ -126,6 +127,13 @@ A field that could not be read with confidence is left out (shown as — in the 
 Exit code 1 if any image could not be read; the others are still printed."
     )]
     Ocr(ocr::OcrCmdArgs),
+    /// Print (or save) what the verification service answered for a record when it was not recognised.
+    #[command(
+        after_help = "Examples:\n  credverify page 17\n  credverify page 17 -o answer.html\n  credverify page 17 --nth 2\n\n\
+The client keeps the last 3 answers it could not recognise for each record (compressed, at most\n\
+256 KiB each); after 3 such answers the record waits for a person (needs_review, page_unrecognised)."
+    )]
+    Page(pages::PageArgs),
     /// Run the whole flow locally: a sandbox, a SQLite file in a temporary directory, the bundled records, the verdicts.
     Demo(demo::DemoArgs),
     /// Withdraw an unverified record for its candidate: it no longer counts toward their five places.
@@ -180,6 +188,9 @@ pub struct ServiceArgs {
     /// User-Agent naming the operator, as the service agreement requires.
     #[arg(long, env = "CREDVERIFY_USER_AGENT")]
     pub user_agent: Option<String>,
+    /// Answers not recognised for one record before it goes to a person (needs_review, page_unrecognised).
+    #[arg(long, env = "CREDVERIFY_CHSI_UNRECOGNISED_LIMIT", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chsi_unrecognised_limit: u32,
 }
 
 impl ServiceArgs {
@@ -189,6 +200,7 @@ impl ServiceArgs {
             rate_per_second: self.chsi_rate,
             timeout: secs(self.chsi_timeout_secs),
             back_off: secs(self.chsi_back_off_secs),
+            unrecognised_limit: self.chsi_unrecognised_limit,
             ..ChsiConfig::default()
         };
         if let Some(ua) = &self.user_agent {
@@ -427,6 +439,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Sandbox(args) => run::sandbox(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Ocr(args) => ocr::ocr(args).await,
+        Command::Page(args) => pages::page(&url, args).await,
         Command::Config(args) => config::show(args.json),
         Command::Withdraw(args) => desk::withdraw(&url, args).await,
         Command::Screenshot(args) => desk::screenshot(&url, args).await,

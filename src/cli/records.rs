@@ -70,6 +70,9 @@ pub(crate) fn parse_day(s: &str) -> Result<DateTime<Utc>, String> {
 struct ShowDocument<'a> {
     record: &'a RecordView,
     events: &'a [EventView],
+    /// Answers of the service kept because they were not recognised.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    service_pages: &'a [crate::store::KeptPage],
 }
 
 pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
@@ -82,14 +85,25 @@ pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
         );
     };
     let events = store.events(record.id).await?;
+    let pages = store.kept_pages(record.id).await?;
     store.close().await;
     if args.json {
         return print_json(&ShowDocument {
             record: &record,
             events: &events,
+            service_pages: &pages,
         });
     }
     print_record(&record, &events);
+    if let Some(latest) = pages.first() {
+        println!(
+            "\nService pages  {} unrecognised answer(s) kept, the latest from {} (HTTP {}): `credverify page {}`",
+            pages.len(),
+            latest.fetched_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            latest.http_status,
+            record.id
+        );
+    }
     Ok(())
 }
 

@@ -28,6 +28,9 @@ pub struct SandboxArgs {
     /// Seed for probabilistic faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Directories whose images table-markup reports draw their values in (served as /report/img/FILE).
+    #[arg(long)]
+    pub images: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -155,6 +158,9 @@ pub async fn sandbox(args: SandboxArgs) -> Result<(), CliError> {
     };
     let count = registry.reports.len();
     let sb = Sandbox::new(registry, args.seed);
+    for dir in &args.images {
+        sb.serve_images_from(dir);
+    }
     let (addr, server) = sb.start(&args.addr).await.map_err(|e| {
         CliError::other(format!("cannot listen on {}: {e}", args.addr))
             .hint("pick another --addr, or port 0 for any free port")

@@ -137,6 +137,17 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// One line of any text, with Tesseract's mean confidence in it (0–100).
+    pub fn read_line_with_confidence(
+        &mut self,
+        img: &GrayImage,
+    ) -> Result<(String, i32), EngineError> {
+        let text = self.read_line(img, "")?;
+        Ok((text, self.api.raw.mean_text_conf()))
+    }
+}
+
 fn cstr_text(c: &CStr) -> String {
     c.to_string_lossy().into_owned()
 }

@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod hocr;
 pub mod intake;
+pub mod line;
 pub mod omp;
 pub mod output;
 pub mod pool;
@@ -19,6 +20,7 @@ pub mod tsv;
 
 pub use engine::EngineError;
 pub use intake::{IntakeError, Limits};
+pub use line::LineReading;
 pub use pool::{OcrConfig, OcrPool, StageTimes};
 pub use preprocess::Preprocess;
 

@@ -82,9 +82,16 @@ fn get(c: &AtomicU64) -> Duration {
     Duration::from_nanos(c.load(Ordering::Relaxed))
 }
 
-struct Job {
-    bytes: Vec<u8>,
-    reply: oneshot::Sender<Result<ParsedScreenshot, ScreenshotError>>,
+enum Job {
+    Screenshot {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<ParsedScreenshot, ScreenshotError>>,
+    },
+    /// A value the verification service drew as an image.
+    Line {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<super::LineReading, ScreenshotError>>,
+    },
 }
 
 pub struct OcrPool {
@@ -172,9 +179,22 @@ impl OcrPool {
         self.queue
             .as_ref()
             .ok_or(EngineError::ShutDown)?
-            .send(Job { bytes, reply })
+            .send(Job::Screenshot { bytes, reply })
             .map_err(|_| EngineError::ShutDown)?;
         Ok(rx)
+    }
+
+    /// Read one line of text from an image (single-line mode): the values
+    /// the verification service draws as images.
+    pub async fn read_line(&self, bytes: Vec<u8>) -> Result<super::LineReading, ScreenshotError> {
+        intake::check(&bytes, &self.limits)?;
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .as_ref()
+            .ok_or(EngineError::ShutDown)?
+            .send(Job::Line { bytes, reply })
+            .map_err(|_| EngineError::ShutDown)?;
+        rx.await.map_err(|_| EngineError::ShutDown)?
     }
 
     pub fn stage_times(&self) -> StageTimes {
@@ -240,8 +260,32 @@ fn worker(
                 Err(_) => return,
             }
         };
+        let (bytes, reply) = match job {
+            Job::Screenshot { bytes, reply } => (bytes, reply),
+            Job::Line { bytes, reply } => {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    super::line::read(&mut engine, &bytes, &config.limits)
+                }));
+                let result = match result {
+                    Ok(r) => r,
+                    Err(_) => {
+                        warn!("OCR engine panicked; replacing it");
+                        match new_engine() {
+                            Ok(e) => engine = e,
+                            Err(e) => {
+                                let _ = reply.send(Err(e.into()));
+                                return;
+                            }
+                        }
+                        Err(EngineError::Panicked.into())
+                    }
+                };
+                let _ = reply.send(result);
+                continue;
+            }
+        };
         let result = catch_unwind(AssertUnwindSafe(|| {
-            read(&mut engine, codes.as_mut(), &job.bytes, &config, &counters)
+            read(&mut engine, codes.as_mut(), &bytes, &config, &counters)
         }));
         let result = match result {
             Ok(r) => r,
@@ -250,7 +294,7 @@ fn worker(
                 match new_engine() {
                     Ok(e) => engine = e,
                     Err(e) => {
-                        let _ = job.reply.send(Err(e.into()));
+                        let _ = reply.send(Err(e.into()));
                         return;
                     }
                 }
@@ -258,7 +302,7 @@ fn worker(
             }
         };
         // The caller may have gone away (timeout, cancelled job): nothing to do.
-        let _ = job.reply.send(result);
+        let _ = reply.send(result);
     }
 }
 

@@ -15,10 +15,18 @@ impl ScreenshotReader for OcrPool {
         let started = Instant::now();
         let result = self.read_screenshot(image).await;
         crate::metrics::ocr_took(started.elapsed());
-        result.map_err(|e| match e {
-            ScreenshotError::Unreadable { detail } => ReadError::Unreadable(detail),
-            other => ReadError::Engine(other.to_string()),
-        })
+        result.map_err(read_error)
+    }
+
+    async fn read_line(&self, image: Vec<u8>) -> Result<super::LineReading, ReadError> {
+        self.read_line(image).await.map_err(read_error)
+    }
+}
+
+fn read_error(e: ScreenshotError) -> ReadError {
+    match e {
+        ScreenshotError::Unreadable { detail } => ReadError::Unreadable(detail),
+        other => ReadError::Engine(other.to_string()),
     }
 }
 
@@ -77,5 +85,10 @@ impl ScreenshotReader for LazyOcr {
     async fn read(&self, image: Vec<u8>) -> Result<ParsedScreenshot, ReadError> {
         let pool = self.pool().await.map_err(ReadError::Engine)?;
         pool.read(image).await
+    }
+
+    async fn read_line(&self, image: Vec<u8>) -> Result<super::LineReading, ReadError> {
+        let pool = self.pool().await.map_err(ReadError::Engine)?;
+        ScreenshotReader::read_line(&*pool, image).await
     }
 }

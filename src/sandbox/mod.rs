@@ -23,13 +23,19 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use registry::{Fault, FaultKind, Faults, Registry, RegistryReport, ReportState};
+pub use registry::{Fault, FaultKind, Faults, Markup, Registry, RegistryReport, ReportState};
 
 /// The page the sandbox serves for a report: for tests that want the
 /// service's format without a server.
 pub fn report_page(report: &RegistryReport, vcode: &str) -> String {
-    render::report(report, vcode)
+    match report.markup {
+        Markup::Card => render::report(report, vcode),
+        Markup::Table => render::report_table(report, vcode),
+    }
 }
+
+/// An image served under `/report/img/` is at most this large.
+const MAX_IMAGE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Stats {
@@ -43,6 +49,8 @@ struct Inner {
     faults: Faults,
     stats: Stats,
     rng: StdRng,
+    /// Where `/report/img/{file}` is looked for, in order.
+    image_dirs: Vec<std::path::PathBuf>,
 }
 
 /// Shared state of a running sandbox; clone freely.
@@ -67,6 +75,7 @@ fn well_formed(code: &str) -> bool {
 enum Reply {
     Html(StatusCode, String),
     Bytes(Vec<u8>),
+    Raw(StatusCode, Vec<u8>),
 }
 
 impl Sandbox {
@@ -83,6 +92,7 @@ impl Sandbox {
                 faults: registry.faults,
                 stats: Stats::default(),
                 rng: StdRng::seed_from_u64(seed),
+                image_dirs: Vec::new(),
             })),
         }
     }
@@ -110,9 +120,41 @@ impl Sandbox {
         self.lock().stats.clone()
     }
 
+    /// Serve the files of `dir` as the images table-markup reports draw
+    /// their values in (`/report/img/{file}`).
+    pub fn serve_images_from(&self, dir: impl Into<std::path::PathBuf>) {
+        self.lock().image_dirs.push(dir.into());
+    }
+
+    fn image(&self, file: &str) -> Option<(Vec<u8>, &'static str)> {
+        // A bare file name: nothing outside the directories is reachable.
+        if file.is_empty()
+            || file.starts_with('.')
+            || !file
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return None;
+        }
+        let dirs = self.lock().image_dirs.clone();
+        let path = dirs.iter().map(|d| d.join(file)).find(|p| p.is_file())?;
+        if std::fs::metadata(&path).ok()?.len() > MAX_IMAGE_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        let mime = match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("webp") => "image/webp",
+            _ => "application/octet-stream",
+        };
+        Some((bytes, mime))
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/xlcx/bg.do", get(lookup))
+            .route("/report/img/{file}", get(report_image))
             .route(
                 "/_sandbox/faults",
                 get(get_faults).put(put_faults).delete(clear_faults),
@@ -190,6 +232,18 @@ impl Sandbox {
                 Reply::Bytes(bytes)
             }
             Some(FaultKind::Huge { bytes }) => Reply::Bytes(vec![b'<'; bytes]),
+            Some(FaultKind::Page { file, status }) => {
+                let status = status
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK);
+                match std::fs::read(&file) {
+                    Ok(bytes) => Reply::Raw(status, bytes),
+                    Err(e) => Reply::Html(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("sandbox: cannot read page {file}: {e}"),
+                    ),
+                }
+            }
             Some(FaultKind::Delay { .. }) | None => {
                 Reply::Html(StatusCode::OK, page_for(&inner.reports, code))
             }
@@ -205,7 +259,7 @@ fn page_for(reports: &HashMap<String, RegistryReport>, code: &str) -> String {
     match reports.get(code) {
         None => render::invalid(),
         Some(r) => match r.state {
-            ReportState::Ok => render::report(r, code),
+            ReportState::Ok => report_page(r, code),
             ReportState::Expired => render::expired(),
             ReportState::Closed => render::closed(),
         },
@@ -228,6 +282,17 @@ async fn lookup(State(sb): State<Sandbox>, Query(q): Query<LookupQuery>) -> Resp
     match reply {
         Reply::Html(status, body) => (status, html, body).into_response(),
         Reply::Bytes(body) => (StatusCode::OK, html, body).into_response(),
+        Reply::Raw(status, body) => (status, html, body).into_response(),
+    }
+}
+
+async fn report_image(
+    State(sb): State<Sandbox>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    match sb.image(&file) {
+        Some((bytes, mime)) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

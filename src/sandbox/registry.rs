@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CredentialFields, Kind};
+use crate::domain::{CredentialFields, Field, Kind};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +33,29 @@ pub struct RegistryReport {
     /// Free text for people reading the registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Which markup generation the report is served in.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub markup: Markup,
+    /// Fields the table markup draws as images instead of text: the image's
+    /// file name, served under `/report/img/` from the sandbox's image
+    /// directories.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drawn: BTreeMap<Field, String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// The service's markup generations (see the reference pages' README).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Markup {
+    /// `div.report-info-item > div.label + div.value` (2023 on).
+    #[default]
+    Card,
+    /// `th` → `td`, names drawn as images (the answer captured in 2022).
+    Table,
 }
 
 /// One injected failure.
@@ -60,12 +83,19 @@ pub enum FaultKind {
     Captcha,
     /// Random bytes served as HTML.
     Garbage,
-    /// A maintenance notice: a page no parser knows.
+    /// A maintenance notice (transient: the client backs off).
     Maintenance,
     /// A body of this many bytes.
     Huge { bytes: usize },
     /// 200 with an empty body.
     Empty,
+    /// The bytes of this file, as the answer (with this HTTP status, 200 if
+    /// absent): any page the live service was seen to give.
+    Page {
+        file: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

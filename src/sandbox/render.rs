@@ -135,3 +135,94 @@ pub fn maintenance() -> String {
         "  <div class=\"notice\"><h2>系统维护中，请稍后再试。</h2></div>",
     )
 }
+
+/// The certificate number as the table markup prints it: groups of four.
+fn grouped(v: &str) -> String {
+    v.chars()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The table markup (`div.tableTitle`, `th` → `td`, one or two pairs a
+/// row), as in the answer captured from the live service: ASCII brackets,
+/// `3 年`, the certificate number in groups, an anti-bot script in the head
+/// whose strings are no page text, and the fields of `r.drawn` as images
+/// under `/report/img/`.
+pub fn report_table(r: &RegistryReport, vcode: &str) -> String {
+    let heading = r.kind.report_title();
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for &f in r.kind.fields() {
+        let value = if let Some(file) = r.drawn.get(&f) {
+            format!(
+                "<img class=\"by_img\" src=\"/report/img/{}\" width=\"402\" height=\"43\" />",
+                escape(file)
+            )
+        } else if let Some(v) = r.fields.get(f) {
+            let shown = match f.class() {
+                crate::domain::fields::FieldClass::Date => chinese_date(v),
+                _ if f == Field::duration => format!("{v} 年"),
+                _ if f == Field::certificate_no => grouped(v),
+                _ => v.to_string(),
+            };
+            format!("<span>{}</span>", escape(&shown))
+        } else {
+            continue;
+        };
+        let label = label(f, r.kind).replace('（', "(").replace('）', ")");
+        cells.push((label, value));
+    }
+    let mut rows = String::new();
+    for pair in cells.chunks(2) {
+        rows.push_str("              <tr>\n");
+        for (i, (label, value)) in pair.iter().enumerate() {
+            let span = if pair.len() == 1 && i == 0 {
+                " colspan=\"3\""
+            } else {
+                ""
+            };
+            rows.push_str(&format!(
+                "                <th><div style=\"width:90px;\">{label}</div></th>\n                <td{span}>{value}</td>\n"
+            ));
+        }
+        rows.push_str("              </tr>\n");
+    }
+    let updated = r
+        .updated
+        .as_deref()
+        .map(chinese_date)
+        .unwrap_or_else(|| "2025年01月01日".into());
+    let vcode = escape(vcode);
+    format!(
+        r#"<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta content="{{kq3vZ8xR1mWqP0aY7tBfE2nLhC5sJdGu9oKiVw4rXzT6yNb" r="m">
+<title>{heading}_中国高等教育学生信息网（学信网）</title>
+<script r="m">(function(){{var _$kQ=23;/* 已过期 已关闭 无效 */window._$r=_$kQ;}})();</script>
+</head>
+<body>
+<h1>{heading}</h1>
+<div class="m_yah"><a href="/">首页</a> &gt; 学籍/学历在线验证报告 &gt; {heading}</div>
+<div id="resultTable">
+  <div class="tableTitle">
+    {heading}
+    <br>
+    <div class="xlzms-tit"><span class='zbrq-title'>更新日期：{updated}</span></div>
+  </div>
+  <table width="628" border="0" align="center" cellpadding="0" cellspacing="0" class="cn_table">
+{rows}              <tr>
+                <th>在<br />线<br />验<br />证</th>
+                <td colspan="3"><div class="vcode-block"><span class="cn_font2 vcode-detail">{vcode}</span><br><span class="vcode-title">在线验证码</span></div></td>
+              </tr>
+  </table>
+</div>
+<div class="footer">中国高等教育学生信息网（学信网）（本地演示环境）</div>
+</body>
+</html>
+"#
+    )
+}

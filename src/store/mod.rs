@@ -11,6 +11,7 @@ mod jobs;
 pub mod model;
 mod operators;
 mod outbox;
+mod pages;
 mod queue;
 mod read;
 mod write;
@@ -24,6 +25,7 @@ pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
 pub use model::*;
 pub use operators::OperatorRow;
 pub use outbox::OutboxItem;
+pub use pages::{KeptPage, PAGES_KEPT};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -34,6 +34,8 @@ pub fn report(i: usize, state: ReportState) -> RegistryReport {
         updated: None,
         fixture: None,
         note: None,
+        markup: Default::default(),
+        drawn: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+pub mod budget;
 mod limiter;
 pub mod page;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
+pub use budget::{BudgetError, ClusterBudget, LocalBudget, RequestBudget};
 pub use limiter::RateLimiter;
 pub use page::{Page, parse_page};
 
@@ -25,8 +27,11 @@ pub struct ChsiConfig {
     pub user_agent: String,
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Requests per second for the whole process; `<= 0` is unlimited.
+    /// Requests per second for the whole budget (the process on SQLite,
+    /// the cluster on PostgreSQL); `<= 0` is unlimited.
     pub rate_per_second: f64,
+    /// Requests that may go at once after an idle spell.
+    pub burst: u32,
     /// How long every request waits after the service pushed back.
     pub back_off: Duration,
     /// Larger bodies are cut off: a report page is a few KiB.
@@ -44,6 +49,7 @@ impl Default for ChsiConfig {
             timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(5),
             rate_per_second: 1.0,
+            burst: 1,
             back_off: Duration::from_secs(30),
             max_body_bytes: 2 * 1024 * 1024,
         }
@@ -70,6 +76,10 @@ pub enum Transient {
     BodyTooLarge(usize),
     #[error("unrecognised page: {0}")]
     UnrecognisedPage(String),
+    /// Our side could not tell whether a request may go (the cluster's
+    /// budget lives in the database).
+    #[error("{0}")]
+    Budget(#[from] BudgetError),
 }
 
 impl Transient {
@@ -84,6 +94,7 @@ impl Transient {
             Transient::Connection(_) => "connection",
             Transient::BodyTooLarge(_) => "body_too_large",
             Transient::UnrecognisedPage(_) => "unrecognised_page",
+            Transient::Budget(_) => "budget_unavailable",
         }
     }
 
@@ -105,17 +116,28 @@ pub struct Answer {
     pub unreadable: Vec<crate::domain::Field>,
 }
 
-/// A client for one process; clone the `Arc` to share its rate limit.
+/// A client for one process; clone the `Arc` to share its request budget.
 #[derive(Debug)]
 pub struct ChsiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
-    limiter: RateLimiter,
+    budget: Arc<dyn RequestBudget>,
     config: ChsiConfig,
 }
 
 impl ChsiClient {
+    /// A client with a budget of its own process.
     pub fn new(config: ChsiConfig) -> anyhow::Result<Arc<Self>> {
+        let budget = Arc::new(LocalBudget::new(config.rate_per_second, config.burst));
+        Self::with_budget(config, budget)
+    }
+
+    /// A client drawing on `budget`, e.g. the cluster's
+    /// ([`budget::for_store`]).
+    pub fn with_budget(
+        config: ChsiConfig,
+        budget: Arc<dyn RequestBudget>,
+    ) -> anyhow::Result<Arc<Self>> {
         let base = reqwest::Url::parse(&config.base_url)
             .map_err(|e| anyhow::anyhow!("verification service URL `{}`: {e}", config.base_url))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -135,7 +157,7 @@ impl ChsiClient {
         Ok(Arc::new(Self {
             http,
             endpoint,
-            limiter: RateLimiter::new(config.rate_per_second),
+            budget,
             config,
         }))
     }
@@ -144,10 +166,23 @@ impl ChsiClient {
         &self.config
     }
 
+    /// The budget every request to the service draws on: anything else that
+    /// fetches from the service (e.g. images a page draws its fields with)
+    /// must take its share here too.
+    pub fn budget(&self) -> &Arc<dyn RequestBudget> {
+        &self.budget
+    }
+
+    /// The service pushed back: pause every request of the budget.
+    pub async fn pushed_back(&self) {
+        self.budget.back_off(self.config.back_off).await;
+        crate::metrics::chsi_paused(self.config.back_off);
+    }
+
     /// Looks a report up. `code` is validated by its type before it can reach
     /// the URL.
     pub async fn lookup(&self, code: &VerificationCode) -> Result<Answer, Transient> {
-        self.limiter.acquire().await;
+        self.budget.acquire().await?;
         let started = std::time::Instant::now();
         let result = self.fetch(code).await;
         crate::metrics::chsi_request(
@@ -157,7 +192,7 @@ impl ChsiClient {
         match &result {
             Err(t) if t.is_push_back() => {
                 tracing::warn!(vcode = %code, error = %t, "verification service pushed back; slowing down");
-                self.limiter.back_off(self.config.back_off);
+                self.pushed_back().await;
             }
             Err(t @ Transient::UnrecognisedPage(_)) => {
                 tracing::error!(vcode = %code, error = %t, "verification service returned a page we do not recognise: has the site changed?");

@@ -14,7 +14,6 @@ use serde::Serialize;
 use super::ServiceArgs;
 use super::output::{CliError, print_json, table};
 use super::records::{parse_day, parse_reason, parse_status};
-use crate::chsi::ChsiClient;
 use crate::domain::reason::Severity;
 use crate::domain::{Reason, ReasonCode, Status};
 use crate::pipeline::{self, Assessment, Env};
@@ -252,8 +251,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     }
     let actor = args.operator.actor()?;
     let rechecker = if args.include_verified {
-        let chsi = ChsiClient::new(args.service.chsi_config())
-            .map_err(|e| CliError::usage(format!("{e:#}")))?;
+        let chsi = super::run::chsi_client(&store, &args.service)?;
         Some(Env {
             store: store.clone(),
             chsi,
@@ -603,6 +601,12 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
         "jobs: {} queued or running, {} failed for good",
         s.jobs_pending, s.jobs_failed
     );
+    if let Some(until) = s.chsi_paused_until {
+        println!(
+            "requests to the verification service paused until {} (it pushed back)",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
     if !s.by_reason.is_empty() {
         let mut t = table(&["reason", "records"]);
         for (code, n) in &s.by_reason {

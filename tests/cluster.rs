@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::synthetic::{record, report};
 use common::{TestDb, assert_one_decision_each, count_status, eventually};
+use credverify::domain::Status;
 use credverify::sandbox::{Fault, FaultKind, Faults, Registry, ReportState, Sandbox};
 
 async fn sandbox_for(n: usize, delay_ms: u64) -> (Sandbox, String) {
@@ -168,3 +169,115 @@ async fn a_captcha_met_by_one_worker_pauses_every_worker() {
     );
     db.cleanup().await;
 }
+
+/// Records by status as `/metrics` reads them (the trigger-kept summary)
+/// and as counted from the records themselves.
+async fn counts_both_ways(db: &TestDb) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    let summary = db.store.status_counts().await.unwrap();
+    let mut counted = Vec::new();
+    for st in Status::ALL {
+        counted.push((st.as_str().to_string(), count_status(db, st.as_str()).await));
+    }
+    let kept = Status::ALL
+        .iter()
+        .map(|st| {
+            let n = summary.get(st.as_str()).copied().unwrap_or(0);
+            (st.as_str().to_string(), n)
+        })
+        .collect();
+    (kept, counted)
+}
+
+async fn status_counts_follow_every_transition(db: &TestDb) {
+    // Reports for the first four codes only: two records end rejected.
+    let (_sandbox, url) = sandbox_for(4, 0).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(db.store.submit(&record(i)).await.unwrap().record_id);
+    }
+    let (kept, counted) = counts_both_ways(db).await;
+    assert_eq!(kept, counted, "after submitting");
+    assert_eq!(kept[0], ("unverified".to_string(), 6));
+
+    common::drain(&common::env(db, &url), 4).await;
+    let (kept, counted) = counts_both_ways(db).await;
+    assert_eq!(kept, counted, "after deciding");
+    assert_eq!(count_status(db, "verified").await, 4);
+    assert_eq!(count_status(db, "rejected").await, 2);
+
+    db.store.reopen(ids[5], "admin", None).await.unwrap();
+    db.store.reopen(ids[4], "admin", None).await.unwrap();
+    let (kept, counted) = counts_both_ways(db).await;
+    assert_eq!(kept, counted, "after a re-open");
+    assert_eq!(count_status(db, "unverified").await, 2);
+
+    // What a scrape reports (the rendering itself is process-wide state,
+    // covered with real worker processes in tests/integration.rs).
+    let gauges = db.store.cluster_gauges().await.unwrap();
+    assert_eq!(gauges.by_status.get("verified"), Some(&4));
+    assert_eq!(gauges.by_status.get("rejected"), Some(&0));
+    assert_eq!(gauges.by_status.get("unverified"), Some(&2));
+    assert_eq!(gauges.jobs_pending, 2, "the re-opened records' jobs");
+}
+on_both_backends!(
+    metrics_status_counts_follow_every_transition,
+    status_counts_follow_every_transition
+);
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+const REPORTER: &str = "\ncredverify_cluster_reporter 1\n";
+const NOT_REPORTER: &str = "\ncredverify_cluster_reporter 0\n";
+
+async fn one_reporter(db: &TestDb) {
+    let (_sandbox, url) = sandbox_for(1, 0).await;
+    let addrs = [free_addr(), free_addr()];
+    let _workers = Workers(
+        addrs
+            .iter()
+            .map(|a| common::spawn_worker(db, &url, &["--metrics-addr", a]))
+            .collect(),
+    );
+    let http = reqwest::Client::new();
+    let scrape = |addr: String| {
+        let http = http.clone();
+        async move {
+            match http.get(format!("http://{addr}/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let texts = loop {
+        let texts = vec![
+            scrape(addrs[0].clone()).await,
+            scrape(addrs[1].clone()).await,
+        ];
+        let says = |v: &str| texts.iter().filter(|t| t.contains(v)).count();
+        if says(REPORTER) == 1 && says(NOT_REPORTER) == 1 {
+            break texts;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no single reporter among two workers:\n{texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for t in &texts {
+        let reports = t.contains(REPORTER);
+        assert_eq!(
+            t.contains("credverify_records{status=\"unverified\"}"),
+            reports,
+            "only the reporter shows the database's gauges:\n{t}"
+        );
+        assert_eq!(t.contains("credverify_queue_depth"), reports, "{t}");
+    }
+}
+on_both_backends!(
+    metrics_of_the_database_come_from_one_worker_only,
+    one_reporter
+);

@@ -102,3 +102,13 @@ CREATE TRIGGER records_count_insert_delete AFTER INSERT OR DELETE ON credverify.
 CREATE TRIGGER records_count_status_change AFTER UPDATE OF status ON credverify.records
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION credverify.count_record_status();
+
+-- Jobs queued or running, for the queue-depth gauge: apalis keeps finished
+-- jobs, and without this the gauge would scan every job ever run.
+CREATE INDEX IF NOT EXISTS credverify_live_jobs ON apalis.jobs (job_type)
+    WHERE status IN ('Pending', 'Queued', 'Running');
+
+-- Unverified records whose retries are spent, for the gauge admins alert on:
+-- counted from this index alone, however many records are decided.
+CREATE INDEX records_retries_exhausted ON credverify.records(id)
+    WHERE status = 'unverified' AND retries_exhausted;

@@ -28,3 +28,13 @@ BEGIN
     INSERT INTO record_status_counts (status, n) VALUES (NEW.status, 1)
         ON CONFLICT (status) DO UPDATE SET n = n + 1;
 END;
+
+-- Jobs queued or running, for the queue-depth gauge: apalis keeps finished
+-- jobs, and without this the gauge would scan every job ever run.
+CREATE INDEX IF NOT EXISTS credverify_live_jobs ON Jobs (job_type)
+    WHERE status IN ('Pending', 'Queued', 'Running');
+
+-- Unverified records whose retries are spent, for the gauge admins alert on:
+-- counted from this index alone, however many records are decided.
+CREATE INDEX records_retries_exhausted ON records(id)
+    WHERE status = 'unverified' AND retries_exhausted;

@@ -222,6 +222,10 @@ impl Sandbox {
             inner.stats.faults_injected += 1;
             match &fault.kind {
                 FaultKind::Delay { ms } => delay += Duration::from_millis(*ms),
+                FaultKind::DelayBetween { min_ms, max_ms } => {
+                    let ms = inner.rng.random_range(*min_ms..=(*max_ms).max(*min_ms));
+                    delay += Duration::from_millis(ms);
+                }
                 other => {
                     chosen = Some(other.clone());
                     break;
@@ -244,7 +248,7 @@ impl Sandbox {
                 Reply::Bytes(bytes)
             }
             Some(FaultKind::Huge { bytes }) => Reply::Bytes(vec![b'<'; bytes]),
-            Some(FaultKind::Delay { .. }) | None => {
+            Some(FaultKind::Delay { .. } | FaultKind::DelayBetween { .. }) | None => {
                 Reply::Html(StatusCode::OK, page_for(&inner.reports, code))
             }
         };

@@ -1,11 +1,14 @@
 //! Prometheus metrics and the health check a worker serves on
 //! `--metrics-addr`. Counters and histograms are process-wide (every job of
-//! the process adds to them); gauges that describe the database (queue depth,
-//! records by status) are read from it at scrape time, so every worker
-//! reports the same, current figures.
+//! the process adds to them, so they sum over workers). Gauges that describe
+//! the database (queue depth, records by status) are read from it at scrape
+//! time through indexes and trigger-kept counts, never by counting decided
+//! records, and only one live worker of the cluster reports them
+//! (`credverify_cluster_reporter 1`), so summing them over every worker
+//! counts the database once.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -41,6 +44,11 @@ struct StatusLabel {
 
 struct Metrics {
     registry: Registry,
+    /// The database's figures: encoded only by the cluster's reporter.
+    cluster: Registry,
+    reporter: Gauge,
+    chsi_pauses: Counter,
+    chsi_paused_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     jobs: Family<OutcomeLabel, Counter>,
     ocr_seconds: Histogram,
     chsi_seconds: Histogram,
@@ -54,6 +62,12 @@ struct Metrics {
 }
 
 static LAST_JOB_UNIX: AtomicI64 = AtomicI64::new(0);
+/// When this process's own pause ends (unix ms): the pause of a SQLite
+/// deployment, whose budget is per process.
+static PAUSED_UNTIL_MS: AtomicI64 = AtomicI64::new(0);
+/// This process's current worker name, and how recent a heartbeat must be
+/// for a worker to count as live.
+static WORKER: Mutex<Option<(String, Duration)>> = Mutex::new(None);
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("credverify");
@@ -83,18 +97,37 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Webhook notification attempts, by outcome",
         webhook.clone(),
     );
-    let queue_depth = Gauge::default();
-    registry.register("queue_depth", "Jobs queued or running", queue_depth.clone());
-    let records = Family::<StatusLabel, Gauge>::default();
-    registry.register("records", "Records by status", records.clone());
-    let retries_exhausted = Gauge::default();
+    let reporter = Gauge::default();
     registry.register(
+        "cluster_reporter",
+        "1 if this worker reports the database's gauges for the whole cluster",
+        reporter.clone(),
+    );
+    let chsi_pauses = Counter::default();
+    registry.register(
+        "chsi_pauses",
+        "Pauses of every request this worker started after the service pushed back",
+        chsi_pauses.clone(),
+    );
+    let mut cluster = Registry::with_prefix("credverify");
+    let chsi_paused_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    cluster.register(
+        "chsi_paused_seconds",
+        "Seconds left of the pause on every request after the service pushed back (0: none)",
+        chsi_paused_seconds.clone(),
+    );
+    let queue_depth = Gauge::default();
+    cluster.register("queue_depth", "Jobs queued or running", queue_depth.clone());
+    let records = Family::<StatusLabel, Gauge>::default();
+    cluster.register("records", "Records by status", records.clone());
+    let retries_exhausted = Gauge::default();
+    cluster.register(
         "records_retries_exhausted",
         "Unverified records waiting for an admin",
         retries_exhausted.clone(),
     );
     let outbox_pending = Gauge::default();
-    registry.register(
+    cluster.register(
         "outbox_pending",
         "Status notifications not yet delivered",
         outbox_pending.clone(),
@@ -107,6 +140,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     Metrics {
         registry,
+        cluster,
+        reporter,
+        chsi_pauses,
+        chsi_paused_seconds,
         jobs,
         ocr_seconds,
         chsi_seconds,
@@ -157,6 +194,30 @@ pub fn chsi_request(d: Duration, transient_kind: Option<&str>) {
     }
 }
 
+/// This process paused the service's requests for `pause`.
+pub fn chsi_paused(pause: Duration) {
+    METRICS.chsi_pauses.inc();
+    let until = chrono::Utc::now().timestamp_millis() + pause.as_millis() as i64;
+    PAUSED_UNTIL_MS.fetch_max(until, Ordering::Relaxed);
+}
+
+/// Names the worker this process runs now (it changes when the fetch loop
+/// restarts); `live` is how recent a heartbeat must be.
+pub fn set_worker(name: &str, live: Duration) {
+    *WORKER.lock().unwrap_or_else(|p| p.into_inner()) = Some((name.to_string(), live));
+}
+
+/// Whether this process reports the cluster's gauges: a process running no
+/// worker (an embedding, a test) always does; a worker does when it is the
+/// cluster's elected reporter.
+async fn reports_cluster(store: &Store) -> Result<bool, crate::store::StoreError> {
+    let current = WORKER.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some((name, live)) = current else {
+        return Ok(true);
+    };
+    Ok(store.metrics_reporter(live).await?.as_deref() == Some(name.as_str()))
+}
+
 pub fn webhook(outcome: &str) {
     METRICS
         .webhook
@@ -174,29 +235,49 @@ pub fn last_job_at() -> Option<chrono::DateTime<chrono::Utc>> {
     }
 }
 
-/// The Prometheus text exposition, with database gauges refreshed.
+/// The Prometheus text exposition, with database gauges refreshed when this
+/// process reports them.
 pub async fn render(store: &Store) -> Result<String, crate::store::StoreError> {
-    let stats = store.stats(1).await?;
     let m = &*METRICS;
-    m.queue_depth.set(stats.jobs_pending);
-    for st in Status::ALL {
-        let n = stats.by_status.get(st.as_str()).copied().unwrap_or(0);
-        m.records
-            .get_or_create(&StatusLabel {
-                status: st.as_str().to_string(),
-            })
-            .set(n);
-    }
-    m.retries_exhausted.set(stats.retries_exhausted);
-    m.outbox_pending.set(store.outbox_backlog().await?.0);
+    let reporter = reports_cluster(store).await?;
+    m.reporter.set(i64::from(reporter));
     m.last_job.set(LAST_JOB_UNIX.load(Ordering::Relaxed));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &m.registry).map_err(|e| {
-        crate::store::StoreError::Corrupt {
-            record_id: 0,
-            detail: format!("metrics encoding: {e}"),
+    if reporter {
+        let g = store.cluster_gauges().await?;
+        m.queue_depth.set(g.jobs_pending);
+        for st in Status::ALL {
+            let n = g.by_status.get(st.as_str()).copied().unwrap_or(0);
+            m.records
+                .get_or_create(&StatusLabel {
+                    status: st.as_str().to_string(),
+                })
+                .set(n);
         }
-    })?;
+        m.retries_exhausted.set(g.retries_exhausted);
+        m.outbox_pending.set(g.outbox_pending);
+        let now = chrono::Utc::now();
+        let until = match store.backend() {
+            crate::store::Backend::Postgres => store.chsi_paused_until().await?,
+            crate::store::Backend::Sqlite => {
+                chrono::DateTime::from_timestamp_millis(PAUSED_UNTIL_MS.load(Ordering::Relaxed))
+            }
+        };
+        let left = until
+            .map(|u| (u - now).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        m.chsi_paused_seconds.set(left);
+    }
+    let encoding = |e: std::fmt::Error| crate::store::StoreError::Corrupt {
+        record_id: 0,
+        detail: format!("metrics encoding: {e}"),
+    };
+    let mut out = String::new();
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    encode_registry(&mut out, &m.registry).map_err(encoding)?;
+    if reporter {
+        encode_registry(&mut out, &m.cluster).map_err(encoding)?;
+    }
+    encode_eof(&mut out).map_err(encoding)?;
     Ok(out)
 }
 

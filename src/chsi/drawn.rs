@@ -45,7 +45,8 @@ impl ChsiClient {
     }
 
     async fn fetch_image(&self, url: reqwest::Url) -> Result<Result<Vec<u8>, String>, Transient> {
-        self.limiter.acquire().await;
+        // Images count against the same budget as pages.
+        self.budget.acquire().await?;
         let resp = self.http.get(url).send().await.map_err(super::classify)?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {

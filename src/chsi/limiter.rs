@@ -11,12 +11,27 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
-    next_slot: Mutex<Instant>,
+    /// How far behind now the next slot may lag after an idle spell: the
+    /// burst beyond the first request.
+    slack: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    next_slot: Instant,
+    paused_until: Option<Instant>,
 }
 
 impl RateLimiter {
     /// `per_second <= 0` means unlimited (for local sandboxes and benchmarks).
     pub fn new(per_second: f64) -> Self {
+        Self::with_burst(per_second, 1)
+    }
+
+    /// At most `burst` requests at once after an idle spell, `per_second`
+    /// on average.
+    pub fn with_burst(per_second: f64, burst: u32) -> Self {
         let interval = if per_second > 0.0 {
             Duration::from_secs_f64(1.0 / per_second)
         } else {
@@ -24,7 +39,11 @@ impl RateLimiter {
         };
         Self {
             interval,
-            next_slot: Mutex::new(Instant::now()),
+            slack: interval * burst.max(1).saturating_sub(1),
+            state: Mutex::new(State {
+                next_slot: Instant::now(),
+                paused_until: None,
+            }),
         }
     }
 
@@ -32,11 +51,14 @@ impl RateLimiter {
     /// concurrent callers are spaced `interval` apart.
     pub async fn acquire(&self) {
         let wait = {
-            let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            let slot = (*next).max(now);
-            *next = slot + self.interval;
-            slot - now
+            let mut slot = st.next_slot.max(now.checked_sub(self.slack).unwrap_or(now));
+            if let Some(until) = st.paused_until {
+                slot = slot.max(until);
+            }
+            st.next_slot = slot + self.interval;
+            slot.saturating_duration_since(now)
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -45,8 +67,18 @@ impl RateLimiter {
 
     /// Holds every later request back for at least `pause`.
     pub fn back_off(&self, pause: Duration) {
-        let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
-        *next = (*next).max(Instant::now() + pause);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let until = Instant::now() + pause;
+        st.paused_until = Some(st.paused_until.map_or(until, |u| u.max(until)));
+        st.next_slot = st.next_slot.max(until);
+    }
+
+    /// How much of a pause is left, if one is in force.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.paused_until
+            .map(|u| u.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
     }
 }
 
@@ -78,8 +110,24 @@ mod tests {
     async fn back_off_delays_everyone() {
         let limiter = RateLimiter::new(0.0);
         limiter.back_off(Duration::from_secs(30));
+        assert!(limiter.paused_for().is_some());
         let start = Instant::now();
         limiter.acquire().await;
         assert!(Instant::now() - start >= Duration::from_secs(30));
+        assert_eq!(limiter.paused_for(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_at_once_after_an_idle_spell_then_the_rate_holds() {
+        let limiter = RateLimiter::with_burst(2.0, 3);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            limiter.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        let ms: Vec<u128> = times.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![0, 0, 0, 500, 1000]);
     }
 }

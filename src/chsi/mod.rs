@@ -1,6 +1,7 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+pub mod budget;
 mod drawn;
 mod labels;
 mod limiter;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
+pub use budget::{BudgetError, ClusterBudget, LocalBudget, RequestBudget};
 pub use drawn::DrawnImage;
 pub use limiter::RateLimiter;
 pub use page::{DrawnField, Page, parse_page};
@@ -29,8 +31,11 @@ pub struct ChsiConfig {
     pub user_agent: String,
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Requests per second for the whole process; `<= 0` is unlimited.
+    /// Requests per second for the whole budget (the process on SQLite,
+    /// the cluster on PostgreSQL); `<= 0` is unlimited.
     pub rate_per_second: f64,
+    /// Requests that may go at once after an idle spell.
+    pub burst: u32,
     /// How long every request waits after the service pushed back.
     pub back_off: Duration,
     /// Larger bodies are cut off: a report page is a few KiB.
@@ -53,6 +58,7 @@ impl Default for ChsiConfig {
             timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(5),
             rate_per_second: 1.0,
+            burst: 1,
             back_off: Duration::from_secs(30),
             max_body_bytes: 2 * 1024 * 1024,
             image_limits: crate::ocr::Limits {
@@ -94,6 +100,10 @@ pub enum Transient {
     /// script): it needs a browser to pass.
     #[error("the service answered with its front door (HTTP {0}); passing it needs a browser")]
     FrontDoor(u16),
+    /// Our side could not tell whether a request may go (the cluster's
+    /// budget lives in the database).
+    #[error("{0}")]
+    Budget(#[from] BudgetError),
 }
 
 impl Transient {
@@ -112,6 +122,7 @@ impl Transient {
             Transient::Maintenance => "maintenance",
             Transient::ServiceErrorPage => "service_error_page",
             Transient::FrontDoor(_) => "front_door",
+            Transient::Budget(_) => "budget_unavailable",
         }
     }
 
@@ -159,17 +170,28 @@ pub struct RawPage {
     pub body: Vec<u8>,
 }
 
-/// A client for one process; clone the `Arc` to share its rate limit.
+/// A client for one process; clone the `Arc` to share its request budget.
 #[derive(Debug)]
 pub struct ChsiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
-    limiter: RateLimiter,
+    budget: Arc<dyn RequestBudget>,
     config: ChsiConfig,
 }
 
 impl ChsiClient {
+    /// A client with a budget of its own process.
     pub fn new(config: ChsiConfig) -> anyhow::Result<Arc<Self>> {
+        let budget = Arc::new(LocalBudget::new(config.rate_per_second, config.burst));
+        Self::with_budget(config, budget)
+    }
+
+    /// A client drawing on `budget`, e.g. the cluster's
+    /// ([`budget::for_store`]).
+    pub fn with_budget(
+        config: ChsiConfig,
+        budget: Arc<dyn RequestBudget>,
+    ) -> anyhow::Result<Arc<Self>> {
         let base = reqwest::Url::parse(&config.base_url)
             .map_err(|e| anyhow::anyhow!("verification service URL `{}`: {e}", config.base_url))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -189,13 +211,26 @@ impl ChsiClient {
         Ok(Arc::new(Self {
             http,
             endpoint,
-            limiter: RateLimiter::new(config.rate_per_second),
+            budget,
             config,
         }))
     }
 
     pub fn config(&self) -> &ChsiConfig {
         &self.config
+    }
+
+    /// The budget every request to the service draws on: anything else that
+    /// fetches from the service (e.g. images a page draws its fields with)
+    /// must take its share here too.
+    pub fn budget(&self) -> &Arc<dyn RequestBudget> {
+        &self.budget
+    }
+
+    /// The service pushed back: pause every request of the budget.
+    pub async fn pushed_back(&self) {
+        self.budget.back_off(self.config.back_off).await;
+        crate::metrics::chsi_paused(self.config.back_off);
     }
 
     /// Looks a report up. `code` is validated by its type before it can reach
@@ -210,7 +245,7 @@ impl ChsiClient {
         &self,
         code: &VerificationCode,
     ) -> Result<Answer, LookupFailure> {
-        self.limiter.acquire().await;
+        self.budget.acquire().await.map_err(Transient::from)?;
         let started = std::time::Instant::now();
         let result = self.fetch(code).await;
         crate::metrics::chsi_request(
@@ -220,7 +255,8 @@ impl ChsiClient {
         if let Err(f) = &result {
             let (t, kind) = (&f.error, f.error.kind());
             if t.is_push_back() {
-                self.limiter.back_off(self.config.back_off);
+                // The service is shared: every worker of the budget pauses.
+                self.pushed_back().await;
             }
             match t {
                 Transient::Maintenance => {

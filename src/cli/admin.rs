@@ -16,7 +16,6 @@ use super::ServiceArgs;
 use super::output::{CliError, print_json, table};
 use super::records::{parse_day, parse_reason, parse_status};
 use crate::admin::{self, AdminService, Decision, RerunPlan as Plan, Role};
-use crate::chsi::ChsiClient;
 use crate::domain::{Field, ReasonCode, Status};
 use crate::pipeline::{self, Assessment, Env};
 use crate::store::{ListFilter, RecordView, ReopenOutcome, Store};
@@ -243,8 +242,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     }
     let who = args.operator.admin()?;
     let rechecker = if args.include_verified {
-        let chsi = ChsiClient::new(args.service.chsi_config())
-            .map_err(|e| CliError::usage(format!("{e:#}")))?;
+        let chsi = super::run::chsi_client(&store, &args.service)?;
         Some(Env {
             store: store.clone(),
             chsi,
@@ -549,6 +547,12 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
         "jobs: {} queued or running, {} failed for good",
         s.jobs_pending, s.jobs_failed
     );
+    if let Some(until) = s.chsi_paused_until {
+        println!(
+            "requests to the verification service paused until {} (it pushed back)",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
     if !s.by_reason.is_empty() {
         let mut t = table(&["reason", "records"]);
         for (code, n) in &s.by_reason {

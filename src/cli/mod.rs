@@ -176,13 +176,18 @@ pub struct ServiceArgs {
     /// Base URL of the verification service.
     #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL)]
     pub chsi_url: String,
-    /// Requests per second to the service from this process (0 = unlimited, only for local sandboxes).
+    /// Requests per second to the service: from the whole cluster on PostgreSQL (every worker
+    /// sharing the database), from this process on SQLite (0 = unlimited, only for local sandboxes).
     #[arg(long, env = "CREDVERIFY_CHSI_RATE", default_value_t = 1.0)]
     pub chsi_rate: f64,
+    /// Requests that may go at once after an idle spell (the token bucket's size).
+    #[arg(long, env = "CREDVERIFY_CHSI_BURST", default_value_t = 1)]
+    pub chsi_burst: u32,
     /// Seconds before a request to the service is abandoned (a transient failure).
     #[arg(long, env = "CREDVERIFY_CHSI_TIMEOUT_SECS", default_value_t = 20.0)]
     pub chsi_timeout_secs: f64,
-    /// Seconds every request waits after the service pushes back (captcha, 429, 5xx).
+    /// Seconds every request waits after the service pushes back (captcha, 429, 5xx): every worker
+    /// of the cluster on PostgreSQL.
     #[arg(long, env = "CREDVERIFY_CHSI_BACK_OFF_SECS", default_value_t = 30.0)]
     pub chsi_back_off_secs: f64,
     /// User-Agent naming the operator, as the service agreement requires.
@@ -198,6 +203,7 @@ impl ServiceArgs {
         let mut c = ChsiConfig {
             base_url: self.chsi_url.clone(),
             rate_per_second: self.chsi_rate,
+            burst: self.chsi_burst,
             timeout: secs(self.chsi_timeout_secs),
             back_off: secs(self.chsi_back_off_secs),
             unrecognised_limit: self.chsi_unrecognised_limit,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::WorkerArgs;
 use super::output::CliError;
+use super::{ServiceArgs, WorkerArgs};
 use crate::chsi::ChsiClient;
 use crate::pipeline::Env;
 use crate::sandbox::{Registry, Sandbox};
@@ -97,11 +97,19 @@ pub fn shutdown_token() -> CancellationToken {
     token
 }
 
-pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> {
-    let chsi = ChsiClient::new(args.service.chsi_config()).map_err(|e| {
+/// The service client of a process on `store`: the cluster's request budget
+/// on PostgreSQL, the process's own on SQLite.
+pub fn chsi_client(store: &Store, service: &ServiceArgs) -> Result<Arc<ChsiClient>, CliError> {
+    let config = service.chsi_config();
+    let budget = crate::chsi::budget::for_store(store, config.rate_per_second, config.burst);
+    ChsiClient::with_budget(config, budget).map_err(|e| {
         CliError::usage(format!("{e:#}"))
             .hint("set --chsi-url or CREDVERIFY_CHSI_URL to an http(s) URL")
-    })?;
+    })
+}
+
+pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> {
+    let chsi = chsi_client(&store, &args.service)?;
     let uploads = args
         .uploads
         .uploads()

@@ -141,6 +141,9 @@ pub async fn run(
         }
         let name = worker_name();
         tracing::info!(worker = %name, concurrency = opts.concurrency, drain = opts.drain, "worker starting");
+        // Alive as long as its peers would not yet declare it dead.
+        let live = opts.heartbeat * (opts.missed_heartbeats as u32 + 1);
+        crate::metrics::set_worker(&name, live);
         let ctx = WorkerContext::new(&name);
         let watcher = tokio::spawn(watch(
             env.store.clone(),

@@ -4,15 +4,16 @@
 //! their own integration tests.
 //!
 //! Control endpoints (JSON): `GET|PUT|DELETE /_sandbox/faults`,
-//! `PUT /_sandbox/reports` (add or replace reports), `GET /_sandbox/stats`.
+//! `PUT /_sandbox/reports` (add or replace reports), `GET /_sandbox/stats`,
+//! `GET /_sandbox/arrivals` (lookups seen, and the most in any one second).
 
 mod registry;
 mod render;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -51,6 +52,34 @@ struct Inner {
     rng: StdRng,
     /// Where `/report/img/{file}` is looked for, in order.
     image_dirs: Vec<std::path::PathBuf>,
+    /// When lookups arrived (the latest `MAX_ARRIVALS`), and which of them
+    /// were answered with an injected failure other than a delay: what a
+    /// test needs to check a request budget from the service's side.
+    arrivals: VecDeque<Instant>,
+    fault_arrivals: VecDeque<Instant>,
+}
+
+const MAX_ARRIVALS: usize = 100_000;
+
+fn remember(list: &mut VecDeque<Instant>, at: Instant) {
+    if list.len() == MAX_ARRIVALS {
+        list.pop_front();
+    }
+    list.push_back(at);
+}
+
+/// The most arrivals within any span shorter than `window` (`times` in
+/// order).
+pub fn max_within(times: &[Instant], window: Duration) -> usize {
+    let mut best = 0;
+    let mut first = 0;
+    for (last, t) in times.iter().enumerate() {
+        while *t - times[first] >= window {
+            first += 1;
+        }
+        best = best.max(last + 1 - first);
+    }
+    best
 }
 
 /// Shared state of a running sandbox; clone freely.
@@ -93,6 +122,8 @@ impl Sandbox {
                 stats: Stats::default(),
                 rng: StdRng::seed_from_u64(seed),
                 image_dirs: Vec::new(),
+                arrivals: VecDeque::new(),
+                fault_arrivals: VecDeque::new(),
             })),
         }
     }
@@ -151,6 +182,23 @@ impl Sandbox {
         Some((bytes, mime))
     }
 
+    /// When each lookup arrived, oldest first (the latest 100,000).
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.lock().arrivals.iter().copied().collect()
+    }
+
+    /// When each lookup answered with an injected failure (captcha, status,
+    /// garbage...) arrived.
+    pub fn fault_arrivals(&self) -> Vec<Instant> {
+        self.lock().fault_arrivals.iter().copied().collect()
+    }
+
+    /// The most lookups that arrived within any span shorter than `window`:
+    /// with `--chsi-rate R` (burst 1), at most R + 1 in a second.
+    pub fn max_requests_within(&self, window: Duration) -> usize {
+        max_within(&self.arrivals(), window)
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/xlcx/bg.do", get(lookup))
@@ -161,6 +209,7 @@ impl Sandbox {
             )
             .route("/_sandbox/reports", axum::routing::put(put_reports))
             .route("/_sandbox/stats", get(get_stats))
+            .route("/_sandbox/arrivals", get(get_arrivals))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self.clone())
     }
@@ -189,6 +238,8 @@ impl Sandbox {
         let mut inner = self.lock();
         let inner = &mut *inner;
         inner.stats.requests += 1;
+        let now = Instant::now();
+        remember(&mut inner.arrivals, now);
         *inner.stats.by_code.entry(code.to_string()).or_default() += 1;
 
         let mut delay = Duration::ZERO;
@@ -213,11 +264,18 @@ impl Sandbox {
             inner.stats.faults_injected += 1;
             match &fault.kind {
                 FaultKind::Delay { ms } => delay += Duration::from_millis(*ms),
+                FaultKind::DelayBetween { min_ms, max_ms } => {
+                    let ms = inner.rng.random_range(*min_ms..=(*max_ms).max(*min_ms));
+                    delay += Duration::from_millis(ms);
+                }
                 other => {
                     chosen = Some(other.clone());
                     break;
                 }
             }
+        }
+        if chosen.is_some() {
+            remember(&mut inner.fault_arrivals, now);
         }
         let reply = match chosen {
             Some(FaultKind::Status { status }) => Reply::Html(
@@ -244,7 +302,7 @@ impl Sandbox {
                     ),
                 }
             }
-            Some(FaultKind::Delay { .. }) | None => {
+            Some(FaultKind::Delay { .. } | FaultKind::DelayBetween { .. }) | None => {
                 Reply::Html(StatusCode::OK, page_for(&inner.reports, code))
             }
         };
@@ -327,4 +385,37 @@ async fn put_reports(State(sb): State<Sandbox>, Json(r): Json<OneOrMany>) -> Sta
 
 async fn get_stats(State(sb): State<Sandbox>) -> Json<Stats> {
     Json(sb.stats())
+}
+
+/// For checks from outside the process: how many lookups arrived and the
+/// most within any one second.
+async fn get_arrivals(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
+    let arrivals = sb.arrivals();
+    Json(serde_json::json!({
+        "count": arrivals.len(),
+        "max_in_any_second": max_within(&arrivals, Duration::from_secs(1)),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busiest_window_is_counted_over_every_span() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let times = [
+            at(0),
+            at(300),
+            at(900),
+            at(999),
+            at(1000),
+            at(1200),
+            at(2500),
+        ];
+        assert_eq!(max_within(&times, Duration::from_secs(1)), 5);
+        assert_eq!(max_within(&times[..1], Duration::from_secs(1)), 1);
+        assert_eq!(max_within(&[], Duration::from_secs(1)), 0);
+    }
 }

@@ -77,6 +77,9 @@ pub struct Fault {
 pub enum FaultKind {
     /// Wait before answering (combine with others; a long delay is a timeout).
     Delay { ms: u64 },
+    /// Wait a uniformly random time in `min_ms..=max_ms` before answering:
+    /// a service whose answers take varying time.
+    DelayBetween { min_ms: u64, max_ms: u64 },
     /// Answer with this HTTP status (429, 500, 503...).
     Status { status: u16 },
     /// The anti-bot interstitial.

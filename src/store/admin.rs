@@ -48,6 +48,10 @@ pub struct Stats {
     pub jobs_pending: i64,
     /// Per UTC day, newest first: submissions, and decisions by outcome.
     pub per_day: BTreeMap<String, DayCounts>,
+    /// Until when every worker of the cluster holds its requests back after
+    /// the service pushed back (PostgreSQL; on SQLite the pause lives in the
+    /// worker process and shows in its metrics).
+    pub chsi_paused_until: Option<DateTime<Utc>>,
 }
 
 /// Counts by status, waiting, exhausted, oldest waiting, and every decided
@@ -253,6 +257,7 @@ impl Store {
         };
         s.jobs_failed = failed;
         s.jobs_pending = pending;
+        s.chsi_paused_until = self.chsi_paused_until().await?;
 
         // Days are computed here rather than in SQL: the dialects disagree on
         // date functions, and a window of days is small.

@@ -5,6 +5,7 @@
 //! code says so.
 
 mod admin;
+mod cluster;
 mod connect;
 mod desk;
 mod jobs;
@@ -19,6 +20,7 @@ mod write;
 use sqlx::{PgPool, SqlitePool};
 
 pub use admin::{DayCounts, ReopenOutcome, Stats};
+pub use cluster::ClusterGauges;
 pub use connect::{Backend, default_database_url};
 pub use desk::WithdrawOutcome;
 pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};

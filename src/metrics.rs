@@ -35,6 +35,11 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CookiesLabel {
+    cookies: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
 }
@@ -45,6 +50,7 @@ struct Metrics {
     ocr_seconds: Histogram,
     chsi_seconds: Histogram,
     chsi_errors: Family<KindLabel, Counter>,
+    chsi_front_door: Family<CookiesLabel, Counter>,
     webhook: Family<OutcomeLabel, Counter>,
     queue_depth: Gauge,
     records: Family<StatusLabel, Gauge>,
@@ -76,6 +82,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "chsi_errors",
         "Transient verification-service failures, by kind",
         chsi_errors.clone(),
+    );
+    let chsi_front_door = Family::<CookiesLabel, Counter>::default();
+    registry.register(
+        "chsi_front_door",
+        "Plain requests that met the service's anti-bot front door, by the cookies they carried (none, browser, cookie_file)",
+        chsi_front_door.clone(),
     );
     let webhook = Family::<OutcomeLabel, Counter>::default();
     registry.register(
@@ -111,6 +123,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ocr_seconds,
         chsi_seconds,
         chsi_errors,
+        chsi_front_door,
         webhook,
         queue_depth,
         records,
@@ -155,6 +168,18 @@ pub fn chsi_request(d: Duration, transient_kind: Option<&str>) {
             })
             .inc();
     }
+}
+
+/// A plain request met the front door; `cookies` says which cookies it
+/// carried (`none`, `browser`, `cookie_file`): anything but `none` means
+/// cookies that used to pass no longer do.
+pub fn chsi_front_door(cookies: &str) {
+    METRICS
+        .chsi_front_door
+        .get_or_create(&CookiesLabel {
+            cookies: cookies.to_string(),
+        })
+        .inc();
 }
 
 pub fn webhook(outcome: &str) {

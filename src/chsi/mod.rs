@@ -1,15 +1,23 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+pub mod browser;
+pub mod cookie_file;
+mod fetcher;
+pub mod front_door;
 mod limiter;
 pub mod page;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
+pub use browser::find_chromium;
+pub use fetcher::FetchMode;
+pub use front_door::is_front_door;
 pub use limiter::RateLimiter;
 pub use page::{Page, parse_page};
 
@@ -31,6 +39,14 @@ pub struct ChsiConfig {
     pub back_off: Duration,
     /// Larger bodies are cut off: a report page is a few KiB.
     pub max_body_bytes: usize,
+    /// Plain HTTP, Chromium, or plain HTTP with Chromium for the front door.
+    pub fetch: FetchMode,
+    /// Chromium with a window (under Xvfb on a server) instead of headless.
+    pub browser_headed: bool,
+    /// Chromium's executable; unset: `chromium` (or another usual name) on PATH.
+    pub browser_executable: Option<PathBuf>,
+    /// Cookies exported from an operator's browser, for plain requests.
+    pub cookie_file: Option<PathBuf>,
 }
 
 impl Default for ChsiConfig {
@@ -46,6 +62,10 @@ impl Default for ChsiConfig {
             rate_per_second: 1.0,
             back_off: Duration::from_secs(30),
             max_body_bytes: 2 * 1024 * 1024,
+            fetch: FetchMode::default(),
+            browser_headed: false,
+            browser_executable: None,
+            cookie_file: None,
         }
     }
 }
@@ -70,6 +90,10 @@ pub enum Transient {
     BodyTooLarge(usize),
     #[error("unrecognised page: {0}")]
     UnrecognisedPage(String),
+    #[error("the service answered with its anti-bot front door: {0}")]
+    FrontDoor(String),
+    #[error("the browser failed: {0}")]
+    Browser(String),
 }
 
 impl Transient {
@@ -84,6 +108,8 @@ impl Transient {
             Transient::Connection(_) => "connection",
             Transient::BodyTooLarge(_) => "body_too_large",
             Transient::UnrecognisedPage(_) => "unrecognised_page",
+            Transient::FrontDoor(_) => "front_door",
+            Transient::Browser(_) => "browser",
         }
     }
 
@@ -111,6 +137,7 @@ pub struct ChsiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     limiter: RateLimiter,
+    fetcher: fetcher::Fetcher,
     config: ChsiConfig,
 }
 
@@ -125,9 +152,11 @@ impl ChsiClient {
             );
         }
         let endpoint = base.join("/xlcx/bg.do")?;
+        let jar = Arc::new(fetcher::ResettableJar::default());
+        let fetcher = fetcher::Fetcher::new(&config, jar.clone(), base)?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
-            .cookie_store(true)
+            .cookie_provider(jar)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -136,6 +165,7 @@ impl ChsiClient {
             http,
             endpoint,
             limiter: RateLimiter::new(config.rate_per_second),
+            fetcher,
             config,
         }))
     }
@@ -172,21 +202,9 @@ impl ChsiClient {
         url.query_pairs_mut()
             .append_pair("vcode", code.expose())
             .append_pair("srcid", "bgcx");
-        let resp = self.http.get(url).send().await.map_err(classify)?;
-        let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Transient::RateLimited);
-        }
-        if status.is_server_error() {
-            return Err(Transient::ServerError(status.as_u16()));
-        }
-        if !status.is_success() {
-            return Err(Transient::UnexpectedStatus(status.as_u16()));
-        }
-        let headers = resp.headers().clone();
-        let body = read_limited(resp, self.config.max_body_bytes).await?;
+        let html = self.page(url).await?;
         // Parsing is CPU work: keep it off the async runtime's threads.
-        let page = tokio::task::spawn_blocking(move || parse_page(&decode_body(&headers, &body)))
+        let page = tokio::task::spawn_blocking(move || parse_page(&html))
             .await
             .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
         match page {
@@ -210,6 +228,80 @@ impl ChsiClient {
             }),
             Page::Captcha => Err(Transient::Captcha),
             Page::Unrecognised(why) => Err(Transient::UnrecognisedPage(why)),
+        }
+    }
+}
+
+impl ChsiClient {
+    /// The page for `url`, by the configured fetcher: plain HTTP first
+    /// (unless every page goes to the browser), and the front door handed
+    /// to the fetcher to pass or to name.
+    async fn page(&self, url: reqwest::Url) -> Result<String, Transient> {
+        if self.fetcher.browser_only() {
+            return self.fetcher.browse(&url, &self.limiter).await;
+        }
+        self.fetcher.refresh_cookies();
+        let (status, html) = self.get(url.clone()).await?;
+        // Parsing is CPU work: keep it off the async runtime's threads.
+        let (door, html) =
+            tokio::task::spawn_blocking(move || (front_door::is_front_door(status, &html), html))
+                .await
+                .map_err(|e| Transient::UnrecognisedPage(format!("page check failed: {e}")))?;
+        if door {
+            self.fetcher.past_front_door(&url, &self.limiter).await
+        } else {
+            Ok(html)
+        }
+    }
+
+    /// One plain request: the status and the decoded body of a 2xx or a
+    /// front door's 412, or the transient failure the status means.
+    async fn get(&self, url: reqwest::Url) -> Result<(u16, String), Transient> {
+        let resp = self.http.get(url).send().await.map_err(classify)?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Transient::RateLimited);
+        }
+        if status.is_server_error() {
+            return Err(Transient::ServerError(status.as_u16()));
+        }
+        if !status.is_success() && status != StatusCode::PRECONDITION_FAILED {
+            return Err(Transient::UnexpectedStatus(status.as_u16()));
+        }
+        let headers = resp.headers().clone();
+        let body = read_limited(resp, self.config.max_body_bytes).await?;
+        Ok((status.as_u16(), decode_body(&headers, &body)))
+    }
+
+    /// How many times this process started a browser (restarts count).
+    pub fn browser_launches(&self) -> u64 {
+        self.fetcher.browser().map_or(0, |b| b.launches())
+    }
+
+    /// Resident memory of the browser's processes, when one runs.
+    pub async fn browser_memory_bytes(&self) -> Option<u64> {
+        self.fetcher.browser()?.memory_bytes().await
+    }
+
+    /// The browser's process id, when one runs.
+    pub async fn browser_pid(&self) -> Option<u32> {
+        self.fetcher.browser()?.pid().await
+    }
+
+    /// What a page at `url` sees of the browser (see
+    /// [`browser::ChromiumFetcher::fingerprint`]).
+    pub async fn browser_fingerprint(&self, url: &str) -> Result<serde_json::Value, Transient> {
+        match self.fetcher.browser() {
+            Some(b) => b.fingerprint(url, &self.limiter).await,
+            None => Err(Transient::Browser("no browser in this process".into())),
+        }
+    }
+
+    /// Closes the browser, if one was started. Call before the process
+    /// exits, so no Chromium outlives it.
+    pub async fn shutdown(&self) {
+        if let Some(b) = self.fetcher.browser() {
+            b.shutdown().await;
         }
     }
 }

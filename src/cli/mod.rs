@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::chsi::ChsiConfig;
+use crate::chsi::{ChsiConfig, FetchMode};
 use crate::queue::WorkerOptions;
 use crate::retry::RetryPolicy;
 use crate::store::default_database_url;
@@ -156,6 +156,20 @@ pub struct ServiceArgs {
     /// User-Agent naming the operator, as the service agreement requires.
     #[arg(long, env = "CREDVERIFY_USER_AGENT")]
     pub user_agent: Option<String>,
+    /// How pages are fetched: http (plain), browser (Chromium for every page), or auto (plain,
+    /// with Chromium for the anti-bot front door; plain alone when Chromium is missing).
+    #[arg(long, env = "CREDVERIFY_CHSI_FETCH", value_enum, default_value_t = FetchMode::Auto)]
+    pub chsi_fetch: FetchMode,
+    /// Run Chromium with a window instead of headless (start the worker under xvfb-run on a server).
+    #[arg(long, env = "CREDVERIFY_CHSI_BROWSER_HEADED")]
+    pub chsi_browser_headed: bool,
+    /// Chromium's executable; unset: `chromium` on PATH (Debian's package).
+    #[arg(long, env = "CREDVERIFY_CHSI_BROWSER_PATH")]
+    pub chsi_browser_path: Option<PathBuf>,
+    /// Cookie jar exported from an operator's browser (Netscape cookies.txt or JSON) for plain
+    /// requests; read again whenever the file changes.
+    #[arg(long, env = "CREDVERIFY_CHSI_COOKIES")]
+    pub chsi_cookies: Option<PathBuf>,
 }
 
 impl ServiceArgs {
@@ -165,6 +179,10 @@ impl ServiceArgs {
             rate_per_second: self.chsi_rate,
             timeout: secs(self.chsi_timeout_secs),
             back_off: secs(self.chsi_back_off_secs),
+            fetch: self.chsi_fetch,
+            browser_headed: self.chsi_browser_headed,
+            browser_executable: self.chsi_browser_path.clone(),
+            cookie_file: self.chsi_cookies.clone(),
             ..ChsiConfig::default()
         };
         if let Some(ua) = &self.user_agent {

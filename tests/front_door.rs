@@ -169,7 +169,9 @@ async fn auto_passes_the_front_door_in_chromium_then_reuses_its_cookies() {
     }
     let (sb, url) = front_door_sandbox(None).await;
     let client = ChsiClient::new(config(&url, FetchMode::Auto)).unwrap();
+    let started = std::time::Instant::now();
     assert_eq!(found(client.lookup(&vcode(0)).await), "考生0");
+    let through_browser = started.elapsed();
     let after_browser = sb.stats();
     assert_eq!(
         after_browser.front_door_served, 2,
@@ -181,7 +183,12 @@ async fn auto_passes_the_front_door_in_chromium_then_reuses_its_cookies() {
     );
 
     // The browser's cookies now let plain requests through.
+    let started = std::time::Instant::now();
     assert_eq!(found(client.lookup(&vcode(1)).await), "考生1");
+    eprintln!(
+        "first lookup (browser start + front door): {through_browser:?}; next, plain with its cookies: {:?}",
+        started.elapsed()
+    );
     let after_plain = sb.stats();
     assert_eq!(after_plain.front_door_served, 2, "no new front door");
     assert_eq!(after_plain.front_door_passed, 2);
@@ -262,7 +269,10 @@ async fn a_dead_browser_is_started_again_on_next_need() {
     let client = ChsiClient::new(config(&url, FetchMode::Browser)).unwrap();
     assert_eq!(found(client.lookup(&vcode(0)).await), "考生0");
     let memory = client.browser_memory_bytes().await.expect("a browser runs");
-    eprintln!("browser RSS after one page: {} MiB", memory / (1024 * 1024));
+    eprintln!(
+        "browser memory (PSS) after one page: {} MiB",
+        memory / (1024 * 1024)
+    );
     assert!(memory > 10 * 1024 * 1024, "a running Chromium uses memory");
     let pid = client.browser_pid().await.expect("a browser runs");
     // SAFETY: kill(2) on a process this test's client started.
@@ -450,3 +460,35 @@ on_both_backends!(
     a_cookie_file_that_stops_passing_is_counted,
     metric_when_cookies_stop_passing
 );
+
+/// A front door whose script reloads for ever (the service rejecting the
+/// cookie it set) must not make the browser hammer the service.
+#[tokio::test]
+async fn a_page_that_keeps_reloading_is_given_up_after_a_few_loads() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    if !chromium_present() {
+        return;
+    }
+    let server = MockServer::start().await;
+    Mock::given(path("/xlcx/bg.do"))
+        .respond_with(
+            ResponseTemplate::new(412).set_body_raw(
+                "<html><head><script>setTimeout(function(){location.reload()},50)</script></head><body></body></html>",
+                "text/html; charset=utf-8",
+            ),
+        )
+        .mount(&server)
+        .await;
+    let client = ChsiClient::new(config(&server.uri(), FetchMode::Auto)).unwrap();
+    let started = std::time::Instant::now();
+    let message = front_door_error(client.lookup(&vcode(0)).await);
+    assert!(message.contains("kept reloading"), "{message}");
+    let requests = server.received_requests().await.unwrap_or_default().len();
+    assert!(
+        requests <= 8,
+        "one plain request and a handful of browser loads, not {requests}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    client.shutdown().await;
+}

@@ -375,9 +375,9 @@ impl ChromiumFetcher {
         value
     }
 
-    /// Resident memory of the browser's processes (the browser and its
-    /// renderers, GPU and utility children), in bytes; `None` when no
-    /// browser is running.
+    /// Memory of the browser's processes (the browser and its renderers,
+    /// GPU and utility children; proportional set size), in bytes; `None`
+    /// when no browser is running.
     pub async fn memory_bytes(&self) -> Option<u64> {
         let mut guard = self.running.lock().await;
         let pid = guard.as_mut()?.pid()?;
@@ -405,7 +405,7 @@ fn is_blank(html: &str) -> bool {
     compact == "<html><head></head><body></body></html>" || compact.is_empty()
 }
 
-/// Sum of VmRSS over `root` and its descendants, read from `/proc`.
+/// Memory of `root` and its descendants, read from `/proc`.
 fn tree_rss_bytes(root: u32) -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
@@ -433,13 +433,22 @@ fn tree_rss_bytes(root: u32) -> u64 {
         tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
         i += 1;
     }
-    tree.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .sum::<u64>()
-        * 1024
+    tree.iter().map(|pid| process_memory_kib(*pid)).sum::<u64>() * 1024
+}
+
+/// A process's proportional set size (its shared pages split among the
+/// processes sharing them, so a sum over Chromium's processes is not
+/// inflated by the libraries they all map); resident size where the kernel
+/// has no `smaps_rollup`.
+fn process_memory_kib(pid: u32) -> u64 {
+    let field = |file: &str, key: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    field("smaps_rollup", "Pss:")
+        .or_else(|| field("status", "VmRSS:"))
+        .unwrap_or(0)
 }

@@ -278,7 +278,7 @@ impl ChsiClient {
         self.fetcher.browser().map_or(0, |b| b.launches())
     }
 
-    /// Resident memory of the browser's processes, when one runs.
+    /// Memory of the browser's processes (proportional set size), when one runs.
     pub async fn browser_memory_bytes(&self) -> Option<u64> {
         self.fetcher.browser()?.memory_bytes().await
     }

@@ -25,8 +25,11 @@ pub const WINDOW_SIZE: (u32, u32) = (1366, 768);
 const LANGUAGES: &str = "zh-CN,zh";
 /// The front door costs one reload; more than this many navigations for one
 /// fetch is a loop, and a loop would hammer the service.
-const MAX_NAVIGATIONS: usize = 4;
+const MAX_NAVIGATIONS: usize = 3;
 const POLL: Duration = Duration::from_millis(100);
+/// Starting Chromium is our own cost, not the service's: on a busy host it
+/// takes seconds, and a page timeout of 2 s must not make it fail for ever.
+const MIN_LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Flags for a browser that only fetches pages: no GPU, no QUIC, and none
 /// of the background traffic (updates, sync, safe browsing) that keeps
@@ -180,6 +183,10 @@ impl ChromiumFetcher {
         self.launches.load(Ordering::Relaxed)
     }
 
+    fn launch_timeout(&self) -> Duration {
+        self.settings.timeout.max(MIN_LAUNCH_TIMEOUT)
+    }
+
     async fn launch(&self) -> Result<Running, Transient> {
         let profile = tempfile::Builder::new()
             .prefix("credverify-chromium-")
@@ -193,7 +200,7 @@ impl ChromiumFetcher {
             .user_data_dir(profile.path())
             .window_size(WINDOW_SIZE.0, WINDOW_SIZE.1)
             .viewport(None)
-            .launch_timeout(self.settings.timeout)
+            .launch_timeout(self.launch_timeout())
             .request_timeout(self.settings.timeout)
             .args(ARGS.iter().copied())
             .arg(("disable-blink-features", "AutomationControlled"))
@@ -213,7 +220,7 @@ impl ChromiumFetcher {
             .build()
             .map_err(|e| browser_error("browser configuration", e))?;
         let (browser, mut handler) =
-            tokio::time::timeout(self.settings.timeout, Browser::launch(config))
+            tokio::time::timeout(self.launch_timeout(), Browser::launch(config))
                 .await
                 .map_err(|_| Transient::Browser("the browser did not start in time".into()))?
                 .map_err(|e| browser_error("cannot start the browser", e))?;

@@ -27,7 +27,20 @@ const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "title", "h
 /// without text: a form to fill in, a picture (the captcha), a frame.
 const CONTENT: &str = "form, input, img, iframe, table, canvas";
 
+/// The live front door is ~3 KB with a dozen tags. Anything much larger is
+/// some other page, and is not parsed here: a hostile body (megabytes, or
+/// tags nested thousands deep) must cost no more than the page parser's own
+/// guarded look.
+const MAX_FRONT_DOOR_BYTES: usize = 64 * 1024;
+const MAX_FRONT_DOOR_TAGS: usize = 200;
+
 fn nothing_but_scripts(body: &str) -> bool {
+    if body.len() > MAX_FRONT_DOOR_BYTES
+        || !body.to_ascii_lowercase().contains("<script")
+        || body.bytes().filter(|&b| b == b'<').count() > MAX_FRONT_DOOR_TAGS
+    {
+        return false;
+    }
     let doc = Html::parse_document(body);
     let script = Selector::parse("script").expect("static selector");
     // An empty or script-less page is something else (broken, or unknown):
@@ -95,6 +108,19 @@ mod tests {
         let only = "<html><head><meta r=m content=x><script>y()</script></head>\
                     <body><script>z()</script><style>p{}</style></body></html>";
         assert!(is_front_door(200, only));
+        let padded = format!("<script>{}</script>", "x".repeat(MAX_FRONT_DOOR_BYTES));
+        assert!(
+            !is_front_door(200, &padded),
+            "too large to be the front door"
+        );
+        let nested = format!(
+            "<script>y()</script>{}",
+            "<div>".repeat(MAX_FRONT_DOOR_TAGS)
+        );
+        assert!(
+            !is_front_door(200, &nested),
+            "too many tags to be the front door"
+        );
     }
 
     #[test]

@@ -492,3 +492,76 @@ async fn a_page_that_keeps_reloading_is_given_up_after_a_few_loads() {
     assert!(started.elapsed() < Duration::from_secs(15));
     client.shutdown().await;
 }
+
+#[test]
+fn a_headed_browser_without_a_display_is_refused_at_start() {
+    if !chromium_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::bin()
+        .env_remove("DISPLAY")
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", dir.path().join("t.db").display()),
+            "worker",
+            "--chsi-url",
+            "http://127.0.0.1:9",
+            "--chsi-fetch",
+            "browser",
+            "--chsi-browser-headed",
+            "--drain",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("needs a display"), "{stderr}");
+}
+
+/// Whether `xvfb-run` is there for the headed browser; under CI its
+/// absence is a failure (scripts/setup-system installs it).
+fn xvfb_present() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("xvfb-run").is_file()));
+    if !found {
+        assert!(
+            !in_ci(),
+            "CI=true and xvfb-run is missing: scripts/setup-system installs it"
+        );
+        eprintln!("SKIPPING: xvfb-run not found (package xvfb; CI=true makes this a failure)");
+    }
+    found
+}
+
+async fn headed_under_xvfb(db: &TestDb) {
+    if !chromium_present() || !xvfb_present() {
+        return;
+    }
+    let (sb, url) = front_door_sandbox(None).await;
+    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let mut child = std::process::Command::new("xvfb-run")
+        .args(["-a", env!("CARGO_BIN_EXE_credverify")])
+        .env_remove("CREDVERIFY_DATABASE_URL")
+        .env("CREDVERIFY_LOG", "warn")
+        .args(["--database-url", &db.url, "worker", "--chsi-url", &url])
+        .args(["--chsi-rate", "0", "--poll-ms", "100", "--drain"])
+        .args(["--chsi-fetch", "browser", "--chsi-browser-headed"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(120), "the headed worker drains", || {
+        let done = child.try_wait().unwrap().is_some();
+        async move { done }
+    })
+    .await;
+    assert!(child.wait().unwrap().success());
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified, "{:?}", rec.last_error);
+    assert!(sb.stats().front_door_passed >= 1);
+}
+on_both_backends!(
+    a_headed_browser_under_xvfb_passes_the_front_door,
+    headed_under_xvfb
+);

@@ -243,8 +243,8 @@ impl ChromiumFetcher {
 
     /// Loads `url` as a person's browser would, waiting past the front door
     /// (its script sets a cookie and reloads) until the page is something
-    /// else, within the timeout. Takes the limiter for the navigation and
-    /// for each reload the page makes.
+    /// else, within the timeout. The caller takes the rate limiter's slot
+    /// for the navigation; each reload the page makes takes another.
     pub async fn fetch(&self, url: &str, limiter: &RateLimiter) -> Result<Fetched, Transient> {
         let mut guard = self.running.lock().await;
         if let Some(mut r) = guard.take() {
@@ -259,7 +259,6 @@ impl ChromiumFetcher {
             *guard = Some(self.launch().await?);
         }
         let running = guard.as_mut().expect("just launched");
-        limiter.acquire().await;
         let result = self.load(&running.browser, url, limiter).await;
         if result.is_err()
             && !running.alive()

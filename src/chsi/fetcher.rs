@@ -219,6 +219,8 @@ impl Fetcher {
         match (&self.browser, self.mode) {
             (Some(_), FetchMode::Auto | FetchMode::Browser) => {
                 tracing::info!("front door: fetching the page in the browser");
+                // A second request for the same page: a slot of its own.
+                limiter.acquire().await;
                 self.browse(url, limiter).await
             }
             _ => Err(Transient::FrontDoor(

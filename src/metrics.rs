@@ -38,6 +38,11 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CookiesLabel {
+    cookies: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
 }
@@ -53,6 +58,7 @@ struct Metrics {
     ocr_seconds: Histogram,
     chsi_seconds: Histogram,
     chsi_errors: Family<KindLabel, Counter>,
+    chsi_front_door: Family<CookiesLabel, Counter>,
     webhook: Family<OutcomeLabel, Counter>,
     queue_depth: Gauge,
     records: Family<StatusLabel, Gauge>,
@@ -90,6 +96,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "chsi_errors",
         "Transient verification-service failures, by kind",
         chsi_errors.clone(),
+    );
+    let chsi_front_door = Family::<CookiesLabel, Counter>::default();
+    registry.register(
+        "chsi_front_door",
+        "Plain requests that met the service's anti-bot front door, by the cookies they carried (none, browser, cookie_file)",
+        chsi_front_door.clone(),
     );
     let webhook = Family::<OutcomeLabel, Counter>::default();
     registry.register(
@@ -148,6 +160,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ocr_seconds,
         chsi_seconds,
         chsi_errors,
+        chsi_front_door,
         webhook,
         queue_depth,
         records,
@@ -216,6 +229,18 @@ async fn reports_cluster(store: &Store) -> Result<bool, crate::store::StoreError
         return Ok(true);
     };
     Ok(store.metrics_reporter(live).await?.as_deref() == Some(name.as_str()))
+}
+
+/// A plain request met the front door; `cookies` says which cookies it
+/// carried (`none`, `browser`, `cookie_file`): anything but `none` means
+/// cookies that used to pass no longer do.
+pub fn chsi_front_door(cookies: &str) {
+    METRICS
+        .chsi_front_door
+        .get_or_create(&CookiesLabel {
+            cookies: cookies.to_string(),
+        })
+        .inc();
 }
 
 pub fn webhook(outcome: &str) {

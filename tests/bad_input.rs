@@ -467,6 +467,9 @@ async fn hostile_pages(db: &TestDb) {
         rate_per_second: 0.0,
         timeout: SERVICE_TIMEOUT,
         back_off: Duration::from_millis(10),
+        // What the plain client makes of each page, asked once; the browser
+        // behind `auto` has its own tests (tests/front_door.rs).
+        fetch: credverify::chsi::FetchMode::Http,
         ..ChsiConfig::default()
     })
     .unwrap();

@@ -1,21 +1,29 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+pub mod browser;
 pub mod budget;
+pub mod cookie_file;
 mod drawn;
+mod fetcher;
+pub mod front_door;
 mod labels;
 mod limiter;
 mod markup;
 pub mod page;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
+pub use browser::find_chromium;
 pub use budget::{BudgetError, ClusterBudget, LocalBudget, RequestBudget};
 pub use drawn::DrawnImage;
+pub use fetcher::FetchMode;
+pub use front_door::is_front_door;
 pub use limiter::RateLimiter;
 pub use page::{DrawnField, Page, parse_page};
 
@@ -45,6 +53,14 @@ pub struct ChsiConfig {
     /// Answers not recognised for one record before it goes to a person
     /// (`needs_review`, `page_unrecognised`).
     pub unrecognised_limit: u32,
+    /// Plain HTTP, Chromium, or plain HTTP with Chromium for the front door.
+    pub fetch: FetchMode,
+    /// Chromium with a window (under Xvfb on a server) instead of headless.
+    pub browser_headed: bool,
+    /// Chromium's executable; unset: `chromium` (or another usual name) on PATH.
+    pub browser_executable: Option<PathBuf>,
+    /// Cookies exported from an operator's browser, for plain requests.
+    pub cookie_file: Option<PathBuf>,
 }
 
 impl Default for ChsiConfig {
@@ -66,6 +82,10 @@ impl Default for ChsiConfig {
                 max_pixels: 4_000_000,
             },
             unrecognised_limit: 3,
+            fetch: FetchMode::default(),
+            browser_headed: false,
+            browser_executable: None,
+            cookie_file: None,
         }
     }
 }
@@ -97,9 +117,11 @@ pub enum Transient {
     #[error("the service answered with its own error page")]
     ServiceErrorPage,
     /// The anti-bot front door (HTTP 202/412, or a body that is only a
-    /// script): it needs a browser to pass.
-    #[error("the service answered with its front door (HTTP {0}); passing it needs a browser")]
-    FrontDoor(u16),
+    /// script): it needs a browser, or cookies that pass, to get through.
+    #[error("the service answered with its anti-bot front door: {0}")]
+    FrontDoor(String),
+    #[error("the browser failed: {0}")]
+    Browser(String),
     /// Our side could not tell whether a request may go (the cluster's
     /// budget lives in the database).
     #[error("{0}")]
@@ -123,6 +145,7 @@ impl Transient {
             Transient::ServiceErrorPage => "service_error_page",
             Transient::FrontDoor(_) => "front_door",
             Transient::Budget(_) => "budget_unavailable",
+            Transient::Browser(_) => "browser",
         }
     }
 
@@ -176,6 +199,7 @@ pub struct ChsiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     budget: Arc<dyn RequestBudget>,
+    fetcher: fetcher::Fetcher,
     config: ChsiConfig,
 }
 
@@ -201,9 +225,11 @@ impl ChsiClient {
             );
         }
         let endpoint = base.join("/xlcx/bg.do")?;
+        let jar = Arc::new(fetcher::ResettableJar::default());
+        let fetcher = fetcher::Fetcher::new(&config, jar.clone(), base)?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
-            .cookie_store(true)
+            .cookie_provider(jar)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -212,6 +238,7 @@ impl ChsiClient {
             http,
             endpoint,
             budget,
+            fetcher,
             config,
         }))
     }
@@ -282,28 +309,11 @@ impl ChsiClient {
         url.query_pairs_mut()
             .append_pair("vcode", code.expose())
             .append_pair("srcid", "bgcx");
-        let resp = self.http.get(url).send().await.map_err(classify)?;
-        let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Transient::RateLimited.into());
-        }
-        // The front door answers 202 or 412 with a script that sets a cookie.
-        if matches!(status.as_u16(), 202 | 412) {
-            return Err(Transient::FrontDoor(status.as_u16()).into());
-        }
-        if status.is_server_error() {
-            return Err(Transient::ServerError(status.as_u16()).into());
-        }
-        if !status.is_success() {
-            return Err(Transient::UnexpectedStatus(status.as_u16()).into());
-        }
-        let headers = resp.headers().clone();
-        let body = read_limited(resp, self.config.max_body_bytes).await?;
+        let (status, html) = self.page(url).await?;
         // Parsing is CPU work: keep it off the async runtime's threads.
-        let (page, body) =
-            tokio::task::spawn_blocking(move || (parse_page(&decode_body(&headers, &body)), body))
-                .await
-                .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
+        let (page, html) = tokio::task::spawn_blocking(move || (parse_page(&html), html))
+            .await
+            .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
         let answer = |lookup| Answer {
             lookup,
             unreadable: vec![],
@@ -327,14 +337,95 @@ impl ChsiClient {
             Page::RateLimited => Err(Transient::RateLimitedPage.into()),
             Page::Maintenance => Err(Transient::Maintenance.into()),
             Page::ServiceError => Err(Transient::ServiceErrorPage.into()),
-            Page::FrontDoor => Err(Transient::FrontDoor(status.as_u16()).into()),
+            Page::FrontDoor => Err(Transient::FrontDoor(format!(
+                "HTTP {status} with nothing but a script; the page needs a browser"
+            ))
+            .into()),
             Page::Unrecognised(why) => Err(LookupFailure {
                 error: Transient::UnrecognisedPage(why),
                 page: Some(RawPage {
-                    status: status.as_u16(),
-                    body,
+                    status,
+                    body: html.into_bytes(),
                 }),
             }),
+        }
+    }
+}
+
+impl ChsiClient {
+    /// The page for `url`, by the configured fetcher: plain HTTP first
+    /// (unless every page goes to the browser), and the front door handed
+    /// to the fetcher to pass or to name.
+    async fn page(&self, url: reqwest::Url) -> Result<(u16, String), Transient> {
+        if self.fetcher.browser_only() {
+            return Ok((200, self.fetcher.browse(&url, self.budget.as_ref()).await?));
+        }
+        self.fetcher.refresh_cookies();
+        let (status, html) = self.get(url.clone()).await?;
+        // Parsing is CPU work: keep it off the async runtime's threads.
+        let (door, html) =
+            tokio::task::spawn_blocking(move || (front_door::is_front_door(status, &html), html))
+                .await
+                .map_err(|e| Transient::UnrecognisedPage(format!("page check failed: {e}")))?;
+        if door {
+            let html = self
+                .fetcher
+                .past_front_door(&url, self.budget.as_ref())
+                .await?;
+            Ok((200, html))
+        } else {
+            Ok((status, html))
+        }
+    }
+
+    /// One plain request: the status and the decoded body of a 2xx or a
+    /// front door's 412, or the transient failure the status means.
+    async fn get(&self, url: reqwest::Url) -> Result<(u16, String), Transient> {
+        let resp = self.http.get(url).send().await.map_err(classify)?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Transient::RateLimited);
+        }
+        if status.is_server_error() {
+            return Err(Transient::ServerError(status.as_u16()));
+        }
+        if !status.is_success() && status != StatusCode::PRECONDITION_FAILED {
+            return Err(Transient::UnexpectedStatus(status.as_u16()));
+        }
+        let headers = resp.headers().clone();
+        let body = read_limited(resp, self.config.max_body_bytes).await?;
+        Ok((status.as_u16(), decode_body(&headers, &body)))
+    }
+
+    /// How many times this process started a browser (restarts count).
+    pub fn browser_launches(&self) -> u64 {
+        self.fetcher.browser().map_or(0, |b| b.launches())
+    }
+
+    /// Memory of the browser's processes (proportional set size), when one runs.
+    pub async fn browser_memory_bytes(&self) -> Option<u64> {
+        self.fetcher.browser()?.memory_bytes().await
+    }
+
+    /// The browser's process id, when one runs.
+    pub async fn browser_pid(&self) -> Option<u32> {
+        self.fetcher.browser()?.pid().await
+    }
+
+    /// What a page at `url` sees of the browser (see
+    /// [`browser::ChromiumFetcher::fingerprint`]).
+    pub async fn browser_fingerprint(&self, url: &str) -> Result<serde_json::Value, Transient> {
+        match self.fetcher.browser() {
+            Some(b) => b.fingerprint(url, self.budget.as_ref()).await,
+            None => Err(Transient::Browser("no browser in this process".into())),
+        }
+    }
+
+    /// Closes the browser, if one was started. Call before the process
+    /// exits, so no Chromium outlives it.
+    pub async fn shutdown(&self) {
+        if let Some(b) = self.fetcher.browser() {
+            b.shutdown().await;
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::chsi::ChsiConfig;
+use crate::chsi::{ChsiConfig, FetchMode};
 use crate::queue::WorkerOptions;
 use crate::retry::RetryPolicy;
 use crate::store::default_database_url;
@@ -196,6 +196,20 @@ pub struct ServiceArgs {
     /// Answers not recognised for one record before it goes to a person (needs_review, page_unrecognised).
     #[arg(long, env = "CREDVERIFY_CHSI_UNRECOGNISED_LIMIT", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub chsi_unrecognised_limit: u32,
+    /// How pages are fetched: http (plain), browser (Chromium for every page), or auto (plain,
+    /// with Chromium for the anti-bot front door; plain alone when Chromium is missing).
+    #[arg(long, env = "CREDVERIFY_CHSI_FETCH", value_enum, default_value_t = FetchMode::Auto)]
+    pub chsi_fetch: FetchMode,
+    /// Run Chromium with a window instead of headless (start the worker under xvfb-run on a server).
+    #[arg(long, env = "CREDVERIFY_CHSI_BROWSER_HEADED")]
+    pub chsi_browser_headed: bool,
+    /// Chromium's executable; unset: `chromium` on PATH (Debian's package).
+    #[arg(long, env = "CREDVERIFY_CHSI_BROWSER_PATH")]
+    pub chsi_browser_path: Option<PathBuf>,
+    /// Cookie jar exported from an operator's browser (Netscape cookies.txt or JSON) for plain
+    /// requests; read again whenever the file changes.
+    #[arg(long, env = "CREDVERIFY_CHSI_COOKIES")]
+    pub chsi_cookies: Option<PathBuf>,
 }
 
 impl ServiceArgs {
@@ -207,6 +221,10 @@ impl ServiceArgs {
             timeout: secs(self.chsi_timeout_secs),
             back_off: secs(self.chsi_back_off_secs),
             unrecognised_limit: self.chsi_unrecognised_limit,
+            fetch: self.chsi_fetch,
+            browser_headed: self.chsi_browser_headed,
+            browser_executable: self.chsi_browser_path.clone(),
+            cookie_file: self.chsi_cookies.clone(),
             ..ChsiConfig::default()
         };
         if let Some(ua) = &self.user_agent {

@@ -145,8 +145,10 @@ pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
         .ops
         .webhook()
         .map(|config| tokio::spawn(crate::notify::run(store.clone(), config, stop.clone())));
-    let result = crate::queue::run(env, args.options(), stop.clone()).await;
+    let result = crate::queue::run(env.clone(), args.options(), stop.clone()).await;
     stop.cancel();
+    // No Chromium may outlive the worker.
+    env.chsi.shutdown().await;
     if let Some(w) = webhook {
         let _ = w.await;
     }

@@ -6,6 +6,8 @@
 //! Control endpoints (JSON): `GET|PUT|DELETE /_sandbox/faults`,
 //! `PUT /_sandbox/reports` (add or replace reports), `GET /_sandbox/stats`,
 //! `GET /_sandbox/arrivals` (lookups seen, and the most in any one second).
+//! `GET /_sandbox/front-door-cookie` (the cookie that passes the front door,
+//! for testing a cookie file).
 
 mod registry;
 mod render;
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,7 +45,16 @@ pub struct Stats {
     pub requests: u64,
     pub faults_injected: u64,
     pub by_code: BTreeMap<String, u64>,
+    /// Front-door pages served (counted in `faults_injected` too).
+    #[serde(default)]
+    pub front_door_served: u64,
+    /// Requests that carried the front door's cookie and got the page.
+    #[serde(default)]
+    pub front_door_passed: u64,
 }
+
+/// The cookie the front door's script sets.
+pub const FRONT_DOOR_COOKIE: &str = "FSSBBIl1UgzbN7N443S";
 
 struct Inner {
     reports: HashMap<String, RegistryReport>,
@@ -57,6 +68,8 @@ struct Inner {
     /// test needs to check a request budget from the service's side.
     arrivals: VecDeque<Instant>,
     fault_arrivals: VecDeque<Instant>,
+    /// The front door's meta token; its cookie value is derived from it.
+    front_door_token: String,
 }
 
 const MAX_ARRIVALS: usize = 100_000;
@@ -115,12 +128,19 @@ impl Sandbox {
             .into_iter()
             .map(|r| (canonical(&r.vcode), r))
             .collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        const ALPHANUMERIC: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let front_door_token = (0..32)
+            .map(|_| ALPHANUMERIC[rng.random_range(0..ALPHANUMERIC.len())] as char)
+            .collect();
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 reports,
                 faults: registry.faults,
                 stats: Stats::default(),
-                rng: StdRng::seed_from_u64(seed),
+                rng,
+                front_door_token,
                 image_dirs: Vec::new(),
                 arrivals: VecDeque::new(),
                 fault_arrivals: VecDeque::new(),
@@ -199,6 +219,17 @@ impl Sandbox {
         max_within(&self.arrivals(), window)
     }
 
+    /// The name and value of the cookie that passes the front door: what
+    /// the front door's script computes, and what an operator's browser
+    /// would export.
+    pub fn front_door_cookie(&self) -> (String, String) {
+        let inner = self.lock();
+        (
+            FRONT_DOOR_COOKIE.to_string(),
+            inner.front_door_token[..16].chars().rev().collect(),
+        )
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/xlcx/bg.do", get(lookup))
@@ -210,6 +241,7 @@ impl Sandbox {
             .route("/_sandbox/reports", axum::routing::put(put_reports))
             .route("/_sandbox/stats", get(get_stats))
             .route("/_sandbox/arrivals", get(get_arrivals))
+            .route("/_sandbox/front-door-cookie", get(get_front_door_cookie))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self.clone())
     }
@@ -234,7 +266,11 @@ impl Sandbox {
         Ok((local, self.spawn(listener)))
     }
 
-    fn answer(&self, code: &str) -> (Duration, Reply) {
+    fn answer(&self, code: &str, cookies: &str) -> (Duration, Reply) {
+        let (name, value) = self.front_door_cookie();
+        let passes = cookies
+            .split(';')
+            .any(|c| c.trim().split_once('=') == Some((name.as_str(), value.as_str())));
         let mut inner = self.lock();
         let inner = &mut *inner;
         inner.stats.requests += 1;
@@ -252,6 +288,10 @@ impl Sandbox {
             .unwrap_or_default();
         for fault in per_code.iter_mut().chain(inner.faults.global.iter_mut()) {
             if fault.times == Some(0) {
+                continue;
+            }
+            if matches!(fault.kind, FaultKind::FrontDoor { .. }) && passes {
+                inner.stats.front_door_passed += 1;
                 continue;
             }
             let p = fault.probability.unwrap_or(1.0);
@@ -302,6 +342,15 @@ impl Sandbox {
                     ),
                 }
             }
+            Some(FaultKind::FrontDoor { status }) => {
+                inner.stats.front_door_served += 1;
+                Reply::Html(
+                    status
+                        .and_then(|s| StatusCode::from_u16(s).ok())
+                        .unwrap_or(StatusCode::PRECONDITION_FAILED),
+                    render::front_door(&inner.front_door_token, FRONT_DOOR_COOKIE),
+                )
+            }
             Some(FaultKind::Delay { .. } | FaultKind::DelayBetween { .. }) | None => {
                 Reply::Html(StatusCode::OK, page_for(&inner.reports, code))
             }
@@ -330,9 +379,19 @@ struct LookupQuery {
     vcode: String,
 }
 
-async fn lookup(State(sb): State<Sandbox>, Query(q): Query<LookupQuery>) -> Response {
+async fn lookup(
+    State(sb): State<Sandbox>,
+    Query(q): Query<LookupQuery>,
+    headers: HeaderMap,
+) -> Response {
     let code = canonical(&q.vcode);
-    let (delay, reply) = sb.answer(&code);
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (delay, reply) = sb.answer(&code, &cookies);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -395,6 +454,11 @@ async fn get_arrivals(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
         "count": arrivals.len(),
         "max_in_any_second": max_within(&arrivals, Duration::from_secs(1)),
     }))
+}
+
+async fn get_front_door_cookie(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
+    let (name, value) = sb.front_door_cookie();
+    Json(serde_json::json!({ "name": name, "value": value }))
 }
 
 #[cfg(test)]

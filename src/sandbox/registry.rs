@@ -99,6 +99,14 @@ pub enum FaultKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
     },
+    /// The anti-bot front door: HTTP 412 (or `status`, e.g. 202 or 200) and
+    /// a script that computes a cookie and reloads. Requests carrying that
+    /// cookie pass (and do not use up `times`); a browser announcing
+    /// automation or headlessness gets no cookie and stays at the door.
+    FrontDoor {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -136,6 +136,32 @@ pub fn maintenance() -> String {
     )
 }
 
+/// The anti-bot front door: a body that is only a script, which computes a
+/// cookie from the meta token and reloads. Like the live one it sets nothing
+/// for a browser that announces automation or headlessness, so such a
+/// browser stays here.
+pub fn front_door(token: &str, cookie_name: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta content="{{{token}" r="m">
+<script type="text/javascript" r="m">
+(function(){{
+if (navigator.webdriver || /Headless/i.test(navigator.userAgent)) return;
+var _$t=document.querySelector('meta[r="m"]').content.slice(1,17),_$d=new Date(Date.now()+600000);
+document.cookie="{cookie_name}="+_$t.split('').reverse().join('')+"; path=/; expires="+_$d.toUTCString();
+location.reload();
+}})();
+</script>
+</head>
+<body></body>
+</html>
+"#
+    )
+}
+
 /// The certificate number as the table markup prints it: groups of four.
 fn grouped(v: &str) -> String {
     v.chars()

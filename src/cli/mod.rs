@@ -279,6 +279,10 @@ pub struct OcrArgs {
     /// Tesseract's tessdata directory holding chi_sim (and eng); unset: the system's.
     #[arg(long, env = "CREDVERIFY_TESSDATA")]
     pub tessdata: Option<String>,
+    /// Seconds one screenshot may take to read; past it the record is rejected `image_unreadable`
+    /// ("too large to read in time").
+    #[arg(long, env = "CREDVERIFY_OCR_DEADLINE_SECS", default_value_t = 30)]
+    pub ocr_deadline_secs: u64,
 }
 
 impl OcrArgs {
@@ -286,6 +290,7 @@ impl OcrArgs {
         crate::ocr::OcrConfig {
             threads: self.ocr_threads.max(1),
             datapath: self.tessdata.clone(),
+            deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
             ..crate::ocr::OcrConfig::default()
         }
     }

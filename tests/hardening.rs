@@ -7,7 +7,10 @@ mod common;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
+use common::TestDb;
+use credverify::domain::CredentialFields;
 use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
+use credverify::store::{ListFilter, NewRecord};
 use image::{GrayImage, ImageFormat, Luma};
 
 /// A 6300×6300 page of 9-px "text": passes the 40 MP intake limit, and the
@@ -122,3 +125,97 @@ fn recognition_stops_at_the_deadline() {
     }
     assert!(took < Duration::from_secs(30), "ended after {took:?}");
 }
+
+// --- 3. One hostile row never stops a listing or the sweep --------------------
+
+fn vcode_record(candidate: &str) -> NewRecord {
+    let fields = CredentialFields {
+        vcode: Some("A7K2M9QX4TB8R5WZ".into()),
+        ..CredentialFields::default()
+    };
+    NewRecord {
+        candidate_id: candidate.into(),
+        name: "王晓雯".into(),
+        id_number: None,
+        fields,
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    }
+}
+
+fn nested(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+async fn damaged_rows_are_listed_and_swept_around(db: &TestDb) {
+    let bad = db
+        .store
+        .submit(&vcode_record("c-bad"))
+        .await
+        .unwrap()
+        .record_id;
+    let stranded = db
+        .store
+        .submit(&vcode_record("c-ok"))
+        .await
+        .unwrap()
+        .record_id;
+    // Written behind intake's back, as a hostile producer once could.
+    db.exec(&format!(
+        "UPDATE records SET claimed = '{{\"school\": {}}}' WHERE id = {bad}",
+        nested(200)
+    ))
+    .await;
+    // The other record's job is gone: only the sweep can bring it back.
+    db.exec(&format!("DELETE FROM {}", db.jobs_table())).await;
+    db.exec("UPDATE records SET job_id = NULL").await;
+
+    let listed = db.store.list(&ListFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 2, "both records listed");
+    let shown = db.store.record(bad).await.expect("show").expect("exists");
+    assert!(
+        shown.damaged.iter().any(|d| d.starts_with("claimed")),
+        "{:?}",
+        shown.damaged
+    );
+    assert!(
+        db.store.job_record(bad).await.is_err(),
+        "never verified blind"
+    );
+
+    let requeued = credverify::queue::sweep(&db.store, Duration::ZERO)
+        .await
+        .expect("the sweep completes");
+    assert_eq!(requeued, 1, "the undamaged record is re-queued");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM records WHERE id = {stranded} AND job_id IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+
+    for args in [
+        vec!["list".to_string()],
+        vec!["list".into(), "--json".into()],
+        vec!["show".into(), bad.to_string()],
+        vec!["sweep".into(), "--quiet-secs".into(), "0".into()],
+    ] {
+        let out = common::bin()
+            .arg("--database-url")
+            .arg(&db.url)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+on_both_backends!(
+    damaged_rows_never_stop_listing_or_sweeping,
+    damaged_rows_are_listed_and_swept_around
+);

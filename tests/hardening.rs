@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::TestDb;
 use credverify::domain::CredentialFields;
 use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
-use credverify::store::{ListFilter, NewRecord};
+use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
 use image::{GrayImage, ImageFormat, Luma};
 
 /// A 6300×6300 page of 9-px "text": passes the 40 MP intake limit, and the
@@ -219,3 +219,229 @@ on_both_backends!(
     damaged_rows_never_stop_listing_or_sweeping,
     damaged_rows_are_listed_and_swept_around
 );
+
+// --- 4. One intake, one set of rules --------------------------------------------
+
+/// Typed fields every intake must refuse, and the field the refusal names.
+fn refused_fields() -> Vec<(String, &'static str)> {
+    let with_code = |extra: &str| format!(r#"{{"vcode": "A7K2M9QX4TB8R5WZ", {extra}}}"#);
+    let mut cases: Vec<(String, &'static str)> = [
+        (r#""graduation_date": "2021/06/30""#, "graduation_date"),
+        (r#""graduation_date": "2021-13-45""#, "graduation_date"),
+        (r#""birth_date": "0000-00-00""#, "birth_date"),
+        (r#""graduation_date": "2026-02-30""#, "graduation_date"),
+        (r#""gender": "M""#, "gender"),
+        (r#""gender": "X""#, "gender"),
+        (r#""certificate_no": "abc""#, "certificate_no"),
+        (r#""duration": "four""#, "duration"),
+        (r#""duration": "1e9""#, "duration"),
+        (r#""duration": 4"#, "duration"),
+        (r#""school": {"a": 1}"#, "school"),
+        (r#""school": [1]"#, "school"),
+        (r#""school": "a\u001b]0;owned\u0007b""#, "school"),
+    ]
+    .into_iter()
+    .map(|(extra, field)| (with_code(extra), field))
+    .collect();
+    cases.push((with_code(&format!(r#""major": {}"#, nested(200))), "major"));
+    cases.push((r#"{"vcode": "ſBCDEFGH12345678"}"#.into(), "vcode"));
+    cases.push((r#"{"vcode": "ıBCDEFGH12345678"}"#.into(), "vcode"));
+    cases
+}
+
+async fn every_intake_refuses_the_same_things(db: &TestDb) {
+    for (json, field) in refused_fields() {
+        let named = format!("field `{field}`");
+        // The CLI's and the library's path: typed fields are parsed first.
+        // JSON nested past the parser's depth is refused as a whole file,
+        // before any key is read.
+        match CredentialFields::from_manual_json(&json) {
+            Err(e) => assert!(
+                e.to_string().contains(&named)
+                    || (json.contains(&nested(200)) && e.field == "(file)"),
+                "{json}: {e}"
+            ),
+            Ok(fields) => {
+                let mut new = vcode_record("c-rules");
+                new.fields = fields;
+                match db.store.submit(&new).await {
+                    Err(SubmitError::Invalid(m)) => assert!(m.contains(&named), "{json}: {m}"),
+                    other => panic!("{json}: accepted: {other:?}"),
+                }
+            }
+        }
+        if let Store::Postgres(pool) = &db.store {
+            let e = sqlx::query("SELECT credverify.submit_record('c-rules', '王晓雯', $1::jsonb)")
+                .bind(&json)
+                .execute(pool)
+                .await
+                .expect_err(&json);
+            let db_err = e.as_database_error().expect("a database error");
+            assert_eq!(db_err.code().as_deref(), Some("CV002"), "{json}: {e}");
+            assert!(db_err.message().contains(&named), "{json}: {e}");
+        }
+    }
+
+    // Identifiers, names and sizes, through the library on both backends.
+    let mut long_id = vcode_record(&"c".repeat(7838));
+    let mut long_name = vcode_record("c-rules");
+    long_name.name = "名".repeat(1_000_000);
+    let mut escape_name = vcode_record("c-rules");
+    escape_name.name = "王\u{1b}[2J晓雯".into();
+    let mut big_shot = vcode_record("c-rules");
+    big_shot.screenshot = Some(vec![0u8; 21 * 1024 * 1024]);
+    long_id.idempotency_key = None;
+    for (new, field) in [
+        (long_id, "candidate_id"),
+        (long_name, "name"),
+        (escape_name, "name"),
+        (big_shot, "screenshot"),
+    ] {
+        match db.store.submit(&new).await {
+            Err(SubmitError::Invalid(m)) => {
+                assert!(m.contains(&format!("field `{field}`")), "{field}: {m}")
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    if let Store::Postgres(pool) = &db.store {
+        for (sql, field) in [
+            (
+                format!("SELECT credverify.submit_record('{}', 'n', '{{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}}')", "c".repeat(7838)),
+                "candidate_id",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', repeat('名', 1000000), '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')".into(),
+                "name",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', 'n', '{\"vcode\": null}', p_screenshot_ref => 'a.png')".into(),
+                "vcode",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', 'n', p_screenshot => decode(repeat('00', 21 * 1024 * 1024), 'hex'))".into(),
+                "screenshot",
+            ),
+        ] {
+            let e = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(field);
+            let db_err = e.as_database_error().expect("a database error");
+            assert_eq!(db_err.code().as_deref(), Some("CV002"), "{field}: {e}");
+            assert!(db_err.message().contains(&format!("field `{field}`")), "{field}: {e}");
+        }
+        // Spaces around a candidate id name the same candidate.
+        for id in ["c-ws", "c-ws ", " c-ws"] {
+            sqlx::query(
+                "SELECT credverify.submit_record($1, '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
+            )
+            .bind(id)
+            .execute(pool)
+            .await
+            .expect(id);
+        }
+    } else {
+        for id in ["c-ws", "c-ws ", " c-ws"] {
+            db.store.submit(&vcode_record(id)).await.expect(id);
+        }
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM candidates WHERE id LIKE '%c-ws%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id = 'c-ws'")
+            .await,
+        3
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id <> 'c-ws'")
+            .await,
+        0,
+        "nothing refused was stored"
+    );
+}
+on_both_backends!(
+    one_set_of_intake_rules,
+    every_intake_refuses_the_same_things
+);
+
+// --- 5. Idempotency tells the truth ----------------------------------------------
+
+async fn idempotency_keys_bind_their_content(db: &TestDb) {
+    let mut first = vcode_record("c-idem");
+    first.idempotency_key = Some("upload-1".into());
+    let a = db.store.submit(&first).await.unwrap();
+    assert!(a.created);
+    let again = db.store.submit(&first).await.unwrap();
+    assert_eq!((again.record_id, again.created), (a.record_id, false));
+
+    let mut other = first.clone();
+    other.name = "李四".into();
+    match db.store.submit(&other).await {
+        Err(SubmitError::KeyReused { key, record_id }) => {
+            assert_eq!((key.as_str(), record_id), ("upload-1", a.record_id));
+        }
+        r => panic!("reused key with other content: {r:?}"),
+    }
+    if let Store::Postgres(pool) = &db.store {
+        let e = sqlx::query(
+            "SELECT credverify.submit_record('c-idem', '李四', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}', p_idempotency_key => 'upload-1')",
+        )
+        .execute(pool)
+        .await
+        .expect_err("refused");
+        assert_eq!(
+            e.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("CV003")
+        );
+    }
+    // The CLI says so with exit 3.
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "submit",
+            "--candidate",
+            "c-idem",
+            "--name",
+            "李四",
+        ])
+        .args([
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+            "--idempotency-key",
+            "upload-1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Ten at once with one key: one of them created the record.
+    let mut parallel = vcode_record("c-par");
+    parallel.idempotency_key = Some("upload-2".into());
+    let answers = futures::future::join_all((0..10).map(|_| {
+        let store = db.store.clone();
+        let new = parallel.clone();
+        tokio::spawn(async move { store.submit(&new).await })
+    }))
+    .await;
+    let answers: Vec<_> = answers.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(
+        answers.iter().filter(|s| s.created).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(answers.iter().all(|s| s.record_id == answers[0].record_id));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id = 'c-par'")
+            .await,
+        1
+    );
+}
+on_both_backends!(idempotency_is_honest, idempotency_keys_bind_their_content);

@@ -10,7 +10,7 @@ use crate::store::{NewRecord, Store, SubmitError};
 
 /// Uploads larger than this are refused at intake; the reader has its own,
 /// smaller limit for what it will decode.
-const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+const MAX_UPLOAD_BYTES: usize = crate::store::intake::MAX_SCREENSHOT_BYTES;
 
 #[derive(Debug, Clone, Args)]
 pub struct SubmitArgs {
@@ -134,6 +134,8 @@ pub async fn submit(url: &str, args: SubmitArgs) -> Result<(), CliError> {
         ))
         .hint(format!("see them with `credverify list --candidate {candidate_id}`"))),
         Err(SubmitError::Invalid(msg)) => Err(CliError::usage(msg)),
+        Err(e @ SubmitError::KeyReused { .. }) => Err(CliError::refused(e.to_string())
+            .hint("use a new idempotency key for a new submission")),
         Err(SubmitError::Store(e)) => Err(e.into()),
     }
 }

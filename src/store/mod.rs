@@ -6,6 +6,7 @@
 
 mod admin;
 mod connect;
+pub mod intake;
 mod jobs;
 pub mod model;
 mod outbox;
@@ -42,6 +43,12 @@ pub enum SubmitError {
     LimitReached { candidate_id: String, limit: u32 },
     #[error("{0}")]
     Invalid(String),
+    /// The idempotency key was used before for different content (SQLSTATE
+    /// CV003 on PostgreSQL).
+    #[error(
+        "idempotency key `{key}` was used for a different submission (record {record_id}); nothing was added"
+    )]
+    KeyReused { key: String, record_id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

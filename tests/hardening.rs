@@ -5,13 +5,18 @@
 mod common;
 
 use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
-use credverify::domain::CredentialFields;
+use credverify::chsi::Transient;
+use credverify::domain::{CredentialFields, VerificationCode};
 use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
 use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
+use credverify::verdict::Lookup;
 use image::{GrayImage, ImageFormat, Luma};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A 6300×6300 page of 9-px "text": passes the 40 MP intake limit, and the
 /// 28-px text target would enlarge it ×3 to 357 MP.
@@ -445,3 +450,123 @@ async fn idempotency_keys_bind_their_content(db: &TestDb) {
     );
 }
 on_both_backends!(idempotency_is_honest, idempotency_keys_bind_their_content);
+
+// --- 6. The verification client: redirects and the report's own code ----------
+
+/// A one-route-per-call HTTP server: `answer(path)` gives the status line's
+/// code, extra headers and body. Counts the requests it got.
+async fn tiny_server<F>(answer: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(&str) -> (u16, String, Vec<u8>) + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let answer = Arc::clone(&answer);
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let text = String::from_utf8_lossy(&head);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, headers, body) = answer(&path);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_follows_no_redirect_off_its_origin() {
+    let code = VerificationCode::parse("A7K2M9QX4TB8R5WZ").unwrap();
+    let (elsewhere, elsewhere_hits) =
+        tiny_server(|_| (200, String::new(), b"<html>report</html>".to_vec())).await;
+    for target in [
+        format!("{elsewhere}/xlcx/bg.do"),
+        "http://127.0.0.1:5432/".to_string(),
+    ] {
+        let location = target.clone();
+        let (service, _) =
+            tiny_server(move |_| (302, format!("Location: {location}\r\n"), Vec::new())).await;
+        let e = common::chsi(&service)
+            .lookup(&code)
+            .await
+            .expect_err(&target);
+        assert_eq!(e, Transient::UnexpectedStatus(302), "{target}");
+    }
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "the code never left"
+    );
+
+    // Within the origin a redirect is still followed (a front door may use one).
+    let (sandbox, sandbox_url) = common::sandbox().await;
+    let page = reqwest::get(format!(
+        "{sandbox_url}/xlcx/bg.do?vcode={}&srcid=bgcx",
+        code.expose()
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap()
+    .to_vec();
+    drop(sandbox);
+    let served = page.clone();
+    let (service, hits) = tiny_server(move |path| {
+        if path.starts_with("/xlcx/bg.do") {
+            (302, "Location: /report\r\n".into(), Vec::new())
+        } else {
+            (
+                200,
+                "Content-Type: text/html; charset=utf-8\r\n".into(),
+                served.clone(),
+            )
+        }
+    })
+    .await;
+    let answer = common::chsi(&service)
+        .lookup(&code)
+        .await
+        .expect("followed");
+    assert!(
+        matches!(answer.lookup, Lookup::Found(_)),
+        "{:?}",
+        answer.lookup
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // The same report asked for with another code: not the candidate's.
+    let other = VerificationCode::parse("B8R5WZA7K2M9QX4T").unwrap();
+    let (service, _) = tiny_server(move |_| {
+        (
+            200,
+            "Content-Type: text/html; charset=utf-8\r\n".into(),
+            page.clone(),
+        )
+    })
+    .await;
+    let e = common::chsi(&service)
+        .lookup(&other)
+        .await
+        .expect_err("mismatch");
+    assert_eq!(e, Transient::CodeMismatch);
+}

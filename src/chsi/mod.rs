@@ -1,6 +1,7 @@
 //! The verification service (学信网 在线验证): fetch a report by its
 //! 在线验证码 and tell a definite answer from a transient failure.
 
+pub mod duplicate_labels;
 mod limiter;
 pub mod page;
 
@@ -70,6 +71,10 @@ pub enum Transient {
     BodyTooLarge(usize),
     #[error("unrecognised page: {0}")]
     UnrecognisedPage(String),
+    /// The report shows another 在线验证码 than the one asked for: not the
+    /// candidate's report, whatever it says.
+    #[error("the report is for another 在线验证码")]
+    CodeMismatch,
 }
 
 impl Transient {
@@ -84,6 +89,7 @@ impl Transient {
             Transient::Connection(_) => "connection",
             Transient::BodyTooLarge(_) => "body_too_large",
             Transient::UnrecognisedPage(_) => "unrecognised_page",
+            Transient::CodeMismatch => "code_mismatch",
         }
     }
 
@@ -130,7 +136,7 @@ impl ChsiClient {
             .cookie_store(true)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_origin_redirects(3))
             .build()?;
         Ok(Arc::new(Self {
             http,
@@ -158,6 +164,9 @@ impl ChsiClient {
             Err(t) if t.is_push_back() => {
                 tracing::warn!(vcode = %code, error = %t, "verification service pushed back; slowing down");
                 self.limiter.back_off(self.config.back_off);
+            }
+            Err(t @ Transient::CodeMismatch) => {
+                tracing::error!(vcode = %code, error = %t, "the verification service answered with another code's report: check the service URL and anything between us and it");
             }
             Err(t @ Transient::UnrecognisedPage(_)) => {
                 tracing::error!(vcode = %code, error = %t, "verification service returned a page we do not recognise: has the site changed?");
@@ -191,6 +200,9 @@ impl ChsiClient {
             .map_err(|e| Transient::UnrecognisedPage(format!("page parser failed: {e}")))?;
         match page {
             Page::Report {
+                vcode: Some(shown), ..
+            } if !same_code(&shown, code) => Err(Transient::CodeMismatch),
+            Page::Report {
                 report, unreadable, ..
             } => Ok(Answer {
                 lookup: Lookup::Found(report),
@@ -212,6 +224,31 @@ impl ChsiClient {
             Page::Unrecognised(why) => Err(Transient::UnrecognisedPage(why)),
         }
     }
+}
+
+/// Whether the code a report shows is the one asked for (the 12-digit
+/// form is compared as is, the 16-character one ignoring case).
+fn same_code(shown: &str, asked: &VerificationCode) -> bool {
+    shown.eq_ignore_ascii_case(asked.expose())
+}
+
+/// Follows at most `max` redirects, and only within the origin of the
+/// request (scheme, host and port): a redirect elsewhere would hand the
+/// 在线验证码 in the URL to another server, or point our client at an
+/// internal service (a database port on localhost).
+fn same_origin_redirects(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let same = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same || attempt.previous().len() > max {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn classify(e: reqwest::Error) -> Transient {

@@ -11,6 +11,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod queue;
 pub mod retry;
+pub mod safe_open;
 pub mod sandbox;
 pub mod store;
 pub mod uploads;

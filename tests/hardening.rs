@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::TestDb;
 use credverify::chsi::Transient;
-use credverify::domain::{CredentialFields, VerificationCode};
+use credverify::domain::{CredentialFields, Status, VerificationCode};
 use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
 use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
+use credverify::uploads::{FetchError, Uploads, UploadsConfig};
 use credverify::verdict::Lookup;
 use image::{GrayImage, ImageFormat, Luma};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -570,3 +571,148 @@ async fn the_client_follows_no_redirect_off_its_origin() {
         .expect_err("mismatch");
     assert_eq!(e, Transient::CodeMismatch);
 }
+
+// --- 7. Uploads: what a reference may open ---------------------------------------
+
+fn uploads_in(root: &std::path::Path) -> Uploads {
+    Uploads::new(UploadsConfig {
+        root: Some(root.into()),
+        url_prefixes: vec![],
+        max_bytes: 1024 * 1024,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_open_only_regular_files_beneath_the_root() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("uploads");
+    let outside = base.path().join("secret");
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("a.png"), b"SECRET").unwrap();
+    std::fs::write(root.join("d/a.png"), b"INSIDE").unwrap();
+    let u = uploads_in(&root);
+    assert_eq!(u.fetch("d/a.png").await.unwrap(), b"INSIDE");
+
+    // A FIFO: refused at once, never waited on.
+    let fifo = root.join("pipe.png");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let e = u.fetch("pipe.png").await.expect_err("fifo");
+    assert!(
+        matches!(e, FetchError::Refused(ref m) if m.contains("not a regular file")),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Symlinks out, dangling or not, and hard links: refused, not retried.
+    std::os::unix::fs::symlink(outside.join("a.png"), root.join("out.png")).unwrap();
+    std::os::unix::fs::symlink(outside.join("gone.png"), root.join("dangling.png")).unwrap();
+    std::fs::hard_link(outside.join("a.png"), root.join("hard.png")).unwrap();
+    for name in ["out.png", "dangling.png", "hard.png"] {
+        let e = u.fetch(name).await.expect_err(name);
+        assert!(matches!(e, FetchError::Refused(_)), "{name}: {e:?}");
+    }
+
+    // A directory swapped for a symlink out while references are read:
+    // never a byte from outside.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, outside, stop) = (root.clone(), outside.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::rename(root.join("d"), root.join("d.real"));
+                let _ = std::os::unix::fs::symlink(&outside, root.join("d"));
+                let _ = std::fs::remove_file(root.join("d"));
+                let _ = std::fs::rename(root.join("d.real"), root.join("d"));
+            }
+        })
+    };
+    let mut inside = 0;
+    for _ in 0..300 {
+        if let Ok(bytes) = u.fetch("d/a.png").await {
+            assert_eq!(bytes, b"INSIDE", "read from outside the root");
+            inside += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    eprintln!("{inside} of 300 reads during the swaps found the file inside");
+}
+
+#[test]
+fn the_cli_reads_only_regular_files_and_at_most_the_limit() {
+    for path in ["/dev/zero", "/proc/self/environ", "/dev/stdin"] {
+        let started = Instant::now();
+        let out = common::bin()
+            .args([
+                "--database-url",
+                "sqlite::memory:",
+                "submit",
+                "--candidate",
+                "c-1",
+            ])
+            .args(["--name", "王晓雯", "--screenshot", path])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{path}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 200 * 1024]).unwrap();
+    let out = common::bin()
+        .args([
+            "--database-url",
+            "sqlite::memory:",
+            "submit",
+            "--candidate",
+            "c-1",
+        ])
+        .args(["--name", "王晓雯", "--fields"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+}
+
+// --- 13, 14. Our configuration and our data are never the candidate's fault ----
+
+async fn our_faults_never_reject(db: &TestDb) {
+    let (_sandbox, url) = common::sandbox().await;
+    let mut by_ref = vcode_record("c-ref");
+    by_ref.fields.vcode = None;
+    by_ref.screenshot_ref = Some("shots/a.png".into());
+    let by_ref = db.store.submit(&by_ref).await.unwrap().record_id;
+    let mut lost = vcode_record("c-lost");
+    lost.fields.vcode = None;
+    lost.screenshot = Some(common::fixture("bad/blank.png"));
+    let lost = db.store.submit(&lost).await.unwrap().record_id;
+    db.exec(&format!("DELETE FROM screenshots WHERE record_id = {lost}"))
+        .await;
+
+    // A worker with no uploads root, and a screenshot row gone.
+    let env = common::env_with_reader(db, &url, Some(common::ocr()));
+    common::drain(&env, 2).await;
+    for (id, why) in [(by_ref, "configuration"), (lost, "data fault")] {
+        let rec = db.store.record(id).await.unwrap().unwrap();
+        assert_eq!(rec.status, Status::Unverified, "{why}: {:?}", rec.reasons);
+        assert!(rec.reasons.is_empty(), "{why}");
+        let err = rec.last_error.unwrap_or_default();
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
+on_both_backends!(
+    configuration_and_data_faults_are_ours,
+    our_faults_never_reject
+);

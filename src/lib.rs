@@ -10,6 +10,7 @@ pub mod ocr;
 pub mod parse;
 pub mod pipeline;
 pub mod queue;
+pub mod redact;
 pub mod retry;
 pub mod safe_open;
 pub mod sandbox;

@@ -716,3 +716,93 @@ on_both_backends!(
     configuration_and_data_faults_are_ours,
     our_faults_never_reject
 );
+
+// --- 11, 15. What operators and their tools read ---------------------------------
+
+async fn serve_router(store: Store) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, credverify::metrics::router(store)).await;
+    });
+    format!("http://{addr}")
+}
+
+async fn metrics_and_health_say_what_they_are(db: &TestDb) {
+    let url = serve_router(db.store.clone()).await;
+    let resp = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    let body = resp.text().await.unwrap();
+    assert!(
+        ct.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ct}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "an OpenMetrics body");
+    assert!(body.contains("# TYPE "), "types kept");
+
+    // A database that went away: a generic message out, details in logs.
+    db.store.close().await;
+    let resp = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let health: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(health["database"], "unreachable", "{health}");
+}
+on_both_backends!(
+    metrics_and_health_endpoints,
+    metrics_and_health_say_what_they_are
+);
+
+#[test]
+fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::bin()
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no --database-url given; using sqlite://")
+            && stderr.contains(&home.path().display().to_string()),
+        "{stderr}"
+    );
+
+    let db = home.path().join("x.db");
+    let url = format!("sqlite://{}", db.display());
+    let run = |args: &[&str]| {
+        common::bin()
+            .args(["--database-url", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    for i in 0..5 {
+        let c = format!("c-{i}");
+        let o = run(&[
+            "submit",
+            "--candidate",
+            &c,
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // `credverify list | head -0`: the reader is gone before the first line.
+    let mut child = common::bin()
+        .args(["--database-url", &url, "list", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}

@@ -806,3 +806,49 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
         "{stderr}"
     );
 }
+
+// --- 8. Terminals ----------------------------------------------------------------
+
+async fn hostile_text_reaches_no_terminal_raw(db: &TestDb) {
+    let id = db
+        .store
+        .submit(&vcode_record("c-term"))
+        .await
+        .unwrap()
+        .record_id;
+    // Stored before intake refused such names, or by a report value.
+    db.exec(&format!(
+        "UPDATE records SET candidate_name = '王' || {esc} || '[2J' || {esc} || ']0;owned' || {bel} || '晓雯' || {rlo}, \
+         last_error = 'page: ' || {esc} || ']8;;http://x' || {esc} || '\\' WHERE id = {id}",
+        esc = "char(27)".replace("char", if matches!(db.store, Store::Postgres(_)) { "chr" } else { "char" }),
+        bel = if matches!(db.store, Store::Postgres(_)) { "chr(7)" } else { "char(7)" },
+        rlo = if matches!(db.store, Store::Postgres(_)) { "chr(8238)" } else { "char(8238)" },
+    ))
+    .await;
+    for args in [
+        vec!["show".to_string(), id.to_string()],
+        vec!["list".into()],
+    ] {
+        let out = common::bin()
+            .args(["--database-url", &db.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}"),
+            "{args:?}: escaped, not dropped: {text}"
+        );
+    }
+}
+on_both_backends!(
+    admin_output_escapes_control_characters,
+    hostile_text_reaches_no_terminal_raw
+);

@@ -9,6 +9,7 @@ mod output;
 mod records;
 mod run;
 mod submit;
+pub(crate) mod terminal;
 
 use std::path::PathBuf;
 use std::time::Duration;

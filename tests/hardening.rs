@@ -852,3 +852,74 @@ on_both_backends!(
     admin_output_escapes_control_characters,
     hostile_text_reaches_no_terminal_raw
 );
+
+// --- 10. Least privilege on PostgreSQL ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_role_can_submit_and_nothing_more() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let role = format!(
+        "cv_backend_{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let submitted = db
+        .store
+        .submit(&vcode_record("c-other"))
+        .await
+        .unwrap()
+        .record_id;
+    db.exec(&format!("CREATE ROLE {role} LOGIN")).await;
+    db.exec(&format!("GRANT USAGE ON SCHEMA credverify TO {role}"))
+        .await;
+    let url = db.url.replacen("postgres@", &format!("{role}@"), 1);
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect as the backend role");
+    let id: i64 = sqlx::query_scalar(
+        "SELECT credverify.submit_record('c-role', '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("intake with no table rights");
+    assert!(id > 0);
+    for forged in [
+        format!(
+            "INSERT INTO credverify.record_events (record_id, actor, from_status, to_status) VALUES ({submitted}, 'worker', 'unverified', 'verified')"
+        ),
+        format!("UPDATE credverify.records SET status = 'verified' WHERE id = {submitted}"),
+        "TRUNCATE credverify.records CASCADE".to_string(),
+        format!(
+            "SELECT credverify.decide({submitted}, 'unverified', 'verified', NULL, 'worker', '[]', '[]', NULL, NULL, NULL, now())"
+        ),
+    ] {
+        let e = sqlx::query(sqlx::AssertSqlSafe(forged.clone()))
+            .execute(&mut conn)
+            .await
+            .expect_err(&forged);
+        assert_eq!(
+            e.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("42501"),
+            "{forged}: {e}"
+        );
+    }
+    let _ = conn.close().await;
+    // Not even the owner moves a record to another candidate.
+    assert!(
+        db.try_exec(&format!(
+            "UPDATE records SET candidate_id = 'c-role' WHERE id = {submitted}"
+        ))
+        .await
+        .is_err()
+    );
+    db.cleanup().await;
+    let mut admin = sqlx::PgConnection::connect(common::PG_ADMIN_URL)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

@@ -280,3 +280,29 @@ AS $$
     SELECT s.record_id FROM credverify.submit(p_candidate_id, p_name, p_fields, p_id_number,
         p_idempotency_key, p_screenshot, p_screenshot_ref) AS s;
 $$;
+
+-- Least privilege. Intake runs with its owner's rights (SECURITY DEFINER
+-- above, with a fixed search_path), so a backend role needs no table rights
+-- at all: EXECUTE on the intake functions through USAGE on the schema.
+-- Deciding is the worker's alone.
+REVOKE EXECUTE ON FUNCTION credverify.decide(BIGINT, TEXT, TEXT, TEXT, TEXT, JSONB, JSONB, JSONB, TEXT, TEXT, TIMESTAMPTZ)
+    FROM PUBLIC;
+REVOKE TRUNCATE ON ALL TABLES IN SCHEMA credverify FROM PUBLIC;
+
+-- A record belongs to its candidate for good: the five-record limit and
+-- every notification depend on it.
+CREATE FUNCTION credverify.keep_candidate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.candidate_id IS DISTINCT FROM OLD.candidate_id THEN
+        RAISE EXCEPTION 'a record''s candidate_id cannot change' USING ERRCODE = 'P0001';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER candidate_id_is_immutable
+BEFORE UPDATE OF candidate_id ON credverify.records
+FOR EACH ROW EXECUTE FUNCTION credverify.keep_candidate();

@@ -27,8 +27,10 @@ fn init_tracing(cli: &Cli) {
             filter = filter.add_directive(d);
         }
     }
+    // Colour codes only for a person at a terminal, never into a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder
@@ -43,7 +45,31 @@ fn init_tracing(cli: &Cli) {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    let long_running = matches!(cli.command, Command::Worker(_) | Command::Sandbox(_));
+    if !long_running {
+        // `credverify list | head`: a closed pipe ends a one-shot command
+        // quietly, as it does any Unix tool, instead of a panic on println!.
+        // Long-running commands keep Rust's default (EPIPE as an error) for
+        // their sockets.
+        // SAFETY: setting a signal disposition before any thread writes.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_tracing(&cli);
+    if !matches!(cli.command, Command::Sandbox(_) | Command::Demo(_)) {
+        // Which database answered: a forgotten --database-url otherwise
+        // creates and answers from a file in the home directory unnoticed.
+        tracing::info!(database = %credverify::redact::url(&cli.database_url), "database");
+        if std::env::var_os("CREDVERIFY_DATABASE_URL").is_none()
+            && !std::env::args().any(|a| a.starts_with("--database-url"))
+        {
+            eprintln!(
+                "credverify: no --database-url given; using {}",
+                credverify::redact::url(&cli.database_url)
+            );
+        }
+    }
     if let Err(e) = cli::execute(cli).await {
         eprintln!("{e}");
         std::process::exit(e.code);

@@ -316,8 +316,12 @@ pub fn router(store: Store) -> Router {
 
 async fn healthz(State(store): State<Store>) -> impl IntoResponse {
     let db = store.ping().await;
+    // The error text can name hosts, users and schema: logs only.
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "health check: database unreachable");
+    }
     let body = serde_json::json!({
-        "database": match &db { Ok(()) => "ok".to_string(), Err(e) => format!("unreachable: {e}") },
+        "database": if db.is_ok() { "ok" } else { "unreachable" },
         "last_job_at": last_job_at(),
     });
     let code = if db.is_ok() {
@@ -332,15 +336,19 @@ async fn metrics(State(store): State<Store>) -> impl IntoResponse {
     match render(&store).await {
         Ok(text) => (
             StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            // The body is OpenMetrics text (counter types, `# EOF`): a
+            // Prometheus 0.0.4 content type made parsers drop the types.
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unreachable: {e}"),
-        )
-            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
     }
 }
 

@@ -154,6 +154,7 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
     };
     let mut ctx = Context {
         report_unreadable: answer.unreadable.clone(),
+        report_inconsistent: answer.inconsistent.clone(),
         read_from_screenshot,
         ..Context::default()
     };
@@ -217,6 +218,12 @@ async fn claimed_fields(
                 return Ok(Err(Step::Decide(Verdict::rejected(reason))));
             }
             Err(FetchError::Transient(detail)) => return Ok(Err(Step::Retry(detail))),
+            // Our configuration, not the candidate's upload: the record waits
+            // (retried, then flagged) for a worker that can fetch it.
+            Err(FetchError::Misconfigured(detail)) => {
+                tracing::error!(%detail, "this worker cannot fetch screenshot references: fix its configuration");
+                return Ok(Err(Step::Retry(format!("configuration: {detail}"))));
+            }
         }
     }
     let reading = match rec
@@ -231,7 +238,14 @@ async fn claimed_fields(
                     "no screenshot reader in this worker".into(),
                 )));
             };
-            let image = env.store.screenshot(rec.id).await?.unwrap_or_default();
+            // A record that says it has a screenshot but has no row is our
+            // data fault: retried, then flagged for an admin, never rejected.
+            let Some(image) = env.store.screenshot(rec.id).await? else {
+                tracing::error!("the record's screenshot is missing from the database");
+                return Ok(Err(Step::Retry(
+                    "data fault: the record's screenshot is missing from the database".into(),
+                )));
+            };
             match reader.read(image).await {
                 Ok(r) => {
                     let json = serde_json::to_value(&r).unwrap_or_default();

@@ -3,9 +3,10 @@
 //! A reference is input from another system: it is confined to the
 //! configured root or URL prefixes, and what it points to is size-limited.
 
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+
+use crate::safe_open::{self, OpenError};
 
 use reqwest::Url;
 
@@ -30,6 +31,11 @@ pub enum FetchError {
     /// Try again later (the file is not there yet, the store is down).
     #[error("{0}")]
     Transient(String),
+    /// This worker cannot fetch references of this kind (no uploads root,
+    /// no URL prefix): our configuration, never the candidate's fault. The
+    /// record waits for a worker that can.
+    #[error("{0}")]
+    Misconfigured(String),
 }
 
 #[derive(Debug, Clone)]
@@ -61,28 +67,38 @@ impl Uploads {
                 .unwrap_or(reference)
                 .to_string();
             let this = self.clone();
-            tokio::task::spawn_blocking(move || this.read_file(&path))
-                .await
-                .map_err(|e| FetchError::Transient(format!("reading the screenshot failed: {e}")))?
+            let read = tokio::task::spawn_blocking(move || this.read_file(&path));
+            // A file on a hung network mount must not hold the job for good.
+            match tokio::time::timeout(self.timeout(), read).await {
+                Ok(r) => r.map_err(|e| {
+                    FetchError::Transient(format!("reading the screenshot failed: {e}"))
+                })?,
+                Err(_) => Err(FetchError::Transient(format!(
+                    "reading the screenshot took longer than {:?}",
+                    self.timeout()
+                ))),
+            }
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        if self.config.timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            self.config.timeout
         }
     }
 
     /// The file `reference` names under the root, if it stays there.
     pub fn resolve(&self, reference: &str) -> Result<PathBuf, FetchError> {
         let Some(root) = &self.config.root else {
-            return Err(FetchError::Refused(
-                "screenshot paths are not accepted: no uploads root is configured".into(),
+            return Err(FetchError::Misconfigured(
+                "screenshot paths are not accepted by this worker: no --uploads-root is configured"
+                    .into(),
             ));
         };
         let rel = Path::new(reference);
-        if reference.contains('\0')
-            || rel.is_absolute()
-            || rel.components().any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(FetchError::Refused(format!(
-                "screenshot path `{reference}` must be relative to the uploads root, without `..`"
-            )));
-        }
+        relative_only(reference)?;
         let root = root.canonicalize().map_err(|e| {
             FetchError::Transient(format!(
                 "uploads root {} is unavailable: {e}",
@@ -112,35 +128,53 @@ impl Uploads {
         Ok(real)
     }
 
+    /// Reads the file beneath the root. The path is resolved by the kernel
+    /// beneath the root's descriptor with no symlink anywhere (`openat2`), so
+    /// a directory swapped for a link while we look cannot lead outside; a
+    /// FIFO or device is refused before a byte is read; a file with other
+    /// hard links is refused (its other name may be anywhere); at most the
+    /// limit is read.
     fn read_file(&self, reference: &str) -> Result<Vec<u8>, FetchError> {
-        let path = self.resolve(reference)?;
-        let file = std::fs::File::open(&path)
-            .map_err(|e| FetchError::Refused(format!("screenshot `{reference}`: {e}")))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| FetchError::Refused(format!("screenshot `{reference}`: {e}")))?;
-        if !meta.is_file() {
-            return Err(FetchError::Refused(format!(
-                "screenshot `{reference}` is not a file"
-            )));
+        let Some(root) = &self.config.root else {
+            return Err(FetchError::Misconfigured(
+                "no --uploads-root is configured".into(),
+            ));
+        };
+        let root_dir = std::fs::File::open(root).map_err(|e| {
+            FetchError::Transient(format!(
+                "uploads root {} is unavailable: {e}",
+                root.display()
+            ))
+        })?;
+        relative_only(reference)?;
+        let refused = |why: String| FetchError::Refused(format!("screenshot `{reference}` {why}"));
+        let file = match safe_open::open_beneath(&root_dir, Path::new(reference)) {
+            Ok(f) => f,
+            Err(OpenError::NotFound) => {
+                return Err(FetchError::Transient(format!(
+                    "screenshot `{reference}` is not in the uploads directory (yet)"
+                )));
+            }
+            Err(OpenError::Refused(why)) => return Err(refused(format!("is refused: {why}"))),
+            Err(OpenError::Io(e)) => return Err(refused(format!("cannot be opened: {e}"))),
+        };
+        if safe_open::has_other_links(&file)
+            .map_err(|e| refused(format!("cannot be examined: {e}")))?
+        {
+            return Err(refused(
+                "has other hard links, which may lie outside the uploads root".into(),
+            ));
         }
-        if meta.len() > self.config.max_bytes {
-            return Err(FetchError::Refused(format!(
-                "screenshot `{reference}` is {} bytes; the limit is {}",
-                meta.len(),
+        match safe_open::read_capped(file, self.config.max_bytes) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(refused(format!(
+                "is larger than the {}-byte limit",
                 self.config.max_bytes
-            )));
+            ))),
+            Err(e) => Err(FetchError::Transient(format!(
+                "reading screenshot `{reference}`: {e}"
+            ))),
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(self.config.max_bytes + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| FetchError::Transient(format!("reading screenshot `{reference}`: {e}")))?;
-        if bytes.len() as u64 > self.config.max_bytes {
-            return Err(FetchError::Refused(format!(
-                "screenshot `{reference}` grew past the limit while being read"
-            )));
-        }
-        Ok(bytes)
     }
 
     /// Whether `url` lies under one of the allowed prefixes.
@@ -161,14 +195,18 @@ impl Uploads {
                     && prefix.host_str() == url.host_str()
                     && prefix.port_or_known_default() == url.port_or_known_default()
                     && (url.path() == prefix.path() || url.path().starts_with(&base))
-                    && !url
-                        .path()
-                        .split('/')
-                        .any(|seg| seg == ".." || seg.eq_ignore_ascii_case("%2e%2e"))
+                    && !url.path().split('/').any(|seg| seg == ".." || seg == ".")
+                    && !has_encoded_separator_or_dot(url.path())
             })
     }
 
     async fn fetch_url(&self, reference: &str) -> Result<Vec<u8>, FetchError> {
+        if self.config.url_prefixes.is_empty() {
+            return Err(FetchError::Misconfigured(
+                "screenshot URLs are not accepted by this worker: no --screenshot-url-prefix is configured"
+                    .into(),
+            ));
+        }
         let url = Url::parse(reference)
             .map_err(|e| FetchError::Refused(format!("screenshot URL is not valid: {e}")))?;
         if !self.allowed(&url) {
@@ -217,6 +255,27 @@ impl Uploads {
     }
 }
 
+/// A reference path: relative, no `..`, no `.`, no NUL.
+fn relative_only(reference: &str) -> Result<(), FetchError> {
+    let rel = Path::new(reference);
+    if reference.contains('\0')
+        || rel.is_absolute()
+        || rel.components().any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(FetchError::Refused(format!(
+            "screenshot path `{reference}` must be relative to the uploads root, without `..`"
+        )));
+    }
+    Ok(())
+}
+
+/// `%2f`, `%5c` and `%2e` (any case): a prefix check on the raw path would
+/// pass `..%2f` or `%2E%2E%2F`, which the store may decode into a way out.
+fn has_encoded_separator_or_dot(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,12 +302,18 @@ mod tests {
         assert!(!ok("https://user:pw@files.example.com/uploads/b.png"));
         assert!(!ok("https://files.example.com/other/b.png"));
         assert!(!ok("https://files.example.com/uploads/%2e%2e/secret"));
+        assert!(!ok("https://files.example.com/uploads/..%2fsecret"));
+        assert!(!ok("https://files.example.com/uploads/%2E%2E%2Fsecret"));
+        assert!(!ok("https://files.example.com/uploads/a%5c..%5csecret"));
     }
 
     #[test]
     fn paths_are_refused_without_a_root_and_outside_it() {
         let u = uploads(&[]);
-        assert!(matches!(u.resolve("a.png"), Err(FetchError::Refused(_))));
+        assert!(matches!(
+            u.resolve("a.png"),
+            Err(FetchError::Misconfigured(_))
+        ));
         let dir = tempfile::tempdir().unwrap();
         let u = Uploads::new(UploadsConfig {
             root: Some(dir.path().into()),

@@ -52,6 +52,8 @@ pub struct Context {
     /// Report values read from the service's images (the table markup draws
     /// 姓名 and 毕(结)业), with the OCR engine's confidence (0–100).
     pub read_from_images: Vec<(Field, u8)>,
+    /// Fields the report page stated twice with different values.
+    pub report_inconsistent: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +188,14 @@ pub fn decide(
 
     reasons.extend(holder_reasons(candidate, auth));
     reasons.extend(structure_reasons(report));
+    if !ctx.report_inconsistent.is_empty() {
+        reasons.push(
+            Reason::new(ReasonCode::ReportInconsistent).with_detail(format!(
+                "the page states {} twice with different values",
+                keys(&ctx.report_inconsistent)
+            )),
+        );
+    }
 
     let field_diffs = compare_fields(claimed, auth);
     let (read, typed): (Vec<Field>, Vec<Field>) = field_diffs
@@ -530,6 +540,20 @@ mod tests {
             .set(Field::enrollment_status, "在籍（注册学籍）");
 
         let cases = vec![
+            Case {
+                ctx: Context {
+                    report_inconsistent: vec![Field::name],
+                    ..Context::default()
+                },
+                ..case(
+                    "a page stating the name twice with different values goes to a person",
+                    candidate("王晓雯"),
+                    claim(None, &[]),
+                    found(d()),
+                    Status::NeedsReview,
+                    &[ReasonCode::ReportInconsistent],
+                )
+            },
             case(
                 "a 学籍 report for a 学历 record rejects with its own reason",
                 candidate("王晓雯"),

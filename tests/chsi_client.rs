@@ -146,6 +146,7 @@ fn every_markup_generation_reads_the_same_fields() {
             vcode,
             unreadable,
             drawn,
+            ..
         } = parse_page(&fixture(file))
         else {
             panic!("{file}")

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod budget;
 pub mod cookie_file;
 mod drawn;
+pub mod duplicate_labels;
 mod fetcher;
 pub mod front_door;
 mod labels;
@@ -126,6 +127,10 @@ pub enum Transient {
     /// budget lives in the database).
     #[error("{0}")]
     Budget(#[from] BudgetError),
+    /// The report shows another 在线验证码 than the one asked for: not the
+    /// candidate's report, whatever it says.
+    #[error("the report is for another 在线验证码")]
+    CodeMismatch,
 }
 
 impl Transient {
@@ -146,6 +151,7 @@ impl Transient {
             Transient::FrontDoor(_) => "front_door",
             Transient::Budget(_) => "budget_unavailable",
             Transient::Browser(_) => "browser",
+            Transient::CodeMismatch => "code_mismatch",
         }
     }
 
@@ -171,6 +177,8 @@ pub struct Answer {
     pub unreadable: Vec<crate::domain::Field>,
     /// Values the report draws as images, fetched, still to be read.
     pub drawn: Vec<DrawnImage>,
+    /// Fields the page states twice with different values.
+    pub inconsistent: Vec<crate::domain::Field>,
 }
 
 /// A lookup that came to nothing, with the page when there was one.
@@ -232,7 +240,7 @@ impl ChsiClient {
             .cookie_provider(jar)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_origin_redirects(3))
             .build()?;
         Ok(Arc::new(Self {
             http,
@@ -292,6 +300,9 @@ impl ChsiClient {
                 _ if t.is_push_back() => {
                     tracing::warn!(vcode = %code, kind, error = %t, "verification service pushed back; slowing down");
                 }
+                Transient::CodeMismatch => {
+                    tracing::error!(vcode = %code, kind, error = %t, "the verification service answered with another code's report: check the service URL and anything between us and it");
+                }
                 Transient::FrontDoor(_) => {
                     tracing::warn!(vcode = %code, kind, error = %t, "verification service answered with its front door");
                 }
@@ -318,17 +329,23 @@ impl ChsiClient {
             lookup,
             unreadable: vec![],
             drawn: vec![],
+            inconsistent: vec![],
         };
         match page {
+            Page::Report {
+                vcode: Some(shown), ..
+            } if !same_code(&shown, code) => Err(Transient::CodeMismatch.into()),
             Page::Report {
                 report,
                 unreadable,
                 drawn,
+                inconsistent,
                 ..
             } => Ok(Answer {
                 lookup: Lookup::Found(report),
                 unreadable,
                 drawn: self.fetch_drawn(&drawn).await?,
+                inconsistent,
             }),
             Page::Invalid => Ok(answer(Lookup::Invalid)),
             Page::Expired => Ok(answer(Lookup::Expired)),
@@ -428,6 +445,31 @@ impl ChsiClient {
             b.shutdown().await;
         }
     }
+}
+
+/// Whether the code a report shows is the one asked for (the 12-digit
+/// form is compared as is, the 16-character one ignoring case).
+fn same_code(shown: &str, asked: &VerificationCode) -> bool {
+    shown.eq_ignore_ascii_case(asked.expose())
+}
+
+/// Follows at most `max` redirects, and only within the origin of the
+/// request (scheme, host and port): a redirect elsewhere would hand the
+/// 在线验证码 in the URL to another server, or point our client at an
+/// internal service (a database port on localhost).
+fn same_origin_redirects(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let same = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same || attempt.previous().len() > max {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn classify(e: reqwest::Error) -> Transient {

@@ -35,6 +35,9 @@ pub enum Page {
         unreadable: Vec<Field>,
         /// Values drawn as images, still to be read.
         drawn: Vec<DrawnField>,
+        /// Fields the page states more than once with different values: no
+        /// value wins, the report is inconsistent.
+        inconsistent: Vec<Field>,
     },
     Invalid,
     Expired,
@@ -217,12 +220,20 @@ fn read_report(doc: &Html, pairs: &[markup::Pair], kind: Kind) -> Page {
     let mut unreadable = Vec::new();
     let mut drawn: Vec<DrawnField> = Vec::new();
     let mut seen: Vec<Field> = Vec::new();
+    // Every text value stated for a field, to find a field stated twice with
+    // different values (姓名 twice): "last one wins" would let a page choose.
+    let mut stated: Vec<(&'static str, String)> = Vec::new();
     for pair in pairs {
         let Some(field) = labels::field_for(pair.label, kind) else {
             continue;
         };
+        if let Cell::Text(text) = &pair.value
+            && let Some(v) = normalize_value(field, text)
+        {
+            stated.push((field.key(), v));
+        }
         // The first pair of a label is the report's; a later one is a
-        // caption or a repeat.
+        // caption or a repeat (and checked above for a contradiction).
         if seen.contains(&field) {
             continue;
         }
@@ -258,11 +269,17 @@ fn read_report(doc: &Html, pairs: &[markup::Pair], kind: Kind) -> Page {
         .vcode
         .take()
         .or_else(|| markup::printed_code(doc).and_then(|t| normalize_value(Field::vcode, &t)));
+    let inconsistent =
+        super::duplicate_labels::conflicting_labels(stated.iter().map(|(k, v)| (*k, v.as_str())))
+            .into_iter()
+            .filter_map(|c| Field::from_key(&c.label))
+            .collect();
     Page::Report {
         report: Report { kind, fields },
         vcode,
         unreadable,
         drawn,
+        inconsistent,
     }
 }
 
@@ -280,6 +297,31 @@ mod tests {
 <div class="report-info-item"><div class="label">证书编号</div><div class="value">103151202105001234</div></div>
 </div><div class="report-yzm">在线验证码：<span class="yzm">A7K2M9QX4TB8R5WZ</span></div>
 <div class="report-tips">本报告有效期至 2025年09月02日。</div></div></body></html>"#;
+
+    #[test]
+    fn a_field_stated_twice_with_different_values_is_inconsistent() {
+        let twice = DIPLOMA.replace(
+            "<div class=\"report-info\">",
+            "<div class=\"report-info\"><div class=\"report-info-item\"><div class=\"label\">姓 名：</div><div class=\"value\">李四</div></div>",
+        );
+        let Page::Report { inconsistent, .. } = parse_page(&twice) else {
+            panic!("{:?}", parse_page(&twice))
+        };
+        assert_eq!(inconsistent, vec![Field::name]);
+        // The same value twice (a caption repeating it) is no contradiction.
+        let repeated = DIPLOMA.replace("李四", "王晓雯").replace(
+            "<div class=\"report-info\">",
+            "<div class=\"report-info\"><div class=\"report-info-item\"><div class=\"label\">姓名</div><div class=\"value\">王 晓雯</div></div>",
+        );
+        let Page::Report { inconsistent, .. } = parse_page(&repeated) else {
+            panic!("{:?}", parse_page(&repeated))
+        };
+        assert!(inconsistent.is_empty(), "{inconsistent:?}");
+        let Page::Report { inconsistent, .. } = parse_page(DIPLOMA) else {
+            panic!()
+        };
+        assert!(inconsistent.is_empty());
+    }
 
     #[test]
     fn reads_a_report_by_labels() {
@@ -401,6 +443,7 @@ mod tests {
             vcode,
             unreadable,
             drawn,
+            ..
         } = parse_page(html)
         else {
             panic!("{:?}", parse_page(html))

@@ -11,6 +11,7 @@ mod pages;
 mod records;
 mod run;
 mod submit;
+pub(crate) mod terminal;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -339,6 +340,10 @@ pub struct OcrArgs {
     /// Tesseract's tessdata directory holding chi_sim (and eng); unset: the system's.
     #[arg(long, env = "CREDVERIFY_TESSDATA")]
     pub tessdata: Option<String>,
+    /// Seconds one screenshot may take to read; past it the record is rejected `image_unreadable`
+    /// ("too large to read in time").
+    #[arg(long, env = "CREDVERIFY_OCR_DEADLINE_SECS", default_value_t = 30)]
+    pub ocr_deadline_secs: u64,
 }
 
 impl OcrArgs {
@@ -346,6 +351,7 @@ impl OcrArgs {
         crate::ocr::OcrConfig {
             threads: self.ocr_threads.max(1),
             datapath: self.tessdata.clone(),
+            deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
             ..crate::ocr::OcrConfig::default()
         }
     }
@@ -435,15 +441,26 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(if s.is_finite() && s > 0.0 { s } else { 0.0 })
 }
 
-/// A path argument that may be `-` for standard input.
-pub(crate) fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
+/// A path argument that may be `-` for standard input: a regular file only
+/// (`/dev/zero` or a FIFO would never end), and never more than `limit`
+/// bytes read (`/proc/self/environ` and friends are not regular files).
+pub(crate) fn read_input(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use crate::safe_open::{OpenError, open_regular, read_capped};
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {limit}-byte limit"),
+        )
+    };
     if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-        Ok(buf)
-    } else {
-        std::fs::read(path)
+        return read_capped(std::io::stdin().lock(), limit)?.ok_or_else(too_large);
     }
+    let file = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => e,
+        OpenError::NotFound => std::io::Error::from(std::io::ErrorKind::NotFound),
+        OpenError::Refused(why) => std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+    })?;
+    read_capped(file, limit)?.ok_or_else(too_large)
 }
 
 /// Runs a parsed command; the binary maps the error to an exit code.

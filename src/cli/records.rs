@@ -1,5 +1,6 @@
 //! `credverify show` and `credverify list`: reading records.
 
+use super::terminal::say;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use serde::Serialize;
@@ -108,41 +109,43 @@ pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
 }
 
 fn print_record(r: &RecordView, events: &[EventView]) {
-    println!(
+    say!(
         "Record {}  candidate {} {}",
-        r.id, r.candidate_id, r.candidate_name
+        r.id,
+        r.candidate_id,
+        r.candidate_name
     );
     if let Some(m) = &r.id_number_masked {
-        println!("ID number   {m}");
+        say!("ID number   {m}");
     }
     if let Some(k) = r.kind {
-        println!("Kind        {} ({})", k.zh(), k);
+        say!("Kind        {} ({})", k.zh(), k);
     }
-    println!("Status      {} {}", r.status, r.status_zh);
+    say!("Status      {} {}", r.status, r.status_zh);
     if let Some(at) = r.decided_at {
-        println!("Decided     {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
+        say!("Decided     {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
     }
     if r.status == Status::Unverified {
-        println!("Attempts    {} transient failure(s)", r.attempts);
+        say!("Attempts    {} transient failure(s)", r.attempts);
         if let Some(e) = &r.last_error {
-            println!("Last error  {e}");
+            say!("Last error  {e}");
         }
         if let Some(at) = r.next_attempt_at {
-            println!("Next try    {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
+            say!("Next try    {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
         }
         if r.retries_exhausted {
-            println!(
+            say!(
                 "            retries exhausted: waiting for an admin (`credverify rerun --record {}`)",
                 r.id
             );
         }
     }
     if !r.reasons.is_empty() {
-        println!("\nReasons");
+        say!("\nReasons");
         for reason in &r.reasons {
-            println!("  {}  {}", reason.code, reason.message);
+            say!("  {}  {}", reason.code, reason.message);
             if let Some(d) = &reason.detail {
-                println!("  {:width$}  ({d})", "", width = reason.code.as_str().len());
+                say!("  {:width$}  ({d})", "", width = reason.code.as_str().len());
             }
         }
     }
@@ -198,7 +201,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
         ]);
     }
     if any {
-        println!("\nFields\n{t}");
+        say!("\nFields\n{t}");
     }
     let mut t = table(&["at (UTC)", "actor", "from → to", "reasons / note"]);
     for e in events {
@@ -218,7 +221,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
             what,
         ]);
     }
-    println!("\nEvents\n{t}");
+    say!("\nEvents\n{t}");
 }
 
 pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
@@ -239,7 +242,7 @@ pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
         return print_json(&records);
     }
     if records.is_empty() {
-        println!("no records match");
+        say!("no records match");
         return Ok(());
     }
     let mut t = table(&[
@@ -268,9 +271,9 @@ pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
             r.updated_at.format("%Y-%m-%d %H:%M").to_string(),
         ]);
     }
-    println!("{t}");
+    say!("{t}");
     if records.len() as i64 == filter.limit {
-        println!(
+        say!(
             "(showing {} records from offset {}; use --offset {} for more)",
             records.len(),
             filter.offset,

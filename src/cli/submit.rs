@@ -10,7 +10,9 @@ use crate::store::{NewRecord, Store, SubmitError};
 
 /// Uploads larger than this are refused at intake; the reader has its own,
 /// smaller limit for what it will decode.
-const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+const MAX_UPLOAD_BYTES: usize = crate::store::intake::MAX_SCREENSHOT_BYTES;
+/// The fields file: typed fields are a few hundred bytes.
+const MAX_FIELDS_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Args)]
 pub struct SubmitArgs {
@@ -57,7 +59,7 @@ impl SubmitArgs {
         let mut fields = match &self.fields {
             None => CredentialFields::default(),
             Some(path) => {
-                let bytes = super::read_input(path).map_err(|e| {
+                let bytes = super::read_input(path, MAX_FIELDS_BYTES).map_err(|e| {
                     CliError::usage(format!("cannot read --fields {}: {e}", path.display()))
                 })?;
                 let text = String::from_utf8(bytes).map_err(|_| {
@@ -84,7 +86,7 @@ impl SubmitArgs {
         let screenshot = match &self.screenshot {
             None => None,
             Some(path) => {
-                let bytes = super::read_input(path).map_err(|e| {
+                let bytes = super::read_input(path, MAX_UPLOAD_BYTES as u64).map_err(|e| {
                     CliError::usage(format!("cannot read --screenshot {}: {e}", path.display()))
                 })?;
                 if bytes.len() > MAX_UPLOAD_BYTES {
@@ -134,6 +136,8 @@ pub async fn submit(url: &str, args: SubmitArgs) -> Result<(), CliError> {
         ))
         .hint(format!("see them with `credverify list --candidate {candidate_id}`"))),
         Err(SubmitError::Invalid(msg)) => Err(CliError::usage(msg)),
+        Err(e @ SubmitError::KeyReused { .. }) => Err(CliError::refused(e.to_string())
+            .hint("use a new idempotency key for a new submission")),
         Err(SubmitError::Store(e)) => Err(e.into()),
     }
 }

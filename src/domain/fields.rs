@@ -348,16 +348,27 @@ impl CredentialFields {
                     "unknown key; see jobs/README.md for the canonical keys",
                 )
             })?;
+            // Strings only, as jobs/schema says and credverify.submit_record
+            // enforces: one set of rules for every intake.
             let raw = match &value {
                 serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
                 other => {
+                    let what = match other {
+                        serde_json::Value::Null => "null",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        serde_json::Value::Number(_) => "a number",
+                        serde_json::Value::Array(_) => "an array",
+                        _ => "an object",
+                    };
                     return Err(FieldError::new(
                         key,
-                        format!("must be a string, got {other}"),
+                        format!("must be a string, got {what}"),
                     ));
                 }
             };
+            if let Some(why) = super::typed::shape_error(field, &raw) {
+                return Err(FieldError::new(key, why));
+            }
             let v = fields.validated(field, &raw)?;
             fields.set(field, v);
         }

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod reason;
 pub mod status;
 pub mod text;
+pub mod typed;
 
 pub use codes::{CertificateNo, DegreeCertificateNo, VerificationCode};
 pub use fields::{CredentialFields, Field, Kind};

@@ -5,13 +5,14 @@
 //! An engine is `Send` but not `Sync` and costs ~55 MiB: the pool gives each
 //! OCR thread exactly one and reuses it for every image.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
+use std::time::Duration;
 
 use image::imageops;
 use image::{GrayImage, Luma};
-use leptess::tesseract::TessApi;
 
 use super::hocr;
+use super::tess::{RecognizeError, Tess};
 use crate::parse::{OcrPage, Rect, Reread};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +26,10 @@ pub enum EngineError {
     Variable { name: String, value: String },
     #[error("Tesseract failed to recognise the image")]
     Recognize,
+    /// The image took longer than its deadline: too large or too dense to
+    /// read in time.
+    #[error("reading took longer than {0:?}")]
+    Deadline(Duration),
     #[error("the OCR engine panicked; it was replaced")]
     Panicked,
     #[error("the OCR pool has shut down")]
@@ -39,15 +44,18 @@ const PSM_BLOCK: &str = "6";
 /// A single line: the region reads of codes.
 const PSM_LINE: &str = "7";
 
+/// How long a region read (one line) may take; lines take milliseconds.
+const LINE_DEADLINE: Duration = Duration::from_secs(5);
+
 pub struct Engine {
-    api: TessApi,
+    api: Tess,
     whitelist: String,
     psm: &'static str,
 }
 
 impl Engine {
     pub fn new(datapath: Option<&str>, lang: &str) -> Result<Engine, EngineError> {
-        let api = TessApi::new(datapath, lang).map_err(|_| EngineError::Init {
+        let api = Tess::new(datapath, lang).ok_or_else(|| EngineError::Init {
             lang: lang.to_string(),
         })?;
         let mut e = Engine {
@@ -74,7 +82,7 @@ impl Engine {
         };
         let n = CString::new(name).map_err(|_| err())?;
         let v = CString::new(value).map_err(|_| err())?;
-        self.api.raw.set_variable(&n, &v).map_err(|_| err())
+        self.api.set_variable(&n, &v).then_some(()).ok_or_else(err)
     }
 
     fn set_psm(&mut self, psm: &'static str) -> Result<(), EngineError> {
@@ -94,32 +102,33 @@ impl Engine {
     }
 
     fn load(&mut self, img: &GrayImage) -> Result<(), EngineError> {
-        let (w, h) = (img.width() as i32, img.height() as i32);
         self.api
-            .raw
-            .set_image(img.as_raw(), w, h, 1, w)
-            .map_err(|_| EngineError::Recognize)?;
-        self.api.set_source_resolution(300);
-        Ok(())
+            .set_gray_image(img.as_raw(), img.width(), img.height())
+            .then_some(())
+            .ok_or(EngineError::Recognize)
     }
 
-    /// The whole page as words with boxes, in `img`'s pixels.
-    pub fn read_page(&mut self, img: &GrayImage) -> Result<OcrPage, EngineError> {
+    fn recognize(&mut self, deadline: Duration) -> Result<(), EngineError> {
+        self.api.recognize(deadline).map_err(|e| match e {
+            RecognizeError::Deadline => EngineError::Deadline(deadline),
+            RecognizeError::Failed => EngineError::Recognize,
+        })
+    }
+
+    /// The whole page as words with boxes, in `img`'s pixels; gives up
+    /// once `deadline` has passed.
+    pub fn read_page(
+        &mut self,
+        img: &GrayImage,
+        deadline: Duration,
+    ) -> Result<OcrPage, EngineError> {
         self.set_psm(PSM_BLOCK)?;
         self.set_whitelist("")?;
         self.load(img)?;
-        self.api
-            .raw
-            .recognize()
-            .map_err(|_| EngineError::Recognize)?;
+        self.recognize(deadline)?;
         // hOCR rather than TSV: it carries a box and a confidence per
         // character (see `hocr`).
-        let hocr = self
-            .api
-            .raw
-            .get_hocr_text(0)
-            .map_err(|_| EngineError::Recognize)?;
-        let text = cstr_text(hocr.as_ref());
+        let text = self.api.hocr().ok_or(EngineError::Recognize)?;
         Ok(hocr::parse(&text, img.width() as i32, img.height() as i32))
     }
 
@@ -128,12 +137,9 @@ impl Engine {
         self.set_psm(PSM_LINE)?;
         self.set_whitelist(charset)?;
         self.load(img)?;
-        let text = self
-            .api
-            .raw
-            .get_utf8_text()
-            .map_err(|_| EngineError::Recognize)?;
-        Ok(cstr_text(text.as_ref()).trim().to_string())
+        self.recognize(LINE_DEADLINE)?;
+        let text = self.api.utf8().ok_or(EngineError::Recognize)?;
+        Ok(text.trim().to_string())
     }
 }
 
@@ -144,12 +150,8 @@ impl Engine {
         img: &GrayImage,
     ) -> Result<(String, i32), EngineError> {
         let text = self.read_line(img, "")?;
-        Ok((text, self.api.raw.mean_text_conf()))
+        Ok((text, self.api.mean_text_conf()))
     }
-}
-
-fn cstr_text(c: &CStr) -> String {
-    c.to_string_lossy().into_owned()
 }
 
 /// Second reads of regions of a page already read, for the parser.

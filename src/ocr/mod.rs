@@ -15,6 +15,7 @@ pub mod output;
 pub mod pool;
 pub mod preprocess;
 mod reader;
+mod tess;
 pub use reader::LazyOcr;
 pub mod tsv;
 

@@ -32,6 +32,11 @@ pub struct OcrConfig {
     /// The model for second reads of codes (在线验证码, certificate numbers);
     /// `None` or a model that fails to load: the page's model is used.
     pub code_lang: Option<String>,
+    /// How long one image may take from decoding to the end of
+    /// recognition. Past it the image is `image_unreadable` ("too large to
+    /// read in time"): a screenshot reads in about a second, and a hostile
+    /// one must not hold an OCR thread for minutes.
+    pub deadline: Duration,
 }
 
 impl Default for OcrConfig {
@@ -45,6 +50,7 @@ impl Default for OcrConfig {
             // adding `+eng` turned Chinese names into Latin and cost 50%.
             lang: "chi_sim".to_string(),
             code_lang: Some("eng".to_string()),
+            deadline: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +87,10 @@ fn add(c: &AtomicU64, d: Duration) {
 fn get(c: &AtomicU64) -> Duration {
     Duration::from_nanos(c.load(Ordering::Relaxed))
 }
+
+/// Below this height (after scaling) Tesseract reads text poorly or not
+/// at all; measured text is scaled to `Preprocess::text_height` (28 px).
+const MIN_LEGIBLE_TEXT_PX: f32 = 14.0;
 
 enum Job {
     Screenshot {
@@ -315,10 +325,47 @@ fn read(
 ) -> Result<ParsedScreenshot, ScreenshotError> {
     let t0 = Instant::now();
     let gray = intake::decode(bytes, &config.limits)?;
+    let gray_size = gray.dimensions();
     let t1 = Instant::now();
     let prepared = preprocess::prepare(gray, &config.preprocess);
     let t2 = Instant::now();
-    let page = engine.read_page(&prepared.image)?;
+    // Text the pixel limit kept too small to read: Tesseract would spend its
+    // whole deadline on the page's layout (which its deadline does not
+    // cover: ~55 s on 40 MP of tiny text) and read nothing.
+    if prepared.capped
+        && prepared
+            .scaled_text_height()
+            .is_some_and(|h| h < MIN_LEGIBLE_TEXT_PX)
+    {
+        return Err(ScreenshotError::Unreadable {
+            detail: format!(
+                "too large to read in time: {}×{} pixels with {}-px text",
+                gray_size.0,
+                gray_size.1,
+                prepared.text_height.unwrap_or_default()
+            ),
+        });
+    }
+    let left = config.deadline.saturating_sub(t2 - t0);
+    let page = match engine.read_page(&prepared.image, left) {
+        Err(EngineError::Deadline(_)) => {
+            warn!(
+                width = prepared.image.width(),
+                height = prepared.image.height(),
+                deadline_ms = config.deadline.as_millis() as u64,
+                "screenshot not read within its deadline"
+            );
+            return Err(ScreenshotError::Unreadable {
+                detail: format!(
+                    "too large to read in time: {}×{} pixels were not read within {} s",
+                    gray_size.0,
+                    gray_size.1,
+                    config.deadline.as_secs_f32()
+                ),
+            });
+        }
+        other => other?,
+    };
     let t3 = Instant::now();
     let mut reader = RegionReader {
         engine,

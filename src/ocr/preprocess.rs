@@ -19,6 +19,11 @@ pub struct Preprocess {
     pub invert_dark: bool,
     /// Threshold to pure black and white before OCR.
     pub binarize: bool,
+    /// The most pixels the image handed to Tesseract may have: enlarging
+    /// stops short of it. Intake's pixel limit holds for the upload, and
+    /// without this a 40 MP upload of tiny text became 360 MP after a ×3
+    /// enlargement and ran for minutes.
+    pub max_pixels: u64,
 }
 
 impl Default for Preprocess {
@@ -32,6 +37,10 @@ impl Default for Preprocess {
             max_scale: 3.0,
             invert_dark: true,
             binarize: false,
+            // Layout analysis, which no deadline interrupts, grows with the
+            // pixels: ~55 s for 40 MP of dense tiny text here. A phone
+            // screenshot or an A4 scan at 300 dpi is 3–9 MP at text height.
+            max_pixels: 12_000_000,
         }
     }
 }
@@ -44,6 +53,15 @@ pub struct Prepared {
     pub scale: f32,
     /// The typical text line height measured on the original, if any.
     pub text_height: Option<u32>,
+    /// The pixel limit held the scale below what the text needed.
+    pub capped: bool,
+}
+
+impl Prepared {
+    /// The text's height in the prepared image, if it was measured.
+    pub fn scaled_text_height(&self) -> Option<f32> {
+        self.text_height.map(|h| h as f32 * self.scale)
+    }
 }
 
 pub fn prepare(mut gray: GrayImage, cfg: &Preprocess) -> Prepared {
@@ -60,6 +78,8 @@ pub fn prepare(mut gray: GrayImage, cfg: &Preprocess) -> Prepared {
     if (0.87..=1.15).contains(&scale) {
         scale = 1.0;
     }
+    let wanted = scale;
+    scale = scale.min(max_scale_for(gray.width(), gray.height(), cfg.max_pixels));
     let mut image = if scale == 1.0 {
         gray
     } else {
@@ -72,7 +92,28 @@ pub fn prepare(mut gray: GrayImage, cfg: &Preprocess) -> Prepared {
         image,
         scale,
         text_height,
+        capped: scale < wanted,
     }
+}
+
+/// The largest scale at which a `width`×`height` image stays within
+/// `max_pixels`, after `scaled` rounds its sides.
+pub fn max_scale_for(width: u32, height: u32, max_pixels: u64) -> f32 {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 || max_pixels == 0 {
+        return 1.0;
+    }
+    let mut s = (max_pixels as f64 / pixels as f64).sqrt() as f32;
+    // `scaled` rounds each side: step down until the rounded size fits.
+    while s > 0.01 {
+        let w = (width as f32 * s).round() as u64;
+        let h = (height as f32 * s).round() as u64;
+        if w * h <= max_pixels {
+            break;
+        }
+        s *= 0.999;
+    }
+    s
 }
 
 /// Black and white at Otsu's threshold.
@@ -280,6 +321,35 @@ mod tests {
         let copy = light.clone();
         invert_dark_regions(&mut light);
         assert_eq!(light, copy);
+    }
+
+    #[test]
+    fn enlarging_never_passes_the_pixel_limit() {
+        // Rows of 9-px "text" on a page: the target height asks for ×3.
+        let mut img = GrayImage::from_pixel(900, 900, Luma([255]));
+        for top in (10..880).step_by(20) {
+            for y in top..top + 9 {
+                for x in (0..900).step_by(5) {
+                    img.put_pixel(x, y, Luma([0]));
+                    img.put_pixel(x + 1, y, Luma([0]));
+                }
+            }
+        }
+        let free = prepare(img.clone(), &Preprocess::default());
+        assert!(free.scale > 2.9, "the uncapped scale: {}", free.scale);
+        let cfg = Preprocess {
+            max_pixels: 2_000_000,
+            ..Preprocess::default()
+        };
+        let capped = prepare(img, &cfg);
+        let pixels = u64::from(capped.image.width()) * u64::from(capped.image.height());
+        assert!(pixels <= 2_000_000, "{pixels} pixels after scaling");
+        assert!(capped.scale < free.scale && capped.capped && !free.capped);
+        for (w, h, max) in [(6300, 6300, 40_000_000), (1, 1, 5), (333, 777, 1_000_003)] {
+            let s = max_scale_for(w, h, max);
+            let (sw, sh) = ((w as f32 * s).round() as u64, (h as f32 * s).round() as u64);
+            assert!(sw * sh <= max, "{w}×{h} at {s}");
+        }
     }
 
     #[test]

@@ -311,15 +311,29 @@ pub async fn sweep(store: &Store, quiet: Duration) -> Result<usize, crate::store
             return Ok(total);
         }
         for id in &ids {
-            let current = store.job_record(*id).await?;
-            let Some(rec) = current else { continue };
-            if store
-                .requeue(*id, rec.job_id.as_deref(), crate::store::due_now())
-                .await?
-                .is_some()
+            // One record that cannot be read or re-queued is logged and
+            // passed over: it must not keep every other stranded record
+            // waiting.
+            let owner = match store.job_record(*id).await {
+                Ok(Some(rec)) => rec.job_id,
+                Ok(None) => continue,
+                // Damaged stored data (a claim that cannot be decoded): a job
+                // would fail the same way, so it waits for an admin.
+                Err(e) => {
+                    tracing::warn!(record_id = id, error = %e, "sweep skipped a record");
+                    continue;
+                }
+            };
+            match store
+                .requeue(*id, owner.as_deref(), crate::store::due_now())
+                .await
             {
-                tracing::info!(record_id = id, "stranded record re-enqueued");
-                total += 1;
+                Ok(Some(_)) => {
+                    tracing::info!(record_id = id, "stranded record re-enqueued");
+                    total += 1;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(record_id = id, error = %e, "sweep skipped a record"),
             }
         }
         if ids.len() < 500 {

@@ -8,6 +8,7 @@ mod admin;
 mod cluster;
 mod connect;
 mod desk;
+pub mod intake;
 mod jobs;
 pub mod model;
 mod operators;
@@ -50,6 +51,12 @@ pub enum SubmitError {
     LimitReached { candidate_id: String, limit: u32 },
     #[error("{0}")]
     Invalid(String),
+    /// The idempotency key was used before for different content (SQLSTATE
+    /// CV003 on PostgreSQL).
+    #[error(
+        "idempotency key `{key}` was used for a different submission (record {record_id}); nothing was added"
+    )]
+    KeyReused { key: String, record_id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

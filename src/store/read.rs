@@ -9,9 +9,31 @@ use super::{Store, StoreError, on_pool};
 use crate::domain::{Gender, Kind, Reason, Status};
 use crate::verdict::{Candidate, FieldDiff, Report};
 
-const RECORD_COLUMNS: &str = "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
-     status, claimed, ocr, has_screenshot, screenshot_ref, authoritative, reasons, field_diffs, idempotency_key, attempts, \
-     last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at";
+/// JSON columns come back as text and are parsed here, leniently: a value
+/// the JSON decoder refuses (one nested 200 deep passes PostgreSQL but not
+/// serde_json's recursion limit) must not fail the whole query, and with it
+/// every listing and the sweep.
+fn record_columns(store: &Store) -> &'static str {
+    match store {
+        Store::Sqlite(_) => {
+            "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
+             status, claimed, ocr, has_screenshot, screenshot_ref, authoritative, reasons, field_diffs, idempotency_key, attempts, \
+             last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at"
+        }
+        Store::Postgres(_) => {
+            "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
+             status, claimed::text AS claimed, ocr::text AS ocr, has_screenshot, screenshot_ref, \
+             authoritative::text AS authoritative, reasons::text AS reasons, field_diffs::text AS field_diffs, \
+             idempotency_key, attempts, last_error, next_attempt_at, retries_exhausted, job_id, created_at, \
+             updated_at, decided_at"
+        }
+    }
+}
+
+/// Stored JSON text as a value, or why it cannot be one.
+fn parse_stored(what: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
+}
 
 #[derive(sqlx::FromRow)]
 struct RecordRow {
@@ -23,13 +45,13 @@ struct RecordRow {
     id_number_masked: Option<String>,
     kind: Option<String>,
     status: String,
-    claimed: Json<Value>,
-    ocr: Option<Json<Value>>,
+    claimed: String,
+    ocr: Option<String>,
     has_screenshot: bool,
     screenshot_ref: Option<String>,
-    authoritative: Option<Json<Value>>,
-    reasons: Json<Value>,
-    field_diffs: Json<Value>,
+    authoritative: Option<String>,
+    reasons: String,
+    field_diffs: String,
     idempotency_key: Option<String>,
     attempts: i32,
     last_error: Option<String>,
@@ -49,19 +71,41 @@ impl RecordRow {
         })
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
-        &self,
+    /// A JSON column decoded as `T`; on failure the default and a note.
+    fn lenient<T: serde::de::DeserializeOwned + Default>(
         what: &str,
-        v: &Value,
-    ) -> Result<T, StoreError> {
-        serde_json::from_value(v.clone()).map_err(|e| StoreError::Corrupt {
-            record_id: self.id,
-            detail: format!("{what}: {e}"),
-        })
+        text: Option<&str>,
+        damaged: &mut Vec<String>,
+    ) -> T {
+        let Some(text) = text else {
+            return T::default();
+        };
+        match parse_stored(what, text)
+            .and_then(|v| serde_json::from_value(v).map_err(|e| format!("{what}: {e}")))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                damaged.push(e);
+                T::default()
+            }
+        }
     }
 
     fn into_job_record(self) -> Result<JobRecord, StoreError> {
         let status = self.status()?;
+        // The worker must not verify a claim it cannot read: ours to repair,
+        // never the candidate's rejection (the job fails and is retried, then
+        // flagged).
+        let claimed =
+            parse_stored("claimed", &self.claimed).map_err(|detail| StoreError::Corrupt {
+                record_id: self.id,
+                detail,
+            })?;
+        // An unreadable reading is read again from the screenshot.
+        let reading = self
+            .ocr
+            .as_deref()
+            .and_then(|t| parse_stored("ocr", t).ok());
         Ok(JobRecord {
             id: self.id,
             candidate_id: self.candidate_id,
@@ -75,8 +119,8 @@ impl RecordRow {
                     .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
                 gender: self.gender.as_deref().and_then(Gender::parse),
             },
-            claimed: fields_from_stored(&self.claimed.0),
-            reading: self.ocr.map(|j| j.0),
+            claimed: fields_from_stored(&claimed),
+            reading,
             has_screenshot: self.has_screenshot,
             screenshot_ref: self.screenshot_ref,
             attempts: self.attempts,
@@ -85,12 +129,14 @@ impl RecordRow {
 
     fn into_view(self) -> Result<RecordView, StoreError> {
         let status = self.status()?;
-        let authoritative: Option<Report> = match &self.authoritative {
-            Some(j) => Some(self.decode("authoritative", &j.0)?),
-            None => None,
-        };
-        let reasons: Vec<Reason> = self.decode("reasons", &self.reasons.0)?;
-        let field_diffs: Vec<FieldDiff> = self.decode("field_diffs", &self.field_diffs.0)?;
+        let mut damaged = Vec::new();
+        let authoritative: Option<Report> =
+            Self::lenient("authoritative", self.authoritative.as_deref(), &mut damaged);
+        let reasons: Vec<Reason> = Self::lenient("reasons", Some(&self.reasons), &mut damaged);
+        let field_diffs: Vec<FieldDiff> =
+            Self::lenient("field_diffs", Some(&self.field_diffs), &mut damaged);
+        let claimed: Value = Self::lenient("claimed", Some(&self.claimed), &mut damaged);
+        let reading: Option<Value> = Self::lenient("ocr", self.ocr.as_deref(), &mut damaged);
         Ok(RecordView {
             id: self.id,
             candidate_id: self.candidate_id,
@@ -99,8 +145,8 @@ impl RecordRow {
             kind: self.kind.as_deref().and_then(Kind::parse),
             status,
             status_zh: status.zh().to_string(),
-            claimed: fields_from_stored(&self.claimed.0),
-            screenshot_reading: self.ocr.map(|j| j.0),
+            claimed: fields_from_stored(&claimed),
+            screenshot_reading: reading,
             has_screenshot: self.has_screenshot,
             screenshot_ref: self.screenshot_ref,
             authoritative,
@@ -114,6 +160,7 @@ impl RecordRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             decided_at: self.decided_at,
+            damaged,
         })
     }
 }
@@ -131,7 +178,7 @@ struct EventRow {
 
 impl Store {
     async fn record_row(&self, id: i64) -> Result<Option<RecordRow>, StoreError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
+        let sql = format!("SELECT {} FROM records WHERE id = $1", record_columns(self));
         let row = on_pool!(self, p => {
             sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?
         });
@@ -212,8 +259,9 @@ impl Store {
         } else {
             format!("id IN ({ids})")
         };
+        let columns = record_columns(self);
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM records \
+            "SELECT {columns} FROM records \
              WHERE {id_test} AND ($1 IS NULL OR candidate_id = $1) AND ($2 IS NULL OR status = $2) \
              AND ($3 IS NULL OR {reason_test}) \
              AND ($5 IS NULL OR updated_at >= $5) AND ($6 IS NULL OR updated_at < $6) \
@@ -232,7 +280,17 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        rows.into_iter().map(RecordRow::into_view).collect()
+        // A row that cannot be shown at all (an unknown status) is named in
+        // the log and left out; it never hides the others.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let id = row.id;
+                row.into_view()
+                    .inspect_err(|e| tracing::warn!(record_id = id, error = %e, "record left out of the listing"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// Records of one candidate, any status (the five-record limit counts these).

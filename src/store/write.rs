@@ -24,6 +24,25 @@ fn limit_error(e: &sqlx::Error) -> bool {
     }
 }
 
+/// CV003: the key was used for another submission; the message names the
+/// record.
+fn key_reused(e: &sqlx::Error, key: Option<&str>) -> Option<SubmitError> {
+    match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("CV003") => {
+            let record_id = db
+                .message()
+                .rsplit_once("(record ")
+                .and_then(|(_, r)| r.trim_end_matches(')').parse().ok())
+                .unwrap_or_default();
+            Some(SubmitError::KeyReused {
+                key: key.unwrap_or_default().to_string(),
+                record_id,
+            })
+        }
+        _ => None,
+    }
+}
+
 fn invalid_input(e: &sqlx::Error) -> Option<String> {
     match e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("CV002") => {
@@ -36,8 +55,11 @@ fn invalid_input(e: &sqlx::Error) -> Option<String> {
 impl Store {
     /// Inserts the record `unverified` and enqueues its job, in one
     /// transaction. Refuses a sixth record for a candidate; an idempotency key
-    /// seen before returns the earlier record and writes nothing.
+    /// seen before with the same content returns the earlier record
+    /// (`created: false`) and writes nothing, and with other content is
+    /// refused ([`SubmitError::KeyReused`]).
     pub async fn submit(&self, new: &NewRecord) -> Result<Submitted, SubmitError> {
+        let new = &super::intake::checked(new)?;
         if new.screenshot.is_some() && new.screenshot_ref.is_some() {
             return Err(SubmitError::Invalid(
                 "pass the screenshot bytes or a reference to them, not both".into(),
@@ -52,17 +74,22 @@ impl Store {
             Store::Sqlite(pool) => submit_sqlite(pool, new).await,
             Store::Postgres(pool) => submit_postgres(pool, new).await,
         };
-        result.map_err(|e| {
-            if limit_error(&e) {
-                SubmitError::LimitReached {
-                    candidate_id: new.candidate_id.clone(),
-                    limit: RECORD_LIMIT,
+        result.map_err(|e| match e {
+            SubmitError::Store(StoreError::Database(e)) => {
+                if let Some(reused) = key_reused(&e, new.idempotency_key.as_deref()) {
+                    reused
+                } else if limit_error(&e) {
+                    SubmitError::LimitReached {
+                        candidate_id: new.candidate_id.clone(),
+                        limit: RECORD_LIMIT,
+                    }
+                } else if let Some(msg) = invalid_input(&e) {
+                    SubmitError::Invalid(msg)
+                } else {
+                    SubmitError::from(e)
                 }
-            } else if let Some(msg) = invalid_input(&e) {
-                SubmitError::Invalid(msg)
-            } else {
-                SubmitError::from(e)
             }
+            other => other,
         })
     }
 
@@ -321,7 +348,7 @@ where
     Ok(())
 }
 
-async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, sqlx::Error> {
+async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, SubmitError> {
     let now = Utc::now();
     let mut tx = pool.begin_with(SQLITE_WRITE).await?;
     sqlx::query("INSERT INTO candidates (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -329,37 +356,46 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    if let Some(key) = &new.idempotency_key {
-        let existing: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
-        )
-        .bind(&new.candidate_id)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((id,)) = existing {
-            tx.commit().await?;
-            return Ok(Submitted {
-                record_id: id,
-                created: false,
-            });
-        }
-    }
     let (salt,): (String,) =
         sqlx::query_as("SELECT value FROM settings WHERE key = 'id_number_salt'")
             .fetch_one(&mut *tx)
             .await?;
     let id = new.id_number.as_ref();
+    let id_hash = id.map(|i| i.salted_hash(&salt));
+    let digest = super::intake::digest(new, id_hash.as_deref());
+    if let Some(key) = &new.idempotency_key {
+        let existing: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, submission_digest FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
+        )
+        .bind(&new.candidate_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((record_id, stored)) = existing {
+            tx.commit().await?;
+            if stored.is_some_and(|d| d != digest) {
+                return Err(SubmitError::KeyReused {
+                    key: key.clone(),
+                    record_id,
+                });
+            }
+            return Ok(Submitted {
+                record_id,
+                created: false,
+            });
+        }
+    }
     let (record_id,): (i64,) = sqlx::query_as(
         "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_hash, \
-         id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+         id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key, created_at, updated_at, \
+         submission_digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
     )
     .bind(&new.candidate_id)
     .bind(new.name.trim())
     .bind(id.map(|i| i.birth_date().format("%Y-%m-%d").to_string()))
     .bind(id.map(|i| i.gender().as_str()))
-    .bind(id.map(|i| i.salted_hash(&salt)))
+    .bind(&id_hash)
     .bind(id.map(|i| i.masked()))
     .bind(new.fields.kind.map(|k| k.as_str()))
     .bind(Json(&new.fields))
@@ -367,6 +403,7 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
     .bind(&new.screenshot_ref)
     .bind(&new.idempotency_key)
     .bind(now)
+    .bind(&digest)
     .fetch_one(&mut *tx)
     .await?;
     if let Some(bytes) = &new.screenshot {
@@ -402,36 +439,21 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
 }
 
 /// PostgreSQL intake is the SQL function external backends call too
-/// (migrations/postgres/0002_submit_function.sql): one implementation.
-async fn submit_postgres(pool: &sqlx::PgPool, new: &NewRecord) -> Result<Submitted, sqlx::Error> {
-    if let Some(key) = &new.idempotency_key {
-        let existing: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
-        )
-        .bind(&new.candidate_id)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?;
-        if let Some((id,)) = existing {
-            return Ok(Submitted {
-                record_id: id,
-                created: false,
-            });
-        }
-    }
-    let (record_id,): (i64,) =
-        sqlx::query_as("SELECT credverify.submit_record($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&new.candidate_id)
-            .bind(&new.name)
-            .bind(Json(&new.fields))
-            .bind(new.id_number.as_ref().map(|i| i.expose_digits()))
-            .bind(&new.idempotency_key)
-            .bind(&new.screenshot)
-            .bind(&new.screenshot_ref)
-            .fetch_one(pool)
-            .await?;
-    Ok(Submitted {
-        record_id,
-        created: true,
-    })
+/// (migrations/postgres/0006_intake_rules.sql): one implementation, which
+/// also decides `created` under the candidate's lock, so parallel
+/// submissions with one key agree on which of them created the record.
+async fn submit_postgres(pool: &sqlx::PgPool, new: &NewRecord) -> Result<Submitted, SubmitError> {
+    let (record_id, created): (i64, bool) = sqlx::query_as(
+        "SELECT record_id, created FROM credverify.submit($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&new.candidate_id)
+    .bind(&new.name)
+    .bind(Json(&new.fields))
+    .bind(new.id_number.as_ref().map(|i| i.expose_digits()))
+    .bind(&new.idempotency_key)
+    .bind(&new.screenshot)
+    .bind(&new.screenshot_ref)
+    .fetch_one(pool)
+    .await?;
+    Ok(Submitted { record_id, created })
 }

@@ -1,0 +1,109 @@
+//! The caps every submission meets, whichever way it arrives (CLI, library,
+//! `credverify.submit_record`); jobs/README.md lists them. Field values have
+//! their own rules (`domain::typed`).
+
+use sha2::{Digest, Sha256};
+
+use super::SubmitError;
+use super::model::NewRecord;
+use crate::domain::typed::is_control;
+
+pub const MAX_CANDIDATE_ID_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+pub const MAX_SCREENSHOT_REF_CHARS: usize = 1024;
+/// Larger uploads are refused at intake; the reader refuses over 15 MiB with
+/// a reason the candidate sees.
+pub const MAX_SCREENSHOT_BYTES: usize = 20 * 1024 * 1024;
+
+/// What intake trims: the same characters as `btrim(x, E' \t\r\n')`.
+pub fn trimmed(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\r', '\n'])
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> SubmitError {
+    SubmitError::Invalid(format!("field `{field}`: {message}"))
+}
+
+/// `new` with its identifiers trimmed, or the first cap it breaks.
+pub fn checked(new: &NewRecord) -> Result<NewRecord, SubmitError> {
+    let mut out = new.clone();
+    out.candidate_id = trimmed(&new.candidate_id).to_string();
+    out.name = trimmed(&new.name).to_string();
+    if out.candidate_id.is_empty() {
+        return Err(invalid("candidate_id", "must not be empty"));
+    }
+    if out.candidate_id.chars().count() > MAX_CANDIDATE_ID_CHARS
+        || out.candidate_id.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "candidate_id",
+            format_args!("at most {MAX_CANDIDATE_ID_CHARS} characters, no control characters"),
+        ));
+    }
+    if out.name.is_empty() {
+        return Err(invalid("name", "must not be empty"));
+    }
+    if out.name.chars().count() > MAX_NAME_CHARS || out.name.chars().any(is_control) {
+        return Err(invalid(
+            "name",
+            format_args!("at most {MAX_NAME_CHARS} characters, no control characters"),
+        ));
+    }
+    if let Some(key) = &new.idempotency_key
+        && (key.is_empty()
+            || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
+            || key.chars().any(char::is_control))
+    {
+        return Err(invalid(
+            "idempotency_key",
+            format_args!("1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, no control characters"),
+        ));
+    }
+    if let Some(r) = &new.screenshot_ref
+        && (r.is_empty()
+            || r.chars().count() > MAX_SCREENSHOT_REF_CHARS
+            || r.chars().any(char::is_control))
+    {
+        return Err(invalid(
+            "screenshot_ref",
+            format_args!("1 to {MAX_SCREENSHOT_REF_CHARS} characters, no control characters"),
+        ));
+    }
+    if let Some(b) = &new.screenshot
+        && b.len() > MAX_SCREENSHOT_BYTES
+    {
+        return Err(invalid(
+            "screenshot",
+            format_args!(
+                "{} bytes; the limit is {MAX_SCREENSHOT_BYTES} (20 MiB)",
+                b.len()
+            ),
+        ));
+    }
+    for (field, value) in new.fields.iter() {
+        if let Some(why) = crate::domain::typed::shape_error(field, value) {
+            return Err(invalid(field.key(), why));
+        }
+    }
+    Ok(out)
+}
+
+/// What an idempotency key is stored with: the same submission gives the
+/// same digest, any other content another. The ID number enters only as
+/// its keyed hash.
+pub fn digest(new: &NewRecord, id_number_hash: Option<&str>) -> String {
+    let shot = new
+        .screenshot
+        .as_ref()
+        .map(|b| hex::encode(Sha256::digest(b)));
+    let doc = serde_json::json!({
+        "candidate_id": new.candidate_id,
+        "name": new.name,
+        "id_number_hash": id_number_hash,
+        "fields": serde_json::to_value(&new.fields).unwrap_or_default(),
+        "screenshot": shot,
+        "screenshot_ref": new.screenshot_ref,
+    });
+    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+}

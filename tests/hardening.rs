@@ -1,0 +1,925 @@
+//! Hostile input found in review, each kept as a test: the repro is the
+//! input, the outcome is a defined state with a clear reason (both backends
+//! where storage is involved).
+
+mod common;
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+use credverify::chsi::Transient;
+use credverify::domain::{CredentialFields, Status, VerificationCode};
+use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
+use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
+use credverify::uploads::{FetchError, Uploads, UploadsConfig};
+use credverify::verdict::Lookup;
+use image::{GrayImage, ImageFormat, Luma};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A 6300×6300 page of 9-px "text": passes the 40 MP intake limit, and the
+/// 28-px text target would enlarge it ×3 to 357 MP.
+fn giant_tiny_text() -> Vec<u8> {
+    glyph_noise(6300, 9)
+}
+
+/// A `side`² page of lines of random `glyph`-px strokes: text-like enough
+/// for the line finder and for Tesseract, meaningless to both.
+fn glyph_noise(side: u32, glyph: u32) -> Vec<u8> {
+    let mut img = GrayImage::from_pixel(side, side, Luma([255]));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let stroke = (glyph / 9).max(1);
+    for top in (4..side - glyph - 4).step_by(glyph as usize * 3 / 2 + 1) {
+        let mut x = 4;
+        while x + glyph + 2 < side {
+            // One glyph: vertical and horizontal strokes in a glyph² cell.
+            let bits = next();
+            for i in 0..8u32 {
+                let at = i * (glyph - stroke) / 7;
+                for w in 0..stroke {
+                    if bits >> i & 1 == 1 {
+                        for y in top..top + glyph {
+                            img.put_pixel(x + at + w, y, Luma([0]));
+                        }
+                    }
+                    if bits >> (8 + i) & 1 == 1 {
+                        for dx in 0..glyph {
+                            img.put_pixel(x + dx, top + at + w, Luma([0]));
+                        }
+                    }
+                }
+            }
+            let gap = if bits >> 30 & 3 == 0 {
+                glyph * 2
+            } else {
+                glyph / 8 + 1
+            };
+            x += glyph + gap;
+        }
+    }
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+// --- 1. OCR has a deadline -----------------------------------------------------
+
+#[test]
+fn a_huge_page_of_tiny_text_ends_unreadable_in_bounded_time() {
+    let bytes = giant_tiny_text();
+    assert!(bytes.len() < 15 * 1024 * 1024, "passes the byte limit");
+    let deadline = Duration::from_secs(4);
+    let pool = OcrPool::new(OcrConfig {
+        threads: 1,
+        deadline,
+        ..OcrConfig::default()
+    })
+    .expect("Tesseract with chi_sim");
+    let started = Instant::now();
+    let e = pool
+        .read_screenshot_blocking(bytes)
+        .expect_err("too large to read in time");
+    let took = started.elapsed();
+    eprintln!("giant page ended in {took:?}: {e}");
+    match &e {
+        ScreenshotError::Unreadable { detail } => {
+            assert!(detail.contains("too large to read in time"), "{detail}");
+            assert!(detail.contains("6300×6300"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No Tesseract at all: the time is decoding and measuring 40 MP, ~26 s
+    // in an unoptimised test build on a busy machine (it ran past 400 s
+    // before).
+    assert!(took < Duration::from_secs(90), "ended after {took:?}");
+}
+
+#[test]
+fn recognition_stops_at_the_deadline() {
+    // Legible (28-px) glyphs, so nothing refuses it before Tesseract: a
+    // dense page whose recognition takes far longer than a second.
+    let bytes = glyph_noise(2000, 28);
+    let deadline = Duration::from_secs(1);
+    let pool = OcrPool::new(OcrConfig {
+        threads: 1,
+        deadline,
+        ..OcrConfig::default()
+    })
+    .expect("Tesseract with chi_sim");
+    let started = Instant::now();
+    let e = pool
+        .read_screenshot_blocking(bytes)
+        .expect_err("not read in time");
+    let took = started.elapsed();
+    eprintln!("dense page ended in {took:?}: {e}");
+    match &e {
+        ScreenshotError::Unreadable { detail } => {
+            assert!(
+                detail.contains("not read within 1 s"),
+                "Tesseract's deadline ended it: {detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(took < Duration::from_secs(30), "ended after {took:?}");
+}
+
+// --- 3. One hostile row never stops a listing or the sweep --------------------
+
+fn vcode_record(candidate: &str) -> NewRecord {
+    let fields = CredentialFields {
+        vcode: Some("A7K2M9QX4TB8R5WZ".into()),
+        ..CredentialFields::default()
+    };
+    NewRecord {
+        candidate_id: candidate.into(),
+        name: "王晓雯".into(),
+        id_number: None,
+        fields,
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    }
+}
+
+fn nested(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+async fn damaged_rows_are_listed_and_swept_around(db: &TestDb) {
+    let bad = db
+        .store
+        .submit(&vcode_record("c-bad"))
+        .await
+        .unwrap()
+        .record_id;
+    let stranded = db
+        .store
+        .submit(&vcode_record("c-ok"))
+        .await
+        .unwrap()
+        .record_id;
+    // Written behind intake's back, as a hostile producer once could.
+    db.exec(&format!(
+        "UPDATE records SET claimed = '{{\"school\": {}}}' WHERE id = {bad}",
+        nested(200)
+    ))
+    .await;
+    // The other record's job is gone: only the sweep can bring it back.
+    db.exec(&format!("DELETE FROM {}", db.jobs_table())).await;
+    db.exec("UPDATE records SET job_id = NULL").await;
+
+    let listed = db.store.list(&ListFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 2, "both records listed");
+    let shown = db.store.record(bad).await.expect("show").expect("exists");
+    assert!(
+        shown.damaged.iter().any(|d| d.starts_with("claimed")),
+        "{:?}",
+        shown.damaged
+    );
+    assert!(
+        db.store.job_record(bad).await.is_err(),
+        "never verified blind"
+    );
+
+    let requeued = credverify::queue::sweep(&db.store, Duration::ZERO)
+        .await
+        .expect("the sweep completes");
+    assert_eq!(requeued, 1, "the undamaged record is re-queued");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM records WHERE id = {stranded} AND job_id IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+
+    for args in [
+        vec!["list".to_string()],
+        vec!["list".into(), "--json".into()],
+        vec!["show".into(), bad.to_string()],
+        vec!["sweep".into(), "--quiet-secs".into(), "0".into()],
+    ] {
+        let out = common::bin()
+            .arg("--database-url")
+            .arg(&db.url)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+on_both_backends!(
+    damaged_rows_never_stop_listing_or_sweeping,
+    damaged_rows_are_listed_and_swept_around
+);
+
+// --- 4. One intake, one set of rules --------------------------------------------
+
+/// Typed fields every intake must refuse, and the field the refusal names.
+fn refused_fields() -> Vec<(String, &'static str)> {
+    let with_code = |extra: &str| format!(r#"{{"vcode": "A7K2M9QX4TB8R5WZ", {extra}}}"#);
+    let mut cases: Vec<(String, &'static str)> = [
+        (r#""graduation_date": "2021/06/30""#, "graduation_date"),
+        (r#""graduation_date": "2021-13-45""#, "graduation_date"),
+        (r#""birth_date": "0000-00-00""#, "birth_date"),
+        (r#""graduation_date": "2026-02-30""#, "graduation_date"),
+        (r#""gender": "M""#, "gender"),
+        (r#""gender": "X""#, "gender"),
+        (r#""certificate_no": "abc""#, "certificate_no"),
+        (r#""duration": "four""#, "duration"),
+        (r#""duration": "1e9""#, "duration"),
+        (r#""duration": 4"#, "duration"),
+        (r#""school": {"a": 1}"#, "school"),
+        (r#""school": [1]"#, "school"),
+        (r#""school": "a\u001b]0;owned\u0007b""#, "school"),
+    ]
+    .into_iter()
+    .map(|(extra, field)| (with_code(extra), field))
+    .collect();
+    cases.push((with_code(&format!(r#""major": {}"#, nested(200))), "major"));
+    cases.push((r#"{"vcode": "ſBCDEFGH12345678"}"#.into(), "vcode"));
+    cases.push((r#"{"vcode": "ıBCDEFGH12345678"}"#.into(), "vcode"));
+    cases
+}
+
+async fn every_intake_refuses_the_same_things(db: &TestDb) {
+    for (json, field) in refused_fields() {
+        let named = format!("field `{field}`");
+        // The CLI's and the library's path: typed fields are parsed first.
+        // JSON nested past the parser's depth is refused as a whole file,
+        // before any key is read.
+        match CredentialFields::from_manual_json(&json) {
+            Err(e) => assert!(
+                e.to_string().contains(&named)
+                    || (json.contains(&nested(200)) && e.field == "(file)"),
+                "{json}: {e}"
+            ),
+            Ok(fields) => {
+                let mut new = vcode_record("c-rules");
+                new.fields = fields;
+                match db.store.submit(&new).await {
+                    Err(SubmitError::Invalid(m)) => assert!(m.contains(&named), "{json}: {m}"),
+                    other => panic!("{json}: accepted: {other:?}"),
+                }
+            }
+        }
+        if let Store::Postgres(pool) = &db.store {
+            let e = sqlx::query("SELECT credverify.submit_record('c-rules', '王晓雯', $1::jsonb)")
+                .bind(&json)
+                .execute(pool)
+                .await
+                .expect_err(&json);
+            let db_err = e.as_database_error().expect("a database error");
+            assert_eq!(db_err.code().as_deref(), Some("CV002"), "{json}: {e}");
+            assert!(db_err.message().contains(&named), "{json}: {e}");
+        }
+    }
+
+    // Identifiers, names and sizes, through the library on both backends.
+    let mut long_id = vcode_record(&"c".repeat(7838));
+    let mut long_name = vcode_record("c-rules");
+    long_name.name = "名".repeat(1_000_000);
+    let mut escape_name = vcode_record("c-rules");
+    escape_name.name = "王\u{1b}[2J晓雯".into();
+    let mut big_shot = vcode_record("c-rules");
+    big_shot.screenshot = Some(vec![0u8; 21 * 1024 * 1024]);
+    long_id.idempotency_key = None;
+    for (new, field) in [
+        (long_id, "candidate_id"),
+        (long_name, "name"),
+        (escape_name, "name"),
+        (big_shot, "screenshot"),
+    ] {
+        match db.store.submit(&new).await {
+            Err(SubmitError::Invalid(m)) => {
+                assert!(m.contains(&format!("field `{field}`")), "{field}: {m}")
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    if let Store::Postgres(pool) = &db.store {
+        for (sql, field) in [
+            (
+                format!("SELECT credverify.submit_record('{}', 'n', '{{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}}')", "c".repeat(7838)),
+                "candidate_id",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', repeat('名', 1000000), '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')".into(),
+                "name",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', 'n', '{\"vcode\": null}', p_screenshot_ref => 'a.png')".into(),
+                "vcode",
+            ),
+            (
+                "SELECT credverify.submit_record('c-x', 'n', p_screenshot => decode(repeat('00', 21 * 1024 * 1024), 'hex'))".into(),
+                "screenshot",
+            ),
+        ] {
+            let e = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(field);
+            let db_err = e.as_database_error().expect("a database error");
+            assert_eq!(db_err.code().as_deref(), Some("CV002"), "{field}: {e}");
+            assert!(db_err.message().contains(&format!("field `{field}`")), "{field}: {e}");
+        }
+        // Spaces around a candidate id name the same candidate.
+        for id in ["c-ws", "c-ws ", " c-ws"] {
+            sqlx::query(
+                "SELECT credverify.submit_record($1, '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
+            )
+            .bind(id)
+            .execute(pool)
+            .await
+            .expect(id);
+        }
+    } else {
+        for id in ["c-ws", "c-ws ", " c-ws"] {
+            db.store.submit(&vcode_record(id)).await.expect(id);
+        }
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM candidates WHERE id LIKE '%c-ws%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id = 'c-ws'")
+            .await,
+        3
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id <> 'c-ws'")
+            .await,
+        0,
+        "nothing refused was stored"
+    );
+}
+on_both_backends!(
+    one_set_of_intake_rules,
+    every_intake_refuses_the_same_things
+);
+
+// --- 5. Idempotency tells the truth ----------------------------------------------
+
+async fn idempotency_keys_bind_their_content(db: &TestDb) {
+    let mut first = vcode_record("c-idem");
+    first.idempotency_key = Some("upload-1".into());
+    let a = db.store.submit(&first).await.unwrap();
+    assert!(a.created);
+    let again = db.store.submit(&first).await.unwrap();
+    assert_eq!((again.record_id, again.created), (a.record_id, false));
+
+    let mut other = first.clone();
+    other.name = "李四".into();
+    match db.store.submit(&other).await {
+        Err(SubmitError::KeyReused { key, record_id }) => {
+            assert_eq!((key.as_str(), record_id), ("upload-1", a.record_id));
+        }
+        r => panic!("reused key with other content: {r:?}"),
+    }
+    if let Store::Postgres(pool) = &db.store {
+        let e = sqlx::query(
+            "SELECT credverify.submit_record('c-idem', '李四', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}', p_idempotency_key => 'upload-1')",
+        )
+        .execute(pool)
+        .await
+        .expect_err("refused");
+        assert_eq!(
+            e.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("CV003")
+        );
+    }
+    // The CLI says so with exit 3.
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "submit",
+            "--candidate",
+            "c-idem",
+            "--name",
+            "李四",
+        ])
+        .args([
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+            "--idempotency-key",
+            "upload-1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Ten at once with one key: one of them created the record.
+    let mut parallel = vcode_record("c-par");
+    parallel.idempotency_key = Some("upload-2".into());
+    let answers = futures::future::join_all((0..10).map(|_| {
+        let store = db.store.clone();
+        let new = parallel.clone();
+        tokio::spawn(async move { store.submit(&new).await })
+    }))
+    .await;
+    let answers: Vec<_> = answers.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(
+        answers.iter().filter(|s| s.created).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(answers.iter().all(|s| s.record_id == answers[0].record_id));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM records WHERE candidate_id = 'c-par'")
+            .await,
+        1
+    );
+}
+on_both_backends!(idempotency_is_honest, idempotency_keys_bind_their_content);
+
+// --- 6. The verification client: redirects and the report's own code ----------
+
+/// A one-route-per-call HTTP server: `answer(path)` gives the status line's
+/// code, extra headers and body. Counts the requests it got.
+async fn tiny_server<F>(answer: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(&str) -> (u16, String, Vec<u8>) + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let answer = Arc::clone(&answer);
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let text = String::from_utf8_lossy(&head);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, headers, body) = answer(&path);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_follows_no_redirect_off_its_origin() {
+    let code = VerificationCode::parse("A7K2M9QX4TB8R5WZ").unwrap();
+    let (elsewhere, elsewhere_hits) =
+        tiny_server(|_| (200, String::new(), b"<html>report</html>".to_vec())).await;
+    for target in [
+        format!("{elsewhere}/xlcx/bg.do"),
+        "http://127.0.0.1:5432/".to_string(),
+    ] {
+        let location = target.clone();
+        let (service, _) =
+            tiny_server(move |_| (302, format!("Location: {location}\r\n"), Vec::new())).await;
+        let e = common::chsi(&service)
+            .lookup(&code)
+            .await
+            .expect_err(&target);
+        assert_eq!(e, Transient::UnexpectedStatus(302), "{target}");
+    }
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "the code never left"
+    );
+
+    // Within the origin a redirect is still followed (a front door may use one).
+    let (sandbox, sandbox_url) = common::sandbox().await;
+    let page = reqwest::get(format!(
+        "{sandbox_url}/xlcx/bg.do?vcode={}&srcid=bgcx",
+        code.expose()
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap()
+    .to_vec();
+    drop(sandbox);
+    let served = page.clone();
+    let (service, hits) = tiny_server(move |path| {
+        if path.starts_with("/xlcx/bg.do") {
+            (302, "Location: /report\r\n".into(), Vec::new())
+        } else {
+            (
+                200,
+                "Content-Type: text/html; charset=utf-8\r\n".into(),
+                served.clone(),
+            )
+        }
+    })
+    .await;
+    let answer = common::chsi(&service)
+        .lookup(&code)
+        .await
+        .expect("followed");
+    assert!(
+        matches!(answer.lookup, Lookup::Found(_)),
+        "{:?}",
+        answer.lookup
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    // The same report asked for with another code: not the candidate's.
+    let other = VerificationCode::parse("B8R5WZA7K2M9QX4T").unwrap();
+    let (service, _) = tiny_server(move |_| {
+        (
+            200,
+            "Content-Type: text/html; charset=utf-8\r\n".into(),
+            page.clone(),
+        )
+    })
+    .await;
+    let e = common::chsi(&service)
+        .lookup(&other)
+        .await
+        .expect_err("mismatch");
+    assert_eq!(e, Transient::CodeMismatch);
+}
+
+// --- 7. Uploads: what a reference may open ---------------------------------------
+
+fn uploads_in(root: &std::path::Path) -> Uploads {
+    Uploads::new(UploadsConfig {
+        root: Some(root.into()),
+        url_prefixes: vec![],
+        max_bytes: 1024 * 1024,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_open_only_regular_files_beneath_the_root() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("uploads");
+    let outside = base.path().join("secret");
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("a.png"), b"SECRET").unwrap();
+    std::fs::write(root.join("d/a.png"), b"INSIDE").unwrap();
+    let u = uploads_in(&root);
+    assert_eq!(u.fetch("d/a.png").await.unwrap(), b"INSIDE");
+
+    // A FIFO: refused at once, never waited on.
+    let fifo = root.join("pipe.png");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let e = u.fetch("pipe.png").await.expect_err("fifo");
+    assert!(
+        matches!(e, FetchError::Refused(ref m) if m.contains("not a regular file")),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Symlinks out, dangling or not, and hard links: refused, not retried.
+    std::os::unix::fs::symlink(outside.join("a.png"), root.join("out.png")).unwrap();
+    std::os::unix::fs::symlink(outside.join("gone.png"), root.join("dangling.png")).unwrap();
+    std::fs::hard_link(outside.join("a.png"), root.join("hard.png")).unwrap();
+    for name in ["out.png", "dangling.png", "hard.png"] {
+        let e = u.fetch(name).await.expect_err(name);
+        assert!(matches!(e, FetchError::Refused(_)), "{name}: {e:?}");
+    }
+
+    // A directory swapped for a symlink out while references are read:
+    // never a byte from outside.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, outside, stop) = (root.clone(), outside.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::rename(root.join("d"), root.join("d.real"));
+                let _ = std::os::unix::fs::symlink(&outside, root.join("d"));
+                let _ = std::fs::remove_file(root.join("d"));
+                let _ = std::fs::rename(root.join("d.real"), root.join("d"));
+            }
+        })
+    };
+    let mut inside = 0;
+    for _ in 0..300 {
+        if let Ok(bytes) = u.fetch("d/a.png").await {
+            assert_eq!(bytes, b"INSIDE", "read from outside the root");
+            inside += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    eprintln!("{inside} of 300 reads during the swaps found the file inside");
+}
+
+#[test]
+fn the_cli_reads_only_regular_files_and_at_most_the_limit() {
+    for path in ["/dev/zero", "/proc/self/environ", "/dev/stdin"] {
+        let started = Instant::now();
+        let out = common::bin()
+            .args([
+                "--database-url",
+                "sqlite::memory:",
+                "submit",
+                "--candidate",
+                "c-1",
+            ])
+            .args(["--name", "王晓雯", "--screenshot", path])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{path}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 200 * 1024]).unwrap();
+    let out = common::bin()
+        .args([
+            "--database-url",
+            "sqlite::memory:",
+            "submit",
+            "--candidate",
+            "c-1",
+        ])
+        .args(["--name", "王晓雯", "--fields"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+}
+
+// --- 13, 14. Our configuration and our data are never the candidate's fault ----
+
+async fn our_faults_never_reject(db: &TestDb) {
+    let (_sandbox, url) = common::sandbox().await;
+    let mut by_ref = vcode_record("c-ref");
+    by_ref.fields.vcode = None;
+    by_ref.screenshot_ref = Some("shots/a.png".into());
+    let by_ref = db.store.submit(&by_ref).await.unwrap().record_id;
+    let mut lost = vcode_record("c-lost");
+    lost.fields.vcode = None;
+    lost.screenshot = Some(common::fixture("bad/blank.png"));
+    let lost = db.store.submit(&lost).await.unwrap().record_id;
+    db.exec(&format!("DELETE FROM screenshots WHERE record_id = {lost}"))
+        .await;
+
+    // A worker with no uploads root, and a screenshot row gone.
+    let env = common::env_with_reader(db, &url, Some(common::ocr()));
+    common::drain(&env, 2).await;
+    for (id, why) in [(by_ref, "configuration"), (lost, "data fault")] {
+        let rec = db.store.record(id).await.unwrap().unwrap();
+        assert_eq!(rec.status, Status::Unverified, "{why}: {:?}", rec.reasons);
+        assert!(rec.reasons.is_empty(), "{why}");
+        let err = rec.last_error.unwrap_or_default();
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
+on_both_backends!(
+    configuration_and_data_faults_are_ours,
+    our_faults_never_reject
+);
+
+// --- 11, 15. What operators and their tools read ---------------------------------
+
+async fn serve_router(store: Store) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, credverify::metrics::router(store)).await;
+    });
+    format!("http://{addr}")
+}
+
+async fn metrics_and_health_say_what_they_are(db: &TestDb) {
+    let url = serve_router(db.store.clone()).await;
+    let resp = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    let body = resp.text().await.unwrap();
+    assert!(
+        ct.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ct}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "an OpenMetrics body");
+    assert!(body.contains("# TYPE "), "types kept");
+
+    // A database that went away: a generic message out, details in logs.
+    db.store.close().await;
+    let resp = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let health: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(health["database"], "unreachable", "{health}");
+}
+on_both_backends!(
+    metrics_and_health_endpoints,
+    metrics_and_health_say_what_they_are
+);
+
+#[test]
+fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::bin()
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no --database-url given; using sqlite://")
+            && stderr.contains(&home.path().display().to_string()),
+        "{stderr}"
+    );
+
+    let db = home.path().join("x.db");
+    let url = format!("sqlite://{}", db.display());
+    let run = |args: &[&str]| {
+        common::bin()
+            .args(["--database-url", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    for i in 0..5 {
+        let c = format!("c-{i}");
+        let o = run(&[
+            "submit",
+            "--candidate",
+            &c,
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // `credverify list | head -0`: the reader is gone before the first line.
+    let mut child = common::bin()
+        .args(["--database-url", &url, "list", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
+
+// --- 8. Terminals ----------------------------------------------------------------
+
+async fn hostile_text_reaches_no_terminal_raw(db: &TestDb) {
+    let id = db
+        .store
+        .submit(&vcode_record("c-term"))
+        .await
+        .unwrap()
+        .record_id;
+    // Stored before intake refused such names, or by a report value.
+    db.exec(&format!(
+        "UPDATE records SET candidate_name = '王' || {esc} || '[2J' || {esc} || ']0;owned' || {bel} || '晓雯' || {rlo}, \
+         last_error = 'page: ' || {esc} || ']8;;http://x' || {esc} || '\\' WHERE id = {id}",
+        esc = "char(27)".replace("char", if matches!(db.store, Store::Postgres(_)) { "chr" } else { "char" }),
+        bel = if matches!(db.store, Store::Postgres(_)) { "chr(7)" } else { "char(7)" },
+        rlo = if matches!(db.store, Store::Postgres(_)) { "chr(8238)" } else { "char(8238)" },
+    ))
+    .await;
+    for args in [
+        vec!["show".to_string(), id.to_string()],
+        vec!["list".into()],
+    ] {
+        let out = common::bin()
+            .args(["--database-url", &db.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}"),
+            "{args:?}: escaped, not dropped: {text}"
+        );
+    }
+}
+on_both_backends!(
+    admin_output_escapes_control_characters,
+    hostile_text_reaches_no_terminal_raw
+);
+
+// --- 10. Least privilege on PostgreSQL ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_role_can_submit_and_nothing_more() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let role = format!(
+        "cv_backend_{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let submitted = db
+        .store
+        .submit(&vcode_record("c-other"))
+        .await
+        .unwrap()
+        .record_id;
+    db.exec(&format!("CREATE ROLE {role} LOGIN")).await;
+    db.exec(&format!("GRANT USAGE ON SCHEMA credverify TO {role}"))
+        .await;
+    let url = db.url.replacen("postgres@", &format!("{role}@"), 1);
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect as the backend role");
+    let id: i64 = sqlx::query_scalar(
+        "SELECT credverify.submit_record('c-role', '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("intake with no table rights");
+    assert!(id > 0);
+    for forged in [
+        format!(
+            "INSERT INTO credverify.record_events (record_id, actor, from_status, to_status) VALUES ({submitted}, 'worker', 'unverified', 'verified')"
+        ),
+        format!("UPDATE credverify.records SET status = 'verified' WHERE id = {submitted}"),
+        "TRUNCATE credverify.records CASCADE".to_string(),
+        format!(
+            "SELECT credverify.decide({submitted}, 'unverified', 'verified', NULL, 'worker', '[]', '[]', NULL, NULL, NULL, now())"
+        ),
+    ] {
+        let e = sqlx::query(sqlx::AssertSqlSafe(forged.clone()))
+            .execute(&mut conn)
+            .await
+            .expect_err(&forged);
+        assert_eq!(
+            e.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("42501"),
+            "{forged}: {e}"
+        );
+    }
+    let _ = conn.close().await;
+    // Not even the owner moves a record to another candidate.
+    assert!(
+        db.try_exec(&format!(
+            "UPDATE records SET candidate_id = 'c-role' WHERE id = {submitted}"
+        ))
+        .await
+        .is_err()
+    );
+    db.cleanup().await;
+    let mut admin = sqlx::PgConnection::connect(common::PG_ADMIN_URL)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

@@ -27,20 +27,21 @@ impl Drop for Desk {
 }
 
 /// The console on a free port, with a reviewer `wang.fang` and an admin
-/// `li.na`.
+/// `li.na`. It has its own connections, as the console process has in
+/// production, apart from the pool the test's worker drained on.
 async fn desk(db: &TestDb) -> Desk {
+    let store = credverify::store::Store::connect(&db.url).await.unwrap();
     let root = Operator::new("setup", Role::Admin);
-    operators::add(&db.store, &root, "wang.fang", Role::Reviewer, PASSWORD)
+    operators::add(&store, &root, "wang.fang", Role::Reviewer, PASSWORD)
         .await
         .unwrap();
-    operators::add(&db.store, &root, "li.na", Role::Admin, PASSWORD)
+    operators::add(&store, &root, "li.na", Role::Admin, PASSWORD)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let token = stop.clone();
-    let store = db.store.clone();
     tokio::spawn(async move {
         credverify::console::serve(
             store,
@@ -359,7 +360,9 @@ async fn console_rules(db: &TestDb) {
     );
 
     // A disabled operator cannot log in, and their open session ends.
-    operators::disable(&db.store, &Operator::new("setup", Role::Admin), "wang.fang")
+    // From another process's connections, as `credverify operator disable` would.
+    let cli = credverify::store::Store::connect(&db.url).await.unwrap();
+    operators::disable(&cli, &Operator::new("setup", Role::Admin), "wang.fang")
         .await
         .unwrap();
     let res = login(&client(), &desk, "wang.fang", PASSWORD).await;

@@ -290,6 +290,14 @@ async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
         Status::Rejected
     );
 
+    let err = service
+        .review(&reviewer, b, &Decision::Approve, "looks fine")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AdminError::Refused(_)),
+        "no report, no approval: {err}"
+    );
     let err = service.rerun(&reviewer, b, false, None).await.unwrap_err();
     assert!(matches!(err, AdminError::Forbidden { .. }), "{err}");
     ok(&run(

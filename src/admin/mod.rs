@@ -223,6 +223,14 @@ impl AdminService {
             }));
         }
         let (to, reasons) = match decision {
+            // A record is verified on the service's data only (DESIGN §3):
+            // one stuck before any answer is re-queued or rejected, not
+            // approved blind.
+            Decision::Approve if record.authoritative.is_none() => {
+                return Err(AdminError::Refused(format!(
+                    "record {record_id} has no report from the service to verify it on; re-queue it (`credverify rerun --record {record_id}`) or reject it"
+                )));
+            }
             Decision::Approve => (Status::Verified, Vec::new()),
             Decision::Reject { code, fields } => {
                 if !review_rejections().contains(code) {

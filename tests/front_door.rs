@@ -323,8 +323,13 @@ async fn the_browser_keeps_the_size_cap_and_the_timeout() {
     .unwrap();
     let started = std::time::Instant::now();
     let result = slow.lookup(&vcode(0)).await;
+    // Which step runs out of time depends on the host's load (opening the
+    // tab, the navigation, or the wait past the door): each is transient.
     assert!(
-        matches!(result, Err(Transient::Timeout | Transient::FrontDoor(_))),
+        matches!(
+            result,
+            Err(Transient::Timeout | Transient::FrontDoor(_) | Transient::Browser(_))
+        ),
         "{:?}",
         result.map(|a| a.lookup)
     );

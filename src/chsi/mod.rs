@@ -189,6 +189,9 @@ impl ChsiClient {
                 tracing::warn!(vcode = %code, error = %t, "verification service pushed back; slowing down");
                 self.limiter.back_off(self.config.back_off);
             }
+            Err(t @ (Transient::FrontDoor(_) | Transient::Browser(_))) => {
+                tracing::warn!(vcode = %code, error = %t, "could not get past the verification service's front door");
+            }
             Err(t @ Transient::UnrecognisedPage(_)) => {
                 tracing::error!(vcode = %code, error = %t, "verification service returned a page we do not recognise: has the site changed?");
             }

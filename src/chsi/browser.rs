@@ -304,9 +304,8 @@ impl ChromiumFetcher {
         // the page the tab settles on, polled below.
         match tokio::time::timeout_at(deadline, page.goto(url)).await {
             Err(_) => return Err(Transient::Timeout),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "navigation reported an error; polling the tab")
-            }
+            // The error may quote the URL, and with it the code: not logged.
+            Ok(Err(_)) => tracing::debug!("navigation reported an error; polling the tab"),
             Ok(Ok(_)) => {}
         }
         let mut seen = 0usize;
@@ -331,9 +330,9 @@ impl ChromiumFetcher {
                     return Err(Transient::BodyTooLarge(self.settings.max_body_bytes));
                 }
                 if !front_door::is_front_door(200, &html) && !is_blank(&html) {
-                    let cookies = page
-                        .get_cookies()
+                    let cookies = tokio::time::timeout_at(deadline, page.get_cookies())
                         .await
+                        .map_err(|_| Transient::Timeout)?
                         .map_err(|e| browser_error("cannot read the tab's cookies", e))?
                         .into_iter()
                         .map(|c| BrowserCookie {

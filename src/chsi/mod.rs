@@ -303,8 +303,8 @@ impl ChsiClient {
                 Transient::CodeMismatch => {
                     tracing::error!(vcode = %code, kind, error = %t, "the verification service answered with another code's report: check the service URL and anything between us and it");
                 }
-                Transient::FrontDoor(_) => {
-                    tracing::warn!(vcode = %code, kind, error = %t, "verification service answered with its front door");
+                Transient::FrontDoor(_) | Transient::Browser(_) => {
+                    tracing::warn!(vcode = %code, kind, error = %t, "could not get past the verification service's front door");
                 }
                 Transient::UnrecognisedPage(_) | Transient::ServiceErrorPage => {
                     tracing::error!(vcode = %code, kind, error = %t, "verification service returned a page we do not recognise: has the site changed?");

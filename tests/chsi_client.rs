@@ -33,6 +33,8 @@ fn client(base: &str, tweak: impl FnOnce(&mut ChsiConfig)) -> std::sync::Arc<Chs
         timeout: Duration::from_secs(2),
         back_off: Duration::ZERO,
         user_agent: "credverify-test (ops@example.invalid)".into(),
+        // Plain HTTP: the browser fetcher has its own tests (front_door.rs).
+        fetch: credverify::chsi::FetchMode::Http,
         ..ChsiConfig::default()
     };
     tweak(&mut c);

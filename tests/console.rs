@@ -170,6 +170,47 @@ async fn console_rules(db: &TestDb) {
     assert_eq!(queue["records"][0]["id"], id);
     assert_eq!(queue["counts_by_reason"]["name_near_match"], 1);
 
+    // The last unrecognised answer of the service is shown, inert.
+    db.store
+        .keep_unrecognised_page(
+            id,
+            200,
+            "unrecognised page",
+            "<html><script>alert('pwned')</script><p>系统升级</p></html>".as_bytes(),
+        )
+        .await
+        .unwrap();
+    let html = reviewer
+        .get(format!("{}/records/{id}", desk.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"service-page\""), "{html}");
+    assert!(html.contains("&lt;script&gt;alert("), "{html}");
+    assert!(
+        !html.contains("<script>alert("),
+        "the page is shown as text"
+    );
+    let page: serde_json::Value = reviewer
+        .get(format!("{}/records/{id}", desk.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["service_page"]["http_status"], 200);
+    assert!(
+        page["service_page"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("系统升级")
+    );
+
     // A form without the session's CSRF token changes nothing.
     let review = |token: Option<&str>| {
         let mut form = vec![("decision", "approve"), ("note", "ID card checked")];

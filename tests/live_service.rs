@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::TestDb;
-use credverify::chsi::{ChsiClient, Transient};
+use credverify::chsi::{ChsiClient, Page, Transient, parse_page};
 use credverify::domain::{CredentialFields, Field, Kind, ReasonCode, Status, VerificationCode};
 use credverify::sandbox::{
     Fault, FaultKind, Faults, Markup, Registry, RegistryReport, ReportState,
@@ -39,12 +39,30 @@ fn own_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/chsi")
 }
 
-fn serve_file(code: &str, file: &Path, status: Option<u16>) -> (String, Vec<Fault>) {
+/// The sandbox answers `code` with `file`. A report must show the code it
+/// was asked for (the client refuses another code's report), so a report
+/// page is served with its printed code replaced by `code`, from `scratch`.
+fn serve_file(
+    code: &str,
+    file: &Path,
+    status: Option<u16>,
+    scratch: &Path,
+) -> (String, Vec<Fault>) {
+    let mut served = file.to_path_buf();
+    if let Ok(text) = std::fs::read_to_string(file)
+        && let Page::Report {
+            vcode: Some(shown), ..
+        } = parse_page(&text)
+        && text.contains(&shown)
+    {
+        served = scratch.join(format!("{code}.html"));
+        std::fs::write(&served, text.replace(&shown, code)).unwrap();
+    }
     (
         code.to_string(),
         vec![Fault {
             kind: FaultKind::Page {
-                file: file.display().to_string(),
+                file: served.display().to_string(),
                 status,
             },
             times: None,
@@ -95,8 +113,9 @@ async fn every_reference_page_through_the_sandbox_ends_in_its_documented_outcome
         ("maintenance.html", None, "transient maintenance"),
     ];
     let mut faults = Faults::default();
+    let scratch = tempfile::tempdir().unwrap();
     for (i, (file, status, _)) in cases.iter().enumerate() {
-        let (code, f) = serve_file(&code_for(i), &dir.join(file), *status);
+        let (code, f) = serve_file(&code_for(i), &dir.join(file), *status, scratch.path());
         faults.per_code.insert(code, f);
     }
     let (sb, url) = common::sandbox_with(Registry {
@@ -217,7 +236,12 @@ async fn sandbox_for_the_live_format() -> (credverify::sandbox::Sandbox, String)
         enrollment.fields.set(f, v);
     }
     let mut faults = Faults::default();
-    let (code, f) = serve_file(NEVER_SEEN, &own_fixtures().join("login.html"), None);
+    let (code, f) = serve_file(
+        NEVER_SEEN,
+        &own_fixtures().join("login.html"),
+        None,
+        &std::env::temp_dir(),
+    );
     faults.per_code.insert(code, f);
     let (sb, url) = common::sandbox_with(Registry {
         reports: vec![
@@ -563,8 +587,9 @@ async fn every_page_ends_its_record_as_documented(db: &TestDb) {
         ),
     ];
     let mut faults = Faults::default();
+    let scratch = tempfile::tempdir().unwrap();
     for (i, (file, status, ..)) in cases.iter().enumerate() {
-        let (code, f) = serve_file(&code_for(100 + i), file, *status);
+        let (code, f) = serve_file(&code_for(100 + i), file, *status, scratch.path());
         faults.per_code.insert(code, f);
     }
     let (sb, url) = common::sandbox_with(Registry {
@@ -644,7 +669,7 @@ async fn bad_drawn_images_end_in_defined_states(db: &TestDb) {
     for (i, (src, _)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("page-{i}.html"));
         std::fs::write(&file, page_drawing_the_name_at(src)).unwrap();
-        let (code, f) = serve_file(&code_for(200 + i), &file, None);
+        let (code, f) = serve_file(&code_for(200 + i), &file, None, dir.path());
         faults.per_code.insert(code, f);
     }
     let (sb, url) = common::sandbox_with(Registry {

@@ -294,7 +294,24 @@ struct RecordDoc<'a> {
     events: &'a [EventView],
     reviewable: bool,
     next: Option<String>,
+    /// The last answer of the service that could not be recognised, if one
+    /// was kept: shown inert, as escaped text.
+    service_page: Option<ServicePage>,
 }
+
+#[derive(Serialize)]
+struct ServicePage {
+    fetched_at: chrono::DateTime<chrono::Utc>,
+    http_status: i32,
+    detail: String,
+    truncated: bool,
+    /// The page as text (lossy UTF-8), at most `SERVICE_PAGE_CHARS`.
+    text: String,
+}
+
+/// Enough of a page to see what the service answered; `credverify page`
+/// gives the whole of it.
+const SERVICE_PAGE_CHARS: usize = 64 * 1024;
 
 fn mark(a: Option<Agreement>) -> &'static str {
     match a {
@@ -396,6 +413,21 @@ pub async fn record(
         events: &events,
         reviewable,
         next,
+        service_page: store
+            .kept_pages(id)
+            .await
+            .ok()
+            .and_then(|pages| pages.into_iter().next())
+            .map(|p| ServicePage {
+                fetched_at: p.fetched_at,
+                http_status: p.http_status,
+                detail: p.detail,
+                truncated: p.truncated,
+                text: String::from_utf8_lossy(&p.body)
+                    .chars()
+                    .take(SERVICE_PAGE_CHARS)
+                    .collect(),
+            }),
     };
     if json {
         return Json(doc).into_response();
@@ -480,8 +512,17 @@ fn record_html(session: &Session, doc: &RecordDoc<'_>, qs: &str) -> String {
             .map(|t| format!("; next try {}", t.format("%Y-%m-%d %H:%M UTC")))
             .unwrap_or_default(),
     ));
-    // The unrecognised service pages are not stored by this version; when
-    // they are, they belong here, shown inert (escaped text in a <pre>).
+    // Shown inert: escaped text in a <pre>, never markup the browser runs.
+    if let Some(p) = &doc.service_page {
+        b.push_str(&format!(
+            "<h2>Last unrecognised answer of the service</h2><p>{} UTC, HTTP {}: {}{}</p><pre id=\"service-page\">{}</pre>",
+            p.fetched_at.format("%Y-%m-%d %H:%M:%S"),
+            p.http_status,
+            esc(&p.detail),
+            if p.truncated { " (only the start was kept)" } else { "" },
+            esc(&p.text),
+        ));
+    }
     b.push_str(&actions(session, doc, qs));
     b.push_str("</section></div><h2>Events</h2><table id=\"events\"><tr><th>at (UTC)</th><th>who</th><th>from → to</th><th>reasons</th><th>note (internal)</th></tr>");
     for e in doc.events {

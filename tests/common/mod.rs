@@ -209,6 +209,8 @@ pub fn chsi(base_url: &str) -> Arc<ChsiClient> {
         rate_per_second: 0.0,
         timeout: Duration::from_secs(5),
         back_off: Duration::from_millis(10),
+        // Plain HTTP: the browser fetcher has its own tests (front_door.rs).
+        fetch: credverify::chsi::FetchMode::Http,
         ..ChsiConfig::default()
     })
     .expect("client")

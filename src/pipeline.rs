@@ -139,7 +139,10 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
     };
     let answer = match env.chsi.lookup(&code).await {
         Ok(a) => a,
-        Err(t) => return Ok(Assessment::Transient(describe(&t))),
+        Err(t) => {
+            let error = crate::redact::snippet(&describe(&t), &[rec.candidate.name.as_str()]);
+            return Ok(Assessment::Transient(error));
+        }
     };
     let ctx = Context {
         report_unreadable: answer.unreadable.clone(),

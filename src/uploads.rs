@@ -155,6 +155,11 @@ impl Uploads {
                     "screenshot `{reference}` is not in the uploads directory (yet)"
                 )));
             }
+            // Symlinks are refused whether or not they lead out: where one
+            // points can change between a check and the open.
+            Err(OpenError::Refused(why)) if why.contains("symlink") || why.contains("outside") => {
+                return Err(refused(format!("leads outside the uploads root: {why}")));
+            }
             Err(OpenError::Refused(why)) => return Err(refused(format!("is refused: {why}"))),
             Err(OpenError::Io(e)) => return Err(refused(format!("cannot be opened: {e}"))),
         };
@@ -168,7 +173,7 @@ impl Uploads {
         match safe_open::read_capped(file, self.config.max_bytes) {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(refused(format!(
-                "is larger than the {}-byte limit",
+                "is too large; the limit is {} bytes",
                 self.config.max_bytes
             ))),
             Err(e) => Err(FetchError::Transient(format!(

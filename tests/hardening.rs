@@ -1,4 +1,4 @@
-//! Hostile input found in review, each kept as a test: the repro is the
+//! Hostile input, each case kept as a test: the repro is the
 //! input, the outcome is a defined state with a clear reason (both backends
 //! where storage is involved).
 

@@ -44,7 +44,7 @@ pub(super) async fn ask(
                 .await?;
             let limit = i64::from(env.chsi.config().unrecognised_limit.max(1));
             if count < limit {
-                return Ok(Asked::Transient(super::describe(&error)));
+                return Ok(Asked::Transient(redacted(rec, &error)));
             }
             tracing::error!(
                 answers = count,
@@ -60,8 +60,15 @@ pub(super) async fn ask(
                 field_diffs: Vec::new(),
             }))
         }
-        Err(f) => Ok(Asked::Transient(super::describe(&f.error))),
+        Err(f) => Ok(Asked::Transient(redacted(rec, &f.error))),
     }
+}
+
+/// The error as kept on the record: page snippets can carry a code, an ID
+/// number or a name, which stay out of `last_error` and the events (the raw
+/// page is in the page store).
+fn redacted(rec: &JobRecord, error: &Transient) -> String {
+    crate::redact::snippet(&super::describe(error), &[rec.candidate.name.as_str()])
 }
 
 /// Reads the values the report drew as images into it, and notes in `ctx`

@@ -177,6 +177,7 @@ pub fn job_finished(outcome: &Outcome) {
         Outcome::RetriesExhausted { .. } => "retries_exhausted".into(),
         Outcome::AlreadyDecided(_) => "already_decided".into(),
         Outcome::Superseded => "superseded".into(),
+        Outcome::HandedOver { queue } => format!("handed_to_{queue}"),
     };
     job_outcome(&label);
 }
@@ -218,6 +219,14 @@ pub fn chsi_paused(pause: Duration) {
 /// restarts); `live` is how recent a heartbeat must be.
 pub fn set_worker(name: &str, live: Duration) {
     *WORKER.lock().unwrap_or_else(|p| p.into_inner()) = Some((name.to_string(), live));
+}
+
+/// Names the worker unless another (the lookup worker) is named already.
+pub fn set_worker_if_unset(name: &str, live: Duration) {
+    let mut w = WORKER.lock().unwrap_or_else(|p| p.into_inner());
+    if w.is_none() {
+        *w = Some((name.to_string(), live));
+    }
 }
 
 /// Whether this process reports the cluster's gauges: a process running no

@@ -76,6 +76,12 @@ pub enum Outcome {
     AlreadyDecided(Status),
     /// A newer job owns the record.
     Superseded,
+    /// Moved to another queue without counting an attempt: to the OCR queue
+    /// when this worker cannot read the screenshot, back to the lookup queue
+    /// once the reading is stored.
+    HandedOver {
+        queue: &'static str,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +106,8 @@ pub enum Assessment {
     },
     /// Nothing can be concluded now; try again later.
     Transient(String),
+    /// The screenshot must be read first, and this worker has no engine.
+    NeedsReading,
 }
 
 /// Verifies record `record_id` on behalf of job `job_id`.
@@ -125,6 +133,69 @@ pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, 
             ctx,
         } => finish(env, &rec, job_id, &claimed, verdict, lookup.as_ref(), ctx).await,
         Assessment::Transient(error) => retry(env, &rec, job_id, error).await,
+        Assessment::NeedsReading => hand_over(env, &rec, job_id, crate::store::OCR_QUEUE).await,
+    }
+}
+
+/// The OCR queue's job: reads record `record_id`'s screenshot and stores the
+/// reading, then hands the record back to the lookup queue. An unreadable
+/// image is decided here (rejected, `image_unreadable`), as the lookup job
+/// would decide it.
+pub async fn read_stage(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, PipelineError> {
+    let rec = env
+        .store
+        .job_record(record_id)
+        .await?
+        .ok_or(PipelineError::MissingRecord(record_id))?;
+    if rec.status != Status::Unverified {
+        return Ok(Outcome::AlreadyDecided(rec.status));
+    }
+    if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
+        return Ok(Outcome::Superseded);
+    }
+    match claimed_fields(env, &rec).await? {
+        Ok(_) => hand_over(env, &rec, job_id, crate::store::QUEUE).await,
+        Err(Step::Decide(verdict)) => {
+            finish(
+                env,
+                &rec,
+                job_id,
+                &rec.claimed,
+                verdict,
+                None,
+                Context::default(),
+            )
+            .await
+        }
+        Err(Step::Retry(error)) => retry(env, &rec, job_id, error).await,
+        Err(Step::HandOff) => {
+            retry(
+                env,
+                &rec,
+                job_id,
+                "no screenshot reader in this worker".into(),
+            )
+            .await
+        }
+    }
+}
+
+async fn hand_over(
+    env: &Env,
+    rec: &JobRecord,
+    job_id: &str,
+    queue: &'static str,
+) -> Result<Outcome, PipelineError> {
+    match env
+        .store
+        .requeue_in(queue, rec.id, Some(job_id), crate::store::due_now())
+        .await?
+    {
+        Some(_) => {
+            tracing::info!(queue, "record handed over");
+            Ok(Outcome::HandedOver { queue })
+        }
+        None => Ok(Outcome::Superseded),
     }
 }
 
@@ -142,6 +213,7 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         Ok(fields) => fields,
         Err(Step::Decide(verdict)) => return Ok(decided(rec.claimed.clone(), verdict)),
         Err(Step::Retry(error)) => return Ok(Assessment::Transient(error)),
+        Err(Step::HandOff) => return Ok(Assessment::NeedsReading),
     };
     let Some(code) = claimed.verification_code() else {
         let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
@@ -197,6 +269,7 @@ fn describe(t: &Transient) -> String {
 enum Step {
     Decide(Verdict),
     Retry(String),
+    HandOff,
 }
 
 /// The fields the candidate claims: the screenshot's reading merged with
@@ -234,9 +307,7 @@ async fn claimed_fields(
         Some(r) => r,
         None => {
             let Some(reader) = env.reader.as_ref() else {
-                return Ok(Err(Step::Retry(
-                    "no screenshot reader in this worker".into(),
-                )));
+                return Ok(Err(Step::HandOff));
             };
             // A record that says it has a screenshot but has no row is our
             // data fault: retried, then flagged for an admin, never rejected.

@@ -281,3 +281,71 @@ on_both_backends!(
     metrics_of_the_database_come_from_one_worker_only,
     one_reporter
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_row_grants_one_token_at_a_time_and_holds_everyone_during_a_pause() {
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    // After an idle spell the bucket holds one token (burst 1): one grant,
+    // then the wait until the next token (1/R less the time between asks).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = db.store.chsi_budget_take(4.0, 1.0).await.unwrap();
+    let second = db.store.chsi_budget_take(4.0, 1.0).await.unwrap();
+    assert_eq!(first, Duration::ZERO, "granted");
+    assert!(
+        second > Duration::ZERO && second <= Duration::from_millis(250),
+        "refused with the wait for the next token: {second:?}"
+    );
+    // A refusal takes nothing: asking again after the wait is granted.
+    tokio::time::sleep(second).await;
+    assert_eq!(
+        db.store.chsi_budget_take(4.0, 1.0).await.unwrap(),
+        Duration::ZERO
+    );
+
+    assert_eq!(db.store.chsi_paused_until().await.unwrap(), None);
+    db.store
+        .chsi_budget_pause(Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert!(db.store.chsi_paused_until().await.unwrap().is_some());
+    for rate in [4.0, 0.0] {
+        let wait = db.store.chsi_budget_take(rate, 1.0).await.unwrap();
+        assert!(
+            wait > Duration::from_millis(2500),
+            "the pause holds every asker, even an unlimited one: {wait:?}"
+        );
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_budget_is_a_transient_failure_and_sends_nothing() {
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let (sandbox, url) = sandbox_for(1, 0).await;
+    let config = credverify::chsi::ChsiConfig {
+        base_url: url,
+        rate_per_second: 4.0,
+        ..Default::default()
+    };
+    let budget = std::sync::Arc::new(credverify::chsi::ClusterBudget::new(
+        db.store.clone(),
+        4.0,
+        1,
+    ));
+    let client = credverify::chsi::ChsiClient::with_budget(config, budget).unwrap();
+    db.store.close().await;
+    let code = credverify::domain::VerificationCode::parse(&common::synthetic::code(0)).unwrap();
+    let started = tokio::time::Instant::now();
+    let err = client.lookup(&code).await.unwrap_err();
+    assert_eq!(err.kind(), "budget_unavailable", "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up in time"
+    );
+    assert_eq!(sandbox.stats().requests, 0, "no request without a token");
+    db.cleanup().await;
+}

@@ -352,6 +352,9 @@ async fn recheck(env: &Env, record_id: i64) -> Result<String, CliError> {
             ))
         }
         Assessment::Transient(e) => Ok(format!("could not ask the service ({e}); try again later")),
+        Assessment::NeedsReading => {
+            Ok("its screenshot has not been read yet; try again later".into())
+        }
     }
 }
 

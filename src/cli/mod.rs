@@ -295,8 +295,23 @@ impl UploadsArgs {
     }
 }
 
+/// Which queues a worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Jobs {
+    /// Both: lookups, reading screenshots inline, and the OCR queue.
+    All,
+    /// Service lookups only: a screenshot not yet read is handed to the OCR queue.
+    Lookup,
+    /// Reading screenshots only (needs --ocr-threads > 0).
+    Ocr,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
+    /// Which jobs this worker takes: `lookup` never reads a screenshot, `ocr` only reads them;
+    /// `--ocr-threads 0` implies `lookup`.
+    #[arg(long, env = "CREDVERIFY_JOBS", value_enum, default_value_t = Jobs::All)]
+    pub jobs: Jobs,
     /// Jobs processed at once by this process.
     #[arg(long, env = "CREDVERIFY_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
@@ -421,6 +436,7 @@ impl OpsArgs {
 impl WorkerArgs {
     pub fn options(&self) -> WorkerOptions {
         WorkerOptions {
+            queue: crate::store::QUEUE,
             concurrency: self.concurrency.max(1),
             drain: self.drain,
             poll_interval: Duration::from_millis(self.poll_ms.max(10)),

@@ -124,6 +124,12 @@ pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> 
 }
 
 pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
+    if args.jobs == super::Jobs::Ocr && args.ocr.ocr_threads == 0 {
+        return Err(
+            CliError::usage("--jobs ocr needs OCR engines, but --ocr-threads is 0")
+                .hint("give it --ocr-threads 1 or more, or run it with --jobs lookup"),
+        );
+    }
     let store = Store::open(url).await?;
     let env = build_env(store.clone(), &args)?;
     let stop = shutdown_token();
@@ -145,7 +151,7 @@ pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
         .ops
         .webhook()
         .map(|config| tokio::spawn(crate::notify::run(store.clone(), config, stop.clone())));
-    let result = crate::queue::run(env.clone(), args.options(), stop.clone()).await;
+    let result = run_queues(env.clone(), &args, stop.clone()).await;
     stop.cancel();
     // No Chromium may outlive the worker.
     env.chsi.shutdown().await;
@@ -157,6 +163,52 @@ pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
     }
     store.close().await;
     result.map_err(CliError::from)
+}
+
+/// Runs the lookup worker, the OCR worker, or both, as `--jobs` and
+/// `--ocr-threads` say.
+async fn run_queues(
+    env: Arc<Env>,
+    args: &WorkerArgs,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    use super::Jobs;
+    let reads = env.reader.is_some();
+    let lookup = args.jobs != Jobs::Ocr;
+    let ocr = args.jobs != Jobs::Lookup && reads;
+    let lookup_env = if args.jobs == Jobs::Lookup && reads {
+        // Engines for the OCR queue only: a lookup-only worker hands
+        // screenshots over instead of reading them.
+        Arc::new(Env {
+            store: env.store.clone(),
+            chsi: env.chsi.clone(),
+            retry: env.retry.clone(),
+            reader: None,
+            uploads: env.uploads.clone(),
+        })
+    } else {
+        env.clone()
+    };
+    let lookup_run = async {
+        if lookup {
+            crate::queue::run(lookup_env, args.options(), stop.child_token()).await
+        } else {
+            Ok(())
+        }
+    };
+    let ocr_run = async {
+        if ocr {
+            let opts = crate::queue::WorkerOptions {
+                queue: crate::store::OCR_QUEUE,
+                ..args.options()
+            };
+            crate::queue::run(env.clone(), opts, stop.child_token()).await
+        } else {
+            Ok(())
+        }
+    };
+    let (a, b) = tokio::join!(lookup_run, ocr_run);
+    a.and(b)
 }
 
 pub async fn sandbox(args: SandboxArgs) -> Result<(), CliError> {

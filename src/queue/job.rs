@@ -84,6 +84,32 @@ pub async fn handle(
     attempt: Attempt,
     env: Data<Arc<Env>>,
 ) -> Result<(), BoxDynError> {
+    run(Stage::Lookup, job, task_id, attempt, env).await
+}
+
+/// The OCR queue's handler: the same fates, for reading a screenshot.
+pub async fn handle_ocr(
+    job: RawJob,
+    task_id: TaskId,
+    attempt: Attempt,
+    env: Data<Arc<Env>>,
+) -> Result<(), BoxDynError> {
+    run(Stage::Read, job, task_id, attempt, env).await
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Lookup,
+    Read,
+}
+
+async fn run(
+    stage: Stage,
+    job: RawJob,
+    task_id: TaskId,
+    attempt: Attempt,
+    env: Data<Arc<Env>>,
+) -> Result<(), BoxDynError> {
     let payload = match JobPayload::decode(&job.0) {
         Ok(p) => p,
         Err(e) => {
@@ -115,7 +141,13 @@ pub async fn handle(
             .map_err(|e| -> BoxDynError { e.into() })?;
         return Err(AbortError::new(error).into());
     }
-    let run = AssertUnwindSafe(pipeline::verify(&env, payload.record_id, &job_id)).catch_unwind();
+    let work = async {
+        match stage {
+            Stage::Lookup => pipeline::verify(&env, payload.record_id, &job_id).await,
+            Stage::Read => pipeline::read_stage(&env, payload.record_id, &job_id).await,
+        }
+    };
+    let run = AssertUnwindSafe(work).catch_unwind();
     let result = match run.instrument(span.clone()).await {
         Ok(result) => result,
         Err(panic) => {

@@ -14,11 +14,14 @@ use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::Env;
-use crate::store::{QUEUE, Store};
+use crate::store::{OCR_QUEUE, QUEUE, Store};
 use job::{RawCodec, RawJob};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
+    /// The queue this worker serves: lookups (`QUEUE`) or screenshot
+    /// reading (`OCR_QUEUE`).
+    pub queue: &'static str,
     /// Jobs in flight at once in this process.
     pub concurrency: usize,
     /// Exit once nothing can run now (retries due later stay queued).
@@ -45,6 +48,7 @@ pub struct WorkerOptions {
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
+            queue: QUEUE,
             concurrency: 4,
             drain: false,
             poll_interval: Duration::from_millis(500),
@@ -127,11 +131,15 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     reclaim_dead_predecessors(&env.store).await;
-    let sweeper = tokio::spawn(sweep_loop(
-        env.store.clone(),
-        opts.clone(),
-        stop.child_token(),
-    ));
+    // The lookup worker sweeps; an OCR-only host leaves that to the lookup
+    // workers of its cluster.
+    let sweeper = (opts.queue == QUEUE).then(|| {
+        tokio::spawn(sweep_loop(
+            env.store.clone(),
+            opts.clone(),
+            stop.child_token(),
+        ))
+    });
     let mut failures = 0u32;
     let result = loop {
         match env.store.quarantine_bad_jobs().await {
@@ -140,10 +148,16 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "could not check for bad job rows"),
         }
         let name = worker_name();
-        tracing::info!(worker = %name, concurrency = opts.concurrency, drain = opts.drain, "worker starting");
+        tracing::info!(worker = %name, queue = opts.queue, concurrency = opts.concurrency, drain = opts.drain, "worker starting");
         // Alive as long as its peers would not yet declare it dead.
         let live = opts.heartbeat * (opts.missed_heartbeats as u32 + 1);
-        crate::metrics::set_worker(&name, live);
+        // The election counts lookup workers: an OCR-only process is named
+        // too, so that it never reports the cluster's gauges.
+        if opts.queue == QUEUE {
+            crate::metrics::set_worker(&name, live);
+        } else {
+            crate::metrics::set_worker_if_unset(&name, live);
+        }
         let ctx = WorkerContext::new(&name);
         let watcher = tokio::spawn(watch(
             env.store.clone(),
@@ -179,7 +193,9 @@ pub async fn run(
         }
     };
     stop.cancel();
-    let _ = sweeper.await;
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     result
 }
 
@@ -197,12 +213,12 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
         }
     };
     macro_rules! drive {
-        ($backend:expr) => {{
+        ($backend:expr, $handler:expr) => {{
             let worker = WorkerBuilder::new(ctx)
                 .backend($backend)
                 .concurrency(opts.concurrency.max(1))
                 .data(env.clone())
-                .build(job::handle);
+                .build($handler);
             tokio::select! {
                 r = worker.run() => r.map_err(|e| anyhow::anyhow!("{e}")),
                 _ = stopped => {
@@ -215,7 +231,7 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
     match &env.store {
         Store::Sqlite(pool) => {
             let config = apalis_sqlite::Config::default()
-                .queue(QUEUE)
+                .queue(opts.queue)
                 .batch_size(opts.concurrency.max(1))
                 .heartbeat_interval(opts.heartbeat)
                 .missed_heartbeats(opts.missed_heartbeats);
@@ -223,11 +239,15 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
                 .with_config(config)
                 .with_codec(RawCodec)
                 .poll_with_interval(opts.poll_interval);
-            drive!(backend)
+            if opts.queue == OCR_QUEUE {
+                drive!(backend, job::handle_ocr)
+            } else {
+                drive!(backend, job::handle)
+            }
         }
         Store::Postgres(pool) => {
             let config = apalis_postgres::Config::default()
-                .queue(QUEUE)
+                .queue(opts.queue)
                 .batch_size(opts.concurrency.max(1))
                 .heartbeat_interval(opts.heartbeat)
                 .missed_heartbeats(opts.missed_heartbeats);
@@ -235,13 +255,17 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
                 .apply(IntervalStrategy::new(opts.poll_interval))
                 .apply(StreamStrategy::new(apalis_postgres::Pubsub::new(
                     pool.clone(),
-                    QUEUE.to_string(),
+                    opts.queue.to_string(),
                 )));
             let backend = apalis_postgres::PostgresStorage::<RawJob>::new(pool)
                 .with_config(config)
                 .with_codec(RawCodec)
                 .poll_with_strategy(strategy);
-            drive!(backend)
+            if opts.queue == OCR_QUEUE {
+                drive!(backend, job::handle_ocr)
+            } else {
+                drive!(backend, job::handle)
+            }
         }
     }
 }
@@ -263,7 +287,7 @@ async fn watch(store: Store, ctx: WorkerContext, opts: WorkerOptions, stop: Canc
             continue;
         }
         let busy = ctx.task_count() > 0;
-        match store.runnable_jobs(ctx.name()).await {
+        match store.runnable_jobs_in(opts.queue, ctx.name()).await {
             Ok(0) if !busy => idle_checks += 1,
             Ok(_) => idle_checks = 0,
             Err(e) => tracing::warn!(error = %e, "drain check failed"),

@@ -66,7 +66,7 @@ type Overview = (
 /// Submission times, and (status, decision time) pairs.
 type Activity = (Vec<DateTime<Utc>>, Vec<(String, DateTime<Utc>)>);
 
-const LIVE_JOB: &str = "j.id = r.job_id AND j.job_type = $2 AND (j.status IN ('Pending', 'Queued', 'Running') \
+const LIVE_JOB: &str = "j.id = r.job_id AND j.job_type IN ($2, 'credverify-ocr') AND (j.status IN ('Pending', 'Queued', 'Running') \
      OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
 
 impl Store {
@@ -242,14 +242,14 @@ impl Store {
         let (failed, pending): (i64, i64) = match self {
             Store::Sqlite(p) => sqlx::query_as(
                 "SELECT COALESCE(SUM(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)), 0), \
-                 COALESCE(SUM(status IN ('Pending', 'Queued', 'Running')), 0) FROM Jobs WHERE job_type = $1",
+                 COALESCE(SUM(status IN ('Pending', 'Queued', 'Running')), 0) FROM Jobs WHERE job_type IN ($1, 'credverify-ocr')",
             )
             .bind(QUEUE)
             .fetch_one(p)
             .await?,
             Store::Postgres(p) => sqlx::query_as(
                 "SELECT COUNT(*) FILTER (WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)), \
-                 COUNT(*) FILTER (WHERE status IN ('Pending', 'Queued', 'Running')) FROM apalis.jobs WHERE job_type = $1",
+                 COUNT(*) FILTER (WHERE status IN ('Pending', 'Queued', 'Running')) FROM apalis.jobs WHERE job_type IN ($1, 'credverify-ocr')",
             )
             .bind(QUEUE)
             .fetch_one(p)

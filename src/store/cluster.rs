@@ -91,7 +91,7 @@ impl Store {
         let (jobs_pending, outbox_pending): (i64, i64) = match self {
             Store::Sqlite(p) => (
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM Jobs WHERE job_type = $1 AND status IN ('Pending', 'Queued', 'Running')",
+                    "SELECT COUNT(*) FROM Jobs WHERE job_type IN ($1, 'credverify-ocr') AND status IN ('Pending', 'Queued', 'Running')",
                 )
                 .bind(QUEUE)
                 .fetch_one(p)
@@ -105,7 +105,7 @@ impl Store {
             ),
             Store::Postgres(p) => (
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND status IN ('Pending', 'Queued', 'Running')",
+                    "SELECT COUNT(*) FROM apalis.jobs WHERE job_type IN ($1, 'credverify-ocr') AND status IN ('Pending', 'Queued', 'Running')",
                 )
                 .bind(QUEUE)
                 .fetch_one(p)

@@ -8,10 +8,24 @@ use sqlx::{PgConnection, SqliteConnection};
 /// The apalis queue (`job_type`) credverify's jobs live in.
 pub const QUEUE: &str = "credverify";
 
+/// The queue of records waiting for their screenshot to be read: served only
+/// by workers with OCR engines (`worker --jobs ocr|all`). A lookup job that
+/// finds a screenshot it has no engine for hands the record over here; the
+/// OCR job hands it back with the reading stored.
+pub const OCR_QUEUE: &str = "credverify-ocr";
+
 /// apalis re-runs a job whose handler failed or whose worker died up to this
 /// many times. Transient service failures do not count against it: those are
 /// rescheduled as new jobs with backoff.
 pub const JOB_MAX_ATTEMPTS: i32 = 3;
+
+/// SQL in this module's siblings spells the OCR queue out (it sits beside
+/// a bound `QUEUE` in `IN (...)`): keep them in step.
+#[cfg(test)]
+#[test]
+fn the_ocr_queue_is_spelled_as_the_sql_spells_it() {
+    assert_eq!(OCR_QUEUE, "credverify-ocr");
+}
 
 /// The job payload: the record to verify, nothing else (the record holds the
 /// rest, so a job is never stale data).
@@ -37,6 +51,15 @@ pub async fn insert_sqlite(
     record_id: i64,
     run_at: DateTime<Utc>,
 ) -> Result<String, sqlx::Error> {
+    insert_sqlite_in(conn, QUEUE, record_id, run_at).await
+}
+
+pub async fn insert_sqlite_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    record_id: i64,
+    run_at: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
     let id = new_job_id();
     sqlx::query(
         "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority) \
@@ -44,7 +67,7 @@ pub async fn insert_sqlite(
     )
     .bind(payload(record_id))
     .bind(&id)
-    .bind(QUEUE)
+    .bind(queue)
     .bind(JOB_MAX_ATTEMPTS)
     // apalis-sqlite keeps run_at in whole unix seconds; rounding up means a
     // retry never runs before its backoff is over.
@@ -59,13 +82,22 @@ pub async fn insert_postgres(
     record_id: i64,
     run_at: DateTime<Utc>,
 ) -> Result<String, sqlx::Error> {
+    insert_postgres_in(conn, QUEUE, record_id, run_at).await
+}
+
+pub async fn insert_postgres_in(
+    conn: &mut PgConnection,
+    queue: &str,
+    record_id: i64,
+    run_at: DateTime<Utc>,
+) -> Result<String, sqlx::Error> {
     let id = new_job_id();
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
          VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)",
     )
     .bind(&id)
-    .bind(QUEUE)
+    .bind(queue)
     .bind(payload(record_id))
     .bind(JOB_MAX_ATTEMPTS)
     .bind(run_at)

@@ -24,7 +24,7 @@ pub use admin::{DayCounts, ReopenOutcome, Stats};
 pub use cluster::ClusterGauges;
 pub use connect::{Backend, default_database_url};
 pub use desk::WithdrawOutcome;
-pub use jobs::{JOB_MAX_ATTEMPTS, QUEUE, due_now};
+pub use jobs::{JOB_MAX_ATTEMPTS, OCR_QUEUE, QUEUE, due_now};
 pub use model::*;
 pub use operators::OperatorRow;
 pub use outbox::OutboxItem;

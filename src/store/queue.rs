@@ -15,6 +15,11 @@ impl Store {
     /// Jobs this worker could still run now: due jobs nobody holds, failed
     /// jobs with attempts left, and jobs this worker holds.
     pub async fn runnable_jobs(&self, worker: &str) -> Result<i64, StoreError> {
+        self.runnable_jobs_in(QUEUE, worker).await
+    }
+
+    /// [`Store::runnable_jobs`] in `queue`.
+    pub async fn runnable_jobs_in(&self, queue: &str, worker: &str) -> Result<i64, StoreError> {
         let now = Utc::now();
         let (n,): (i64,) = match self {
             Store::Sqlite(p) => {
@@ -24,7 +29,7 @@ impl Store {
                        OR (status = 'Failed' AND attempts < max_attempts AND run_at <= $2) \
                        OR (status IN ('Queued', 'Running') AND lock_by = $3))",
                 )
-                .bind(QUEUE)
+                .bind(queue)
                 .bind(now.timestamp())
                 .bind(worker)
                 .fetch_one(p)
@@ -37,7 +42,7 @@ impl Store {
                        OR (status = 'Failed' AND attempts < max_attempts AND run_at <= $2) \
                        OR (status IN ('Queued', 'Running') AND lock_by = $3))",
                 )
-                .bind(QUEUE)
+                .bind(queue)
                 .bind(now)
                 .bind(worker)
                 .fetch_one(p)
@@ -56,7 +61,7 @@ impl Store {
         quiet_since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let live = "j.id = r.job_id AND j.job_type = $1 AND (j.status IN ('Pending', 'Queued', 'Running') \
+        let live = "j.id = r.job_id AND j.job_type IN ($1, 'credverify-ocr') AND (j.status IN ('Pending', 'Queued', 'Running') \
                     OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
         let sql = |jobs_table: &str| {
             format!(
@@ -95,6 +100,19 @@ impl Store {
         expected_job: Option<&str>,
         run_at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
+        self.requeue_in(QUEUE, record_id, expected_job, run_at)
+            .await
+    }
+
+    /// [`Store::requeue`] into `queue`: how a record moves between the
+    /// lookup and OCR queues without counting an attempt.
+    pub async fn requeue_in(
+        &self,
+        queue: &str,
+        record_id: i64,
+        expected_job: Option<&str>,
+        run_at: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
         let now = Utc::now();
         // `IS` compares NULLs on SQLite; PostgreSQL spells it IS NOT DISTINCT FROM.
         macro_rules! body {
@@ -127,7 +145,7 @@ impl Store {
                 let id = body!(
                     tx,
                     "IS",
-                    jobs::insert_sqlite(&mut tx, record_id, run_at).await?
+                    jobs::insert_sqlite_in(&mut tx, queue, record_id, run_at).await?
                 );
                 tx.commit().await?;
                 id
@@ -137,7 +155,7 @@ impl Store {
                 let id = body!(
                     tx,
                     "IS NOT DISTINCT FROM",
-                    jobs::insert_postgres(&mut tx, record_id, run_at).await?
+                    jobs::insert_postgres_in(&mut tx, queue, record_id, run_at).await?
                 );
                 tx.commit().await?;
                 id
@@ -154,14 +172,14 @@ impl Store {
             Store::Sqlite(p) => {
                 let sql = format!(
                     "UPDATE Jobs SET status = 'Killed', last_result = $1, done_at = strftime('%s','now') \
-                     WHERE job_type = $2 AND status IN ('Pending', 'Failed', 'Queued') AND {SQLITE_BAD_ID}"
+                     WHERE job_type IN ($2, 'credverify-ocr') AND status IN ('Pending', 'Failed', 'Queued') AND {SQLITE_BAD_ID}"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(note).bind(QUEUE).execute(p).await?.rows_affected()
             }
             Store::Postgres(p) => {
                 sqlx::query(
                     "UPDATE apalis.jobs SET status = 'Killed', last_result = $1::jsonb, done_at = now() \
-                     WHERE job_type = $2 AND status IN ('Pending', 'Failed', 'Queued') \
+                     WHERE job_type IN ($2, 'credverify-ocr') AND status IN ('Pending', 'Failed', 'Queued') \
                      AND id !~ '^[0-9A-HJKMNP-TV-Z]{26}$'",
                 )
                 .bind(note)
@@ -182,7 +200,7 @@ impl Store {
         let names = match self {
             Store::Sqlite(p) => {
                 sqlx::query_scalar(
-                    "SELECT id FROM Workers WHERE worker_type = $1 AND id LIKE $2 ESCAPE '\\'",
+                    "SELECT id FROM Workers WHERE worker_type IN ($1, 'credverify-ocr') AND id LIKE $2 ESCAPE '\\'",
                 )
                 .bind(QUEUE)
                 .bind(&pattern)
@@ -190,7 +208,7 @@ impl Store {
                 .await?
             }
             Store::Postgres(p) => sqlx::query_scalar(
-                "SELECT id FROM apalis.workers WHERE worker_type = $1 AND id LIKE $2 ESCAPE '\\'",
+                "SELECT id FROM apalis.workers WHERE worker_type IN ($1, 'credverify-ocr') AND id LIKE $2 ESCAPE '\\'",
             )
             .bind(QUEUE)
             .bind(&pattern)
@@ -208,7 +226,7 @@ impl Store {
         let sql = |jobs: &str| {
             format!(
                 "UPDATE {jobs} SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1 \
-                 WHERE job_type = $1 AND lock_by = $2 AND status IN ('Queued', 'Running')"
+                 WHERE job_type IN ($1, 'credverify-ocr') AND lock_by = $2 AND status IN ('Queued', 'Running')"
             )
         };
         let n = match self {

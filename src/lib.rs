@@ -14,4 +14,5 @@ pub mod retry;
 pub mod sandbox;
 pub mod store;
 pub mod uploads;
+pub mod vcode_trials;
 pub mod verdict;

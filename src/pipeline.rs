@@ -15,6 +15,7 @@ use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
 };
 use crate::uploads::{FetchError, Uploads};
+use crate::vcode_trials::{self, CodeReads, Settled};
 use crate::verdict::{self, Context, Lookup, Verdict};
 
 /// What a screenshot said, as kept on the record (`layout: None`: not a CHSI
@@ -128,16 +129,24 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         lookup: None,
         ctx: Context::default(),
     };
-    let (claimed, read_from_screenshot) = match claimed_fields(env, rec).await? {
+    let (mut claimed, read_from_screenshot, code_reads) = match claimed_fields(env, rec).await? {
         Ok(fields) => fields,
         Err(Step::Decide(verdict)) => return Ok(decided(rec.claimed.clone(), verdict)),
         Err(Step::Retry(error)) => return Ok(Assessment::Transient(error)),
     };
-    let Some(code) = claimed.verification_code() else {
-        let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
-        return Ok(decided(claimed, verdict));
+    let answer = match rec.claimed.verification_code() {
+        Some(code) => env.chsi.lookup(&code).await,
+        // No typed code: what the screenshot's reads offer is tried.
+        None => match vcode_trials::settle(&env.chsi, &rec.candidate, &code_reads).await {
+            Ok(Settled::Found { code, answer }) => {
+                claimed.vcode = Some(code.expose().to_string());
+                Ok(answer)
+            }
+            Ok(Settled::Decided(verdict)) => return Ok(decided(claimed, verdict)),
+            Err(t) => Err(t),
+        },
     };
-    let answer = match env.chsi.lookup(&code).await {
+    let answer = match answer {
         Ok(a) => a,
         Err(t) => return Ok(Assessment::Transient(describe(&t))),
     };
@@ -185,15 +194,15 @@ enum Step {
 }
 
 /// The fields the candidate claims: the screenshot's reading merged with
-/// typed fields (typed values win), and which of them only the screenshot
-/// supplied.
+/// typed fields (typed values win), which of them only the screenshot
+/// supplied, and what it offers for a code it could not confirm.
 async fn claimed_fields(
     env: &Env,
     rec: &JobRecord,
-) -> Result<Result<(CredentialFields, Vec<Field>), Step>, PipelineError> {
+) -> Result<Result<(CredentialFields, Vec<Field>, CodeReads), Step>, PipelineError> {
     if !rec.has_screenshot {
         let Some(reference) = rec.screenshot_ref.as_deref() else {
-            return Ok(Ok((rec.claimed.clone(), Vec::new())));
+            return Ok(Ok((rec.claimed.clone(), Vec::new(), CodeReads::default())));
         };
         match env.uploads.fetch(reference).await {
             Ok(bytes) => env.store.attach_screenshot(rec.id, &bytes).await?,
@@ -246,7 +255,11 @@ async fn claimed_fields(
         .copied()
         .filter(|f| read.get(*f).is_some() && rec.claimed.get(*f).is_none())
         .collect();
-    Ok(Ok((read.merged_with(&rec.claimed), only_read)))
+    Ok(Ok((
+        read.merged_with(&rec.claimed),
+        only_read,
+        CodeReads::of(&reading),
+    )))
 }
 
 async fn finish(

@@ -130,6 +130,13 @@ fn print_record(r: &RecordView, events: &[EventView]) {
             }
         }
     }
+    let guesses = code_guesses(r);
+    if !guesses.is_empty() {
+        println!(
+            "\nCode reads  {} (the screenshot's 在线验证码 as read, best first; unconfirmed)",
+            guesses.join("  ")
+        );
+    }
     let mut t = table(&["field", "claimed", "authoritative", ""]);
     let mut any = false;
     for &f in Field::ALL {
@@ -179,6 +186,25 @@ fn print_record(r: &RecordView, events: &[EventView]) {
         ]);
     }
     println!("\nEvents\n{t}");
+}
+
+/// The codes the screenshot's reads could be, when they did not agree: an
+/// admin reviewing `vcode_uncertain` compares them with the image. Only
+/// well-formed codes are shown (the reading is stored data, not trusted
+/// for the terminal).
+fn code_guesses(r: &RecordView) -> Vec<String> {
+    r.screenshot_reading
+        .as_ref()
+        .and_then(|v| v.get("vcode_candidates"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str())
+                .filter_map(|c| crate::domain::VerificationCode::parse(c).ok())
+                .map(|c| c.expose().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {

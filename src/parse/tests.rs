@@ -298,6 +298,38 @@ fn codes_need_two_reads_that_agree() {
 }
 
 #[test]
+fn disagreeing_reads_leave_ranked_candidates_for_the_service() {
+    let page = OcrPage::from_text(DEGREE);
+    let parse = |answers: Vec<Option<&'static str>>| {
+        let mut r = Scripted { answers, asked: 0 };
+        parse_page(&page, Codes::Confirmed(&mut r))
+    };
+    // Three different reads: no code is emitted, but every read is a
+    // candidate, and the mix of what most reads say comes first.
+    let p = parse(vec![Some("F5KUVT72NN8NEK0J"), Some("FSKUVT7ZNN8NEK0J")]);
+    assert_eq!(p.fields.vcode, None);
+    let c = &p.vcode_candidates;
+    assert_eq!(
+        c.first().map(String::as_str),
+        Some("FSKUVT72NN8NEK0J"),
+        "{c:?}"
+    );
+    for read in ["F5KUVT72NN8NEK0J", "FSKUVT7ZNN8NEK0J"] {
+        assert!(c.iter().any(|x| x == read), "{read} missing from {c:?}");
+    }
+    assert!(c.len() <= code_candidates::MAX_CANDIDATES);
+    // Agreement settles the code: no guesses are kept.
+    let p = parse(vec![Some("FSKUVT72NN8NEK0J")]);
+    assert!(p.fields.vcode.is_some() && p.vcode_candidates.is_empty());
+    // Only the page read, no second read: it is the first guess.
+    let p = parse(vec![None, None]);
+    assert_eq!(
+        p.vcode_candidates.first().map(String::as_str),
+        Some("FSKUVT72NN8NEK0J")
+    );
+}
+
+#[test]
 fn a_misread_page_code_is_recovered_by_two_region_reads() {
     let text = DEGREE.replace("FSKU VT72 NN8N EK0J", "FSKU VT72 NN8N EKOJJ");
     let mut r = Scripted {

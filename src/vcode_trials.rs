@@ -27,7 +27,7 @@ pub struct CodeReads {
     pub confirmed: Option<String>,
     /// Guesses when they did not, best first.
     pub candidates: Vec<String>,
-    /// The page prints an 在线验证码 (the two reports do; the 学信档案 and
+    /// The page prints an 在线验证码 (the reports do; the 学信档案 and
     /// app pages do not).
     pub shows_code: bool,
 }
@@ -37,8 +37,10 @@ impl CodeReads {
         CodeReads {
             confirmed: reading.fields.vcode.clone(),
             candidates: reading.vcode_candidates.clone(),
-            shows_code: matches!(reading.layout, Some(Layout::Report | Layout::Degree))
-                || reading.fields.vcode.is_some()
+            shows_code: matches!(
+                reading.layout,
+                Some(Layout::Report | Layout::Degree | Layout::Enrollment)
+            ) || reading.fields.vcode.is_some()
                 || !reading.vcode_candidates.is_empty(),
         }
     }

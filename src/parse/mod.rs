@@ -67,6 +67,17 @@ pub enum Codes<'a> {
 /// for a result page.
 const MIN_LABELS_WITHOUT_TITLE: usize = 4;
 
+/// Below this many field labels, a page with a report's title is not taken
+/// for the report.
+const MIN_LABELS_WITH_TITLE: usize = 3;
+
+fn is_report(layout: Option<Layout>) -> bool {
+    matches!(
+        layout,
+        Some(Layout::Report | Layout::Degree | Layout::Enrollment)
+    )
+}
+
 /// Fields whose values are codes settled by [`settle_code`]: what a second
 /// read of each may contain, and whether the page read alone is ever enough.
 /// The masked ID number is not compared by the verdict (identity comes from
@@ -102,6 +113,14 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         f.len()
     };
     if markers.layout.is_none() && distinct_fields < MIN_LABELS_WITHOUT_TITLE {
+        return ParsedScreenshot::default();
+    }
+    // A report is its title and its fields: a page that lists several
+    // reports, or shows a report's title over hardly any field labels (an
+    // index page, a query form, an 图像采集码 card), is not one.
+    if layout::report_titles(page) > 1
+        || (is_report(markers.layout) && distinct_fields < MIN_LABELS_WITH_TITLE)
+    {
         return ParsedScreenshot::default();
     }
 

@@ -499,3 +499,29 @@ proptest! {
         let _ = parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r));
     }
 }
+
+#[test]
+fn only_reports_are_reports() {
+    let not_reports = [
+        // The 学信档案 index of report kinds: three titles, no fields.
+        "学信档案 chsi.com.cn\n在线验证报告\n教育部学籍在线验证报告 查看 申请\n\
+         教育部学历证书电子注册备案表 查看 申请\n中国高等教育学位在线验证报告 查看 申请",
+        // A page header naming all three.
+        "学籍/学历/学位在线验证报告查询\n请输入在线验证码\n查 询",
+        // A notes line citing the 学籍 registration, with one stray label.
+        "注：以上信息依据教育部学籍电子注册备案数据出具，如有疑问请与学校学籍管理部门联系。\n姓名：王晓雯",
+        // A title over hardly any fields: an 图像采集码 card.
+        "教育部学历证书电子注册备案表\n图像采集码：4F7K 29QX\n姓名：王晓雯",
+    ];
+    for text in not_reports {
+        let p = single(text);
+        assert_eq!(p.layout, None, "{text}");
+        assert!(p.fields.vcode.is_none() && p.vcode_candidates.is_empty());
+    }
+    let enrollment = single(
+        "教育部学籍在线验证报告\n姓名：王晓雯 性别：女\n出生日期：2003年04月18日\n\
+         院校：郑州大学 层次：本科\n专业：护理学\n学籍状态：在籍（注册学籍）\n在线验证码：A7K2M9QX4TB8R5WZ",
+    );
+    assert_eq!(enrollment.layout, Some(Layout::Enrollment));
+    assert_eq!(enrollment.kind, Some(Kind::Enrollment));
+}

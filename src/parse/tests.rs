@@ -525,3 +525,22 @@ fn only_reports_are_reports() {
     assert_eq!(enrollment.layout, Some(Layout::Enrollment));
     assert_eq!(enrollment.kind, Some(Kind::Enrollment));
 }
+
+#[test]
+fn older_labels_name_the_same_fields() {
+    // A 2010-era 备案表: other label words, `学 习 形 式` spread out, and
+    // the dates of the sheet itself beside the fields.
+    let p = single(
+        "教育部学历证书电子注册备案表\n制表日期：2010年07月20日  验证期至：2011年01月20日\n\
+         姓名：王晓雯  性别：女\n出生日期：1988年04月18日\n入学时间：2006年09月01日  毕业时间：2009年07月01日\n\
+         毕业院校：郑州大学\n专业名称：护理学\n学历层次：专科\n学 习 形 式：普通全日制",
+    );
+    assert_eq!(p.layout, Some(Layout::Report));
+    let f = &p.fields;
+    assert_eq!(f.enrollment_date.as_deref(), Some("2006-09-01"));
+    assert_eq!(f.graduation_date.as_deref(), Some("2009-07-01"));
+    assert_eq!(f.school.as_deref(), Some("郑州大学"));
+    assert_eq!(f.major.as_deref(), Some("护理学"));
+    assert_eq!(f.level.as_deref(), Some("专科"));
+    assert_eq!(f.study_mode.as_deref(), Some("普通全日制"));
+}

@@ -18,4 +18,5 @@ pub mod safe_open;
 pub mod sandbox;
 pub mod store;
 pub mod uploads;
+pub mod vcode_trials;
 pub mod verdict;

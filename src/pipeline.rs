@@ -9,12 +9,13 @@ use chrono::Utc;
 use rand::RngExt;
 
 use crate::chsi::{ChsiClient, Transient};
-use crate::domain::{CredentialFields, Field, Reason, ReasonCode, Status};
+use crate::domain::{CredentialFields, Field, Reason, ReasonCode, Status, VerificationCode};
 use crate::retry::RetryPolicy;
 use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
 };
 use crate::uploads::{FetchError, Uploads};
+use crate::vcode_trials::{self, CodeReads, Settled};
 use crate::verdict::{self, Context, Lookup, Verdict};
 
 mod ask;
@@ -209,20 +210,48 @@ pub async fn assess(env: &Env, rec: &JobRecord) -> Result<Assessment, PipelineEr
         lookup: None,
         ctx: Context::default(),
     };
-    let (claimed, read_from_screenshot) = match claimed_fields(env, rec).await? {
+    let (mut claimed, read_from_screenshot, code_reads) = match claimed_fields(env, rec).await? {
         Ok(fields) => fields,
         Err(Step::Decide(verdict)) => return Ok(decided(rec.claimed.clone(), verdict)),
         Err(Step::Retry(error)) => return Ok(Assessment::Transient(error)),
         Err(Step::HandOff) => return Ok(Assessment::NeedsReading),
     };
-    let Some(code) = claimed.verification_code() else {
-        let verdict = Verdict::rejected(Reason::new(ReasonCode::VcodeUnreadable));
-        return Ok(decided(claimed, verdict));
-    };
-    let mut answer = match ask::ask(env, rec, &code).await? {
-        ask::Asked::Answer(a) => a,
-        ask::Asked::Transient(error) => return Ok(Assessment::Transient(error)),
-        ask::Asked::Decided(verdict) => return Ok(decided(claimed, verdict)),
+    // A typed code is the candidate's word; a code two of the screenshot's
+    // readers agree on is asked the same way (its unrecognised answers are
+    // kept and counted), but "no such code" only moves on to the guesses.
+    let mut reads = code_reads;
+    let typed = rec.claimed.verification_code();
+    let confirmed = reads
+        .confirmed
+        .as_deref()
+        .and_then(|c| VerificationCode::parse(c).ok());
+    let mut found = None;
+    if let Some(code) = typed.clone().or(confirmed) {
+        match ask::ask(env, rec, &code).await? {
+            ask::Asked::Answer(a) if typed.is_some() || a.lookup != Lookup::Invalid => {
+                claimed.vcode = Some(code.expose().to_string());
+                found = Some(a);
+            }
+            ask::Asked::Answer(_) => {
+                tracing::info!(vcode = %code, "the code read from the screenshot is unknown to the service; trying the other reads");
+                reads.confirmed = None;
+                reads.confirmed_unknown = true;
+            }
+            ask::Asked::Transient(error) => return Ok(Assessment::Transient(error)),
+            ask::Asked::Decided(verdict) => return Ok(decided(claimed, verdict)),
+        }
+    }
+    let mut answer = match found {
+        Some(a) => a,
+        // No code confirmed: what the screenshot's reads offer is tried.
+        None => match vcode_trials::settle(&env.chsi, &rec.candidate, &reads).await {
+            Ok(Settled::Found { code, answer }) => {
+                claimed.vcode = Some(code.expose().to_string());
+                answer
+            }
+            Ok(Settled::Decided(verdict)) => return Ok(decided(claimed, verdict)),
+            Err(t) => return Ok(Assessment::Transient(describe(&t))),
+        },
     };
     let mut ctx = Context {
         report_unreadable: answer.unreadable.clone(),
@@ -273,15 +302,15 @@ enum Step {
 }
 
 /// The fields the candidate claims: the screenshot's reading merged with
-/// typed fields (typed values win), and which of them only the screenshot
-/// supplied.
+/// typed fields (typed values win), which of them only the screenshot
+/// supplied, and what it offers for a code it could not confirm.
 async fn claimed_fields(
     env: &Env,
     rec: &JobRecord,
-) -> Result<Result<(CredentialFields, Vec<Field>), Step>, PipelineError> {
+) -> Result<Result<(CredentialFields, Vec<Field>, CodeReads), Step>, PipelineError> {
     if !rec.has_screenshot {
         let Some(reference) = rec.screenshot_ref.as_deref() else {
-            return Ok(Ok((rec.claimed.clone(), Vec::new())));
+            return Ok(Ok((rec.claimed.clone(), Vec::new(), CodeReads::default())));
         };
         match env.uploads.fetch(reference).await {
             Ok(bytes) => env.store.attach_screenshot(rec.id, &bytes).await?,
@@ -345,7 +374,11 @@ async fn claimed_fields(
         .copied()
         .filter(|f| read.get(*f).is_some() && rec.claimed.get(*f).is_none())
         .collect();
-    Ok(Ok((read.merged_with(&rec.claimed), only_read)))
+    Ok(Ok((
+        read.merged_with(&rec.claimed),
+        only_read,
+        CodeReads::of(&reading),
+    )))
 }
 
 async fn finish(

@@ -266,6 +266,16 @@ fn keys(fields: &[Field]) -> String {
 
 /// Identity: the registered name against the report's holder, and the ID
 /// number's birth date and gender against the report's.
+/// Whether a report is the candidate's: it states a holder's name, and no
+/// identity fact disagrees. A one-character near match is not ruled out
+/// here; the verdict sends it to a person.
+pub fn names_candidate(candidate: &Candidate, auth: &CredentialFields) -> bool {
+    auth.name.is_some()
+        && !holder_reasons(candidate, auth)
+            .iter()
+            .any(|r| r.code == ReasonCode::HolderMismatch)
+}
+
 fn holder_reasons(candidate: &Candidate, auth: &CredentialFields) -> Vec<Reason> {
     let mut out = Vec::new();
     let mut differs = Vec::new();

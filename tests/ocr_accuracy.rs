@@ -1,9 +1,12 @@
 //! Real Tesseract on real screenshots: every fixture in
-//! `fixtures/screenshots/` and the shared samples, compared field by field
-//! with its JSON. Prints per-field and per-layout accuracy; fails when a
-//! wrong 在线验证码 or certificate number is emitted at all, when a clean
-//! image's code is not read, or when the fields a verdict compares fall
-//! below 98%.
+//! `fixtures/screenshots/`, the held-out family in
+//! `fixtures/screenshots-holdout/` and the shared samples, compared field by
+//! field with its JSON. Prints per-field and per-layout accuracy and how
+//! each 在线验证码 was reached; fails when a wrong 在线验证码 or certificate
+//! number is emitted at all, when a clean image's code is not read, or when
+//! the fields a verdict compares fall below 98%. The held-out family is
+//! never tuned on: its floors are set below what it measured, so a change
+//! that only fits the tuning set shows up there.
 //!
 //! Run optimised: `cargo test --release --test ocr_accuracy -- --nocapture`.
 
@@ -13,11 +16,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use credverify::ocr::{OcrConfig, OcrPool};
-use support::fixtures::{self, Fixture, Tally, VERDICT_FIELDS};
+use credverify::vcode_trials::MAX_LOOKUPS;
+use support::fixtures::{self, CodeReach, Fixture, Tally, VERDICT_FIELDS};
 
 const CODES: [&str; 2] = ["vcode", "certificate_no"];
 
-fn read_all(pool: &OcrPool, fixtures: &[Fixture]) -> Tally {
+fn read_all(pool: &OcrPool, fixtures: &[Fixture]) -> (Tally, CodeReach) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
@@ -26,18 +30,23 @@ fn read_all(pool: &OcrPool, fixtures: &[Fixture]) -> Tally {
         pool.read_screenshot(bytes)
     })));
     let mut tally = Tally::default();
+    let mut codes = CodeReach::default();
     for (f, r) in fixtures.iter().zip(results) {
         match r {
-            Ok(parsed) => tally.add(f, &fixtures::flat(&parsed)),
+            Ok(parsed) => {
+                tally.add(f, &fixtures::flat(&parsed));
+                codes.add(f, &parsed, MAX_LOOKUPS);
+            }
             Err(e) => panic!("{}: {e}", f.name),
         }
     }
-    tally
+    (tally, codes)
 }
 
-fn report(title: &str, tally: &Tally, elapsed: f64) {
+fn report(title: &str, tally: &Tally, codes: &CodeReach, elapsed: f64) {
     println!("\n## {title}: {} images in {elapsed:.1} s\n", tally.images);
     println!("{}", tally.render());
+    println!("{}\n", codes.render());
     println!("misses:\n{}", tally.render_misses());
 }
 
@@ -67,8 +76,8 @@ fn fixtures_are_read_accurately() {
         dir.display()
     );
     let start = Instant::now();
-    let tally = read_all(&pool, &all);
-    report("fixtures", &tally, start.elapsed().as_secs_f64());
+    let (tally, codes) = read_all(&pool, &all);
+    report("fixtures", &tally, &codes, start.elapsed().as_secs_f64());
     assert_codes("fixtures", &tally);
     let verdict = tally.total(Some(&VERDICT_FIELDS));
     assert!(
@@ -96,7 +105,56 @@ fn shared_samples_are_read_accurately() {
     }
     let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
     let start = Instant::now();
-    let tally = read_all(&pool, &samples);
-    report("shared samples", &tally, start.elapsed().as_secs_f64());
+    let (tally, codes) = read_all(&pool, &samples);
+    report(
+        "shared samples",
+        &tally,
+        &codes,
+        start.elapsed().as_secs_f64(),
+    );
     assert_codes("samples", &tally);
+}
+
+#[test]
+fn held_out_family_is_read_accurately() {
+    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots-holdout");
+    let all = fixtures::load(&dir);
+    assert!(
+        all.len() >= 40,
+        "{} holds {} fixtures: regenerate with scripts/gen-fixtures/run --holdout",
+        dir.display(),
+        all.len()
+    );
+    let start = Instant::now();
+    let (tally, codes) = read_all(&pool, &all);
+    report(
+        "held-out family",
+        &tally,
+        &codes,
+        start.elapsed().as_secs_f64(),
+    );
+    // Floors below what was measured (BENCHMARKS.md), not fitted to it: a
+    // wrong certificate number is never emitted; the 在线验证码 is reached
+    // (confirmed, or found within the lookups a record may spend) on at
+    // least 85% of the images that print one (measured 95%: one code was
+    // read the same wrong way by two readers, which the service's "unknown
+    // code" turns into a review, not a rejection); the fields a verdict
+    // compares at least 93% (measured 95.5%).
+    assert_eq!(
+        tally.key("certificate_no").wrong,
+        0,
+        "held out: a wrong certificate_no was emitted"
+    );
+    assert!(
+        codes.reached() * 100 >= codes.shown * 85,
+        "held out: {}",
+        codes.render()
+    );
+    let verdict = tally.total(Some(&VERDICT_FIELDS));
+    assert!(
+        verdict.accuracy() >= 0.93,
+        "held out: verdict fields {:.2}% < 93%",
+        verdict.accuracy() * 100.0
+    );
 }

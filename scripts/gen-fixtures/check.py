@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validate the fixture set on disk, independently of the generator run.
 
-    python3 check.py [--dir DIR] [--registry FILE] [--ocr]
+    python3 check.py [--family own|holdout] [--dir DIR] [--registry FILE] [--ocr]
 
 Checks the JSON contract, the structure of every number (ID check character,
 certificate numbers against dates/levels, 在线验证码 alphabet), that each
@@ -35,10 +35,16 @@ META_KEYS = {"id_number", "vcode", "font", "degradations", "variant"}
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", default=os.path.join(REPO, "fixtures", "screenshots"))
-    ap.add_argument("--registry", default=os.path.join(REPO, "fixtures", "sandbox", "screenshots-registry.json"))
+    ap.add_argument("--family", choices=["own", "holdout"], default="own")
+    ap.add_argument("--dir")
+    ap.add_argument("--registry")
     ap.add_argument("--ocr", action="store_true")
     args = ap.parse_args()
+    suffix = "" if args.family == "own" else "-" + args.family
+    args.dir = args.dir or os.path.join(REPO, "fixtures", "screenshots" + suffix)
+    args.registry = args.registry or os.path.join(REPO, "fixtures", "sandbox", f"screenshots{suffix}-registry.json")
+    # The coverage each family promises: the holdout family is smaller.
+    per_layout, total, rare, minority = (18, 72, 10, 6) if args.family == "own" else (10, 40, 4, 4)
 
     errors = []
 
@@ -173,13 +179,13 @@ def main():
 
     layouts = ["report", "degree", "web", "mobile"]
     for lay in layouts:
-        if stats[f"{lay}:total"] < 18:
+        if stats[f"{lay}:total"] < per_layout:
             errors.append(f"{lay}: only {stats[f'{lay}:total']} fixtures")
-    if sum(stats[f"{lay}:total"] for lay in layouts) < 72:
-        errors.append("fewer than 72 fixtures")
-    if stats["rare"] < 10:
+    if sum(stats[f"{lay}:total"] for lay in layouts) < total:
+        errors.append(f"fewer than {total} fixtures")
+    if stats["rare"] < rare:
         errors.append(f"only {stats['rare']} fixtures with rare characters in the name")
-    if stats["minority"] < 6:
+    if stats["minority"] < minority:
         errors.append(f"only {stats['minority']} fixtures with a middle-dot name")
 
     print("fixtures:", ", ".join(f"{lay} {stats[lay + ':total']} ({stats[lay + ':clean']} clean / "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the screenshot fixtures and the sandbox registry.
 
-    python3 gen.py [--out DIR] [--registry FILE] [--only NAME ...] [--keep-html DIR]
+    python3 gen.py [--family own|holdout] [--out DIR] [--registry FILE] [--only NAME ...] [--keep-html DIR]
 
 Deterministic: every choice comes from seeds derived from the fixture name.
 The expected JSON of a fixture is not written by hand: it is read back from
@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fixturegen import degrade, plan, slots, templates  # noqa: E402
+from fixturegen import degrade, holdout, plan, slots, templates  # noqa: E402
 from fixturegen.chrome import Chromium  # noqa: E402
 from fixturegen.contract import KEY_ORDER, LAYOUT_KEYS, normalize, record_problems  # noqa: E402
 from fixturegen.data import DEGREE_KEYS, DIPLOMA_KEYS, mask_id, rng_for, seed_of  # noqa: E402
@@ -97,8 +97,16 @@ def check_layout(spec, probe):
             raise FixtureError(f"{key}: value overlaps its label")
 
 
+def seed_name(spec):
+    """What a fixture's seeds derive from: its name, prefixed by its family
+    when it is not the first, so the families share no random choices."""
+    return spec.get("seed_name", spec["name"])
+
+
 def degrade_shot(spec, png, probe):
     v, steps = spec["variant"], spec["steps"]
+    sname = seed_name(spec)
+    held_out = spec.get("family") == holdout.FAMILY
     dsf = v["dsf"]
     boxes = {}
     for key, f in probe["fields"].items():
@@ -112,13 +120,19 @@ def degrade_shot(spec, png, probe):
     font_px = {k: f["font_px"] * dsf for k, f in probe["fields"].items()}
     shot = degrade.Shot(slots.draw(Image.open(io.BytesIO(png)), probe["images"], dsf), boxes, font_px)
     if v.get("watermark"):
-        wr = rng_for("watermark", spec["name"])
-        degrade.watermark(shot, "CHSI 学信网", wr.choice([(90, 90, 90, 44), (60, 90, 140, 40), (120, 120, 120, 52)]),
-                          round(wr.choice([18, 22, 26]) * dsf), round(wr.choice([26, 34, 42]) * dsf),
-                          wr.choice([25, 30, 35]))
+        wr = rng_for("watermark", sname)
+        if held_out:
+            degrade.watermark(shot, wr.choice(holdout.WATERMARKS),
+                              wr.choice([(150, 60, 60, 40), (70, 70, 70, 36), (40, 110, 160, 44)]),
+                              round(wr.choice([16, 20, 30]) * dsf), round(wr.choice([20, 30, 48]) * dsf),
+                              wr.choice([-30, -20, 15, 40]), font=wr.choice(holdout.FONTS))
+        else:
+            degrade.watermark(shot, "CHSI 学信网", wr.choice([(90, 90, 90, 44), (60, 90, 140, 40), (120, 120, 120, 52)]),
+                              round(wr.choice([18, 22, 26]) * dsf), round(wr.choice([26, 34, 42]) * dsf),
+                              wr.choice([25, 30, 35]))
     if "dark-status-bar" in steps:
         shot.steps.append("dark-status-bar")
-    r = rng_for("degrade", spec["name"])
+    r = rng_for("degrade", sname)
     layout = spec["layout"]
     if "crop-status-bar" in steps:
         degrade.crop_top(shot, round(v["sb_h"] * dsf), "crop-status-bar")
@@ -129,10 +143,12 @@ def degrade_shot(spec, png, probe):
     ground = None
     if "dark-surround" in steps:
         ground = degrade.dark_surround(shot, r)
+    if "viewer" in steps:
+        ground = degrade.viewer(shot, r, r.choice(holdout.VIEWERS))
     if "rotate" in steps:
         # A tilted phone photo or a skewed scan: the whole frame turns, the
         # exposed corners take the colour of what lies around it.
-        angle = r.choice([-1, 1]) * r.uniform(0.4, 1.5)
+        angle = r.choice([-1, 1]) * (r.uniform(0.3, holdout.MAX_ROTATION) if held_out else r.uniform(0.4, 1.5))
         fill = ground or (r.choice([(236, 236, 236), (250, 250, 250), (226, 228, 230)]) if layout != "mobile"
                           else (24, 24, 26))
         degrade.rotate(shot, round(angle, 2), fill)
@@ -148,10 +164,11 @@ def degrade_shot(spec, png, probe):
             # The capture is already small: shrink only as far as it stays readable.
             degrade.scale(shot, round(lo + 0.01, 2))
     if "noise" in steps:
-        degrade.noise(shot, r.choice([4, 5, 6, 8]), seed_of("noise", spec["name"]))
+        degrade.noise(shot, r.choice([3, 4, 6] if held_out else [4, 5, 6, 8]), seed_of("noise", sname))
     fmt, quality = "png", None
     if "jpeg" in steps:
-        fmt, quality = "jpg", r.randrange(40, 81)
+        lo, hi = holdout.JPEG_QUALITY if held_out else (40, 80)
+        fmt, quality = "jpg", r.randrange(lo, hi + 1)
         shot.steps.append(f"jpeg:q{quality}")
     return shot, fmt, quality
 
@@ -190,13 +207,18 @@ def fixture_json(spec, fields, shot):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(REPO, "fixtures", "screenshots"))
-    ap.add_argument("--registry", default=os.path.join(REPO, "fixtures", "sandbox", "screenshots-registry.json"))
+    ap.add_argument("--family", choices=["own", holdout.FAMILY], default="own",
+                    help="own: the fixtures the reader is tuned on; holdout: the second family, only measured")
+    ap.add_argument("--out")
+    ap.add_argument("--registry")
     ap.add_argument("--only", nargs="*", help="render only these fixtures (registry is not rewritten)")
     ap.add_argument("--keep-html", help="also write each page's HTML here")
     args = ap.parse_args()
 
-    specs = plan.fixtures()
+    suffix = "" if args.family == "own" else "-" + holdout.FAMILY
+    args.out = args.out or os.path.join(REPO, "fixtures", "screenshots" + suffix)
+    args.registry = args.registry or os.path.join(REPO, "fixtures", "sandbox", f"screenshots{suffix}-registry.json")
+    specs = plan.fixtures() if args.family == "own" else holdout.fixtures()
     for s in specs:
         probs = record_problems(s["kind"], s["record"]["fields"])
         if probs:

@@ -97,7 +97,7 @@ pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
     }
     print_record(&record, &events);
     if let Some(latest) = pages.first() {
-        println!(
+        say!(
             "\nService pages  {} unrecognised answer(s) kept, the latest from {} (HTTP {}): `credverify page {}`",
             pages.len(),
             latest.fetched_at.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -156,7 +156,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
         .as_ref()
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     if r.has_screenshot {
-        println!(
+        say!(
             "Screenshot  layout {}, reads as {}  (export: credverify screenshot {} -o FILE)",
             reading
                 .as_ref()
@@ -169,6 +169,13 @@ fn print_record(r: &RecordView, events: &[EventView]) {
                 .map(|k| k.as_str())
                 .unwrap_or("—"),
             r.id
+        );
+    }
+    let guesses = code_guesses(r);
+    if !guesses.is_empty() {
+        say!(
+            "\nCode reads  {} (the screenshot's 在线验证码 as read, best first; unconfirmed)",
+            guesses.join("  ")
         );
     }
     let mut t = table(&["field", "screenshot", "typed", "authoritative", ""]);
@@ -222,6 +229,25 @@ fn print_record(r: &RecordView, events: &[EventView]) {
         ]);
     }
     say!("\nEvents\n{t}");
+}
+
+/// The codes the screenshot's reads could be, when they did not agree: an
+/// admin reviewing `vcode_uncertain` compares them with the image. Only
+/// well-formed codes are shown (the reading is stored data, not trusted
+/// for the terminal).
+fn code_guesses(r: &RecordView) -> Vec<String> {
+    r.screenshot_reading
+        .as_ref()
+        .and_then(|v| v.get("vcode_candidates"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str())
+                .filter_map(|c| crate::domain::VerificationCode::parse(c).ok())
+                .map(|c| c.expose().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {

@@ -68,6 +68,12 @@ pub const LABELS: &[Label] = &[
     field("学位授予单位", Field::awarding_unit),
     field("所授学位", Field::degree),
     field("学科专业", Field::discipline),
+    // The 2010-era 备案表 and 学信档案 pages named the same fields otherwise.
+    field("入学时间", Field::enrollment_date),
+    field("毕业时间", Field::graduation_date),
+    field("学历层次", Field::level),
+    field("毕业院校", Field::school),
+    field("专业名称", Field::major),
     // The web page's menu item, one character away from 在线验证码.
     distractor("在线验证报告"),
     distractor("分院"),
@@ -85,6 +91,9 @@ pub const LABELS: &[Label] = &[
     distractor("学位照片"),
     distractor("学历照片"),
     distractor("录取照片"),
+    distractor("制表日期"),
+    distractor("验证期至"),
+    distractor("创建日期"),
     Label {
         skeleton: "学历信息",
         target: Target::Heading,

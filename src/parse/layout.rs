@@ -15,6 +15,8 @@ pub enum Layout {
     Report,
     /// 中国高等教育学位在线验证报告
     Degree,
+    /// 教育部学籍在线验证报告: a registration, not a diploma or degree
+    Enrollment,
     /// 学信档案 desktop page
     Web,
     /// The phone app's 学历信息 / 学位信息
@@ -26,15 +28,22 @@ impl Layout {
         match self {
             Layout::Report => "report",
             Layout::Degree => "degree",
+            Layout::Enrollment => "enrollment",
             Layout::Web => "web",
             Layout::Mobile => "mobile",
         }
     }
 
     pub fn parse(s: &str) -> Option<Layout> {
-        [Layout::Report, Layout::Degree, Layout::Web, Layout::Mobile]
-            .into_iter()
-            .find(|l| l.as_str() == s)
+        [
+            Layout::Report,
+            Layout::Degree,
+            Layout::Enrollment,
+            Layout::Web,
+            Layout::Mobile,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
     }
 }
 
@@ -70,24 +79,75 @@ const WEB: &[&str] = &[
     "以下信息来源于高校",
     "考研信息",
 ];
+/// The 学籍 report's title, checked exactly: it is one character from the
+/// degree report's 学位在线验证报告.
+const ENROLLMENT: &str = "学籍在线验证报告";
+/// A report's title stands on a line with little else; a longer line that
+/// contains one is a note citing the report, not the report.
+const TITLE_SLACK: usize = 8;
 const MOBILE_DIPLOMA: &str = "学历信息";
 const MOBILE_DEGREE: &str = "学位信息";
 const MOBILE: &[&str] = &["以上信息来源于学信网"];
 
-pub fn markers(page: &OcrPage) -> Markers {
-    let skel: Vec<char> = page
-        .text()
-        .chars()
+fn skeleton(text: &str) -> Vec<char> {
+    text.chars()
         .filter(|&c| is_cjk(c) || c.is_ascii_alphanumeric())
-        .collect();
+        .collect()
+}
+
+/// Whether some line carries `needle` as a title: with little else on the
+/// line, and naming one kind of record (a header like
+/// 学籍/学历/学位在线验证报告查询 names three, and is no report).
+fn titled(lines: &[Vec<char>], needle: &str, exact: bool) -> bool {
+    let n = needle.chars().count();
+    lines.iter().any(|l| {
+        let found = if exact {
+            contains_exact(l, needle)
+        } else {
+            contains(l, needle)
+        };
+        let kinds = ["学籍", "学历", "学位"]
+            .iter()
+            .filter(|k| contains_exact(l, k))
+            .count();
+        found && l.len() <= n + TITLE_SLACK && kinds <= 1
+    })
+}
+
+/// How many different reports a page names as titles: a page naming more
+/// than one (the 学信档案 index of report kinds) is a list, not a report.
+pub fn report_titles(page: &OcrPage) -> usize {
+    let lines: Vec<Vec<char>> = page.lines.iter().map(|l| skeleton(&l.text())).collect();
+    [
+        titled(&lines, "学历证书电子注册备案表", false),
+        titled(&lines, "学位在线验证报告", true),
+        titled(&lines, ENROLLMENT, true),
+    ]
+    .iter()
+    .filter(|t| **t)
+    .count()
+}
+
+pub fn markers(page: &OcrPage) -> Markers {
+    let skel = skeleton(&page.text());
+    let lines: Vec<Vec<char>> = page.lines.iter().map(|l| skeleton(&l.text())).collect();
     let has = |needles: &[&str]| needles.iter().any(|n| contains(&skel, n));
-    if has(REPORT) {
+    let title = |needles: &[&str]| needles.iter().any(|n| titled(&lines, n, false));
+    if titled(&lines, ENROLLMENT, true) {
+        return Markers {
+            layout: Some(Layout::Enrollment),
+            kind: Some(Kind::Enrollment),
+        };
+    }
+    if title(REPORT) {
         return Markers {
             layout: Some(Layout::Report),
             kind: Some(Kind::Diploma),
         };
     }
-    if has(DEGREE) {
+    // The degree report's footer note names its database, and is kept as a
+    // marker for when the title was cropped away; its title must be one.
+    if title(&DEGREE[..2]) || has(&DEGREE[2..]) {
         return Markers {
             layout: Some(Layout::Degree),
             kind: Some(Kind::Degree),
@@ -120,9 +180,9 @@ pub fn markers(page: &OcrPage) -> Markers {
     }
 }
 
-/// The layout of a page without a readable title. Only the two reports
-/// print an 在线验证码; of the others, a phone screenshot is tall and the web
-/// page wide.
+/// The layout of a page without a readable title. Only the reports print
+/// an 在线验证码; of the others, a phone screenshot is tall and the web page
+/// wide (a landscape page is never a phone's).
 pub fn without_title(page: &OcrPage, kind: Option<Kind>, has_vcode_label: bool) -> Layout {
     if has_vcode_label {
         return match kind {

@@ -3,6 +3,7 @@
 //! the outside is a second read of a region, through [`Reread`].
 
 pub mod checks;
+pub mod code_candidates;
 pub mod labels;
 pub mod layout;
 pub mod page;
@@ -23,6 +24,11 @@ pub struct ParsedScreenshot {
     pub kind: Option<Kind>,
     /// The fields read with confidence; a field that could not be is absent.
     pub fields: CredentialFields,
+    /// When the 在线验证码's reads did not agree (so `fields.vcode` is
+    /// absent): the codes they might be, best first, for the service to
+    /// decide between.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vcode_candidates: Vec<String>,
 }
 
 /// A second look at part of the page, restricted to `charset`. The engine
@@ -61,6 +67,17 @@ pub enum Codes<'a> {
 /// for a result page.
 const MIN_LABELS_WITHOUT_TITLE: usize = 4;
 
+/// Below this many field labels, a page with a report's title is not taken
+/// for the report.
+const MIN_LABELS_WITH_TITLE: usize = 3;
+
+fn is_report(layout: Option<Layout>) -> bool {
+    matches!(
+        layout,
+        Some(Layout::Report | Layout::Degree | Layout::Enrollment)
+    )
+}
+
 /// Fields whose values are codes settled by [`settle_code`]: what a second
 /// read of each may contain, and whether the page read alone is ever enough.
 /// The masked ID number is not compared by the verdict (identity comes from
@@ -98,6 +115,14 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     if markers.layout.is_none() && distinct_fields < MIN_LABELS_WITHOUT_TITLE {
         return ParsedScreenshot::default();
     }
+    // A report is its title and its fields: a page that lists several
+    // reports, or shows a report's title over hardly any field labels (an
+    // index page, a query form, an 图像采集码 card), is not one.
+    if layout::report_titles(page) > 1
+        || (is_report(markers.layout) && distinct_fields < MIN_LABELS_WITH_TITLE)
+    {
+        return ParsedScreenshot::default();
+    }
 
     let mut fields = CredentialFields::default();
     for hit in &hits {
@@ -131,15 +156,25 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         fields.discipline = fields.major.take();
     }
 
+    let mut code_votes: Vec<code_candidates::Vote> = Vec::new();
     for (field, charset, confirm) in CODE_FIELDS {
         let candidates: Vec<&labels::Hit> = hits.iter().filter(|h| h.field == field).collect();
         for hit in candidates {
-            if let Some(v) = settle_code(hit, charset, confirm, kind, &fields, &mut codes) {
+            let (settled, reads) = settle_code(hit, charset, confirm, kind, &fields, &mut codes);
+            if let Some(v) = settled {
                 fields.set(field, v);
                 break;
             }
+            if field == Field::vcode {
+                code_votes.extend(votes(&reads));
+            }
         }
     }
+    let vcode_candidates = if fields.vcode.is_none() {
+        code_candidates::rank(&code_votes)
+    } else {
+        Vec::new()
+    };
     // A certificate number's length tells the kind when nothing else did.
     if fields.kind.is_none() {
         fields.kind = match fields.certificate_no.as_deref().map(str::len) {
@@ -156,7 +191,32 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         layout: Some(layout),
         kind: fields.kind,
         fields,
+        vcode_candidates,
     }
+}
+
+/// What one code line's reads say, as votes for the candidates: a valid read
+/// counts fully; the values a read one stray character too long might be
+/// share half a vote.
+fn votes(reads: &[Read]) -> Vec<code_candidates::Vote> {
+    let mut out = Vec::new();
+    for r in reads {
+        if let Some(v) = &r.value {
+            out.push(code_candidates::Vote {
+                reader: r.reader,
+                code: v.clone(),
+                weight: 1.0,
+            });
+        }
+        for n in &r.near {
+            out.push(code_candidates::Vote {
+                reader: r.reader,
+                code: n.clone(),
+                weight: 0.5 / r.near.len() as f64,
+            });
+        }
+    }
+    out
 }
 
 fn kind_from_fields(fields: &CredentialFields) -> Option<Kind> {
@@ -184,7 +244,8 @@ fn kind_from_fields(fields: &CredentialFields) -> Option<Kind> {
 }
 
 /// A code value that passes its format and structure, read the same way
-/// twice (or once, with [`Codes::SingleRead`]).
+/// twice (or once, with [`Codes::SingleRead`]); and the reads made, from
+/// which candidates are ranked when they did not agree.
 fn settle_code(
     hit: &labels::Hit,
     charset: &str,
@@ -192,7 +253,7 @@ fn settle_code(
     kind: Option<Kind>,
     fields: &CredentialFields,
     codes: &mut Codes<'_>,
-) -> Option<String> {
+) -> (Option<String>, Vec<Read>) {
     let field = hit.field;
     let valid = |raw: &str| -> Option<String> {
         let v = values::repair(field, raw)?;
@@ -209,18 +270,20 @@ fn settle_code(
         .filter(|c| c.is_ascii_alphanumeric() || *c == '*')
         .count();
     if alnum < 8 || alnum * 2 < hit.raw.chars().count() {
-        return None;
+        return (None, Vec::new());
     }
     let first = Read::of(0, &hit.raw, &valid);
     let reread = match codes {
-        Codes::SingleRead => return first.value,
+        Codes::SingleRead => return (first.value, Vec::new()),
         Codes::Confirmed(_) if confirm == Confirm::IfPageReadFails && first.value.is_some() => {
-            return first.value;
+            return (first.value, Vec::new());
         }
         Codes::Confirmed(r) => r,
     };
-    let region = hit.rect?;
     let mut reads = vec![first];
+    let Some(region) = hit.rect else {
+        return (None, reads);
+    };
     for attempt in 0..MAX_REREADS {
         let read = match reread.reread(region, charset, attempt) {
             Some(raw) => Read::of(reread.reader(attempt), &raw, &valid),
@@ -228,10 +291,10 @@ fn settle_code(
         };
         reads.push(read);
         if let Some(v) = decided(&reads) {
-            return Some(v);
+            return (Some(v), Vec::new());
         }
     }
-    decided_with_near(&reads)
+    (decided_with_near(&reads), reads)
 }
 
 /// One read of a code: by which reader, the valid value it gave, and the

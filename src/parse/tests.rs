@@ -298,6 +298,38 @@ fn codes_need_two_reads_that_agree() {
 }
 
 #[test]
+fn disagreeing_reads_leave_ranked_candidates_for_the_service() {
+    let page = OcrPage::from_text(DEGREE);
+    let parse = |answers: Vec<Option<&'static str>>| {
+        let mut r = Scripted { answers, asked: 0 };
+        parse_page(&page, Codes::Confirmed(&mut r))
+    };
+    // Three different reads: no code is emitted, but every read is a
+    // candidate, and the mix of what most reads say comes first.
+    let p = parse(vec![Some("F5KUVT72NN8NEK0J"), Some("FSKUVT7ZNN8NEK0J")]);
+    assert_eq!(p.fields.vcode, None);
+    let c = &p.vcode_candidates;
+    assert_eq!(
+        c.first().map(String::as_str),
+        Some("FSKUVT72NN8NEK0J"),
+        "{c:?}"
+    );
+    for read in ["F5KUVT72NN8NEK0J", "FSKUVT7ZNN8NEK0J"] {
+        assert!(c.iter().any(|x| x == read), "{read} missing from {c:?}");
+    }
+    assert!(c.len() <= code_candidates::MAX_CANDIDATES);
+    // Agreement settles the code: no guesses are kept.
+    let p = parse(vec![Some("FSKUVT72NN8NEK0J")]);
+    assert!(p.fields.vcode.is_some() && p.vcode_candidates.is_empty());
+    // Only the page read, no second read: it is the first guess.
+    let p = parse(vec![None, None]);
+    assert_eq!(
+        p.vcode_candidates.first().map(String::as_str),
+        Some("FSKUVT72NN8NEK0J")
+    );
+}
+
+#[test]
 fn a_misread_page_code_is_recovered_by_two_region_reads() {
     let text = DEGREE.replace("FSKU VT72 NN8N EK0J", "FSKU VT72 NN8N EKOJJ");
     let mut r = Scripted {
@@ -466,4 +498,49 @@ proptest! {
         let mut r = |_: Rect, _: &str, _: u8| Some("FSKUVT72NN8NEK0J".to_string());
         let _ = parse_page(&OcrPage::from_text(&text), Codes::Confirmed(&mut r));
     }
+}
+
+#[test]
+fn only_reports_are_reports() {
+    let not_reports = [
+        // The 学信档案 index of report kinds: three titles, no fields.
+        "学信档案 chsi.com.cn\n在线验证报告\n教育部学籍在线验证报告 查看 申请\n\
+         教育部学历证书电子注册备案表 查看 申请\n中国高等教育学位在线验证报告 查看 申请",
+        // A page header naming all three.
+        "学籍/学历/学位在线验证报告查询\n请输入在线验证码\n查 询",
+        // A notes line citing the 学籍 registration, with one stray label.
+        "注：以上信息依据教育部学籍电子注册备案数据出具，如有疑问请与学校学籍管理部门联系。\n姓名：王晓雯",
+        // A title over hardly any fields: an 图像采集码 card.
+        "教育部学历证书电子注册备案表\n图像采集码：4F7K 29QX\n姓名：王晓雯",
+    ];
+    for text in not_reports {
+        let p = single(text);
+        assert_eq!(p.layout, None, "{text}");
+        assert!(p.fields.vcode.is_none() && p.vcode_candidates.is_empty());
+    }
+    let enrollment = single(
+        "教育部学籍在线验证报告\n姓名：王晓雯 性别：女\n出生日期：2003年04月18日\n\
+         院校：郑州大学 层次：本科\n专业：护理学\n学籍状态：在籍（注册学籍）\n在线验证码：A7K2M9QX4TB8R5WZ",
+    );
+    assert_eq!(enrollment.layout, Some(Layout::Enrollment));
+    assert_eq!(enrollment.kind, Some(Kind::Enrollment));
+}
+
+#[test]
+fn older_labels_name_the_same_fields() {
+    // A 2010-era 备案表: other label words, `学 习 形 式` spread out, and
+    // the dates of the sheet itself beside the fields.
+    let p = single(
+        "教育部学历证书电子注册备案表\n制表日期：2010年07月20日  验证期至：2011年01月20日\n\
+         姓名：王晓雯  性别：女\n出生日期：1988年04月18日\n入学时间：2006年09月01日  毕业时间：2009年07月01日\n\
+         毕业院校：郑州大学\n专业名称：护理学\n学历层次：专科\n学 习 形 式：普通全日制",
+    );
+    assert_eq!(p.layout, Some(Layout::Report));
+    let f = &p.fields;
+    assert_eq!(f.enrollment_date.as_deref(), Some("2006-09-01"));
+    assert_eq!(f.graduation_date.as_deref(), Some("2009-07-01"));
+    assert_eq!(f.school.as_deref(), Some("郑州大学"));
+    assert_eq!(f.major.as_deref(), Some("护理学"));
+    assert_eq!(f.level.as_deref(), Some("专科"));
+    assert_eq!(f.study_mode.as_deref(), Some("普通全日制"));
 }

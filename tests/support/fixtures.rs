@@ -298,3 +298,60 @@ impl Tally {
         out
     }
 }
+
+/// How far the reader got with each image's 在线验证码: read and confirmed
+/// (right or wrong), or left to the service among the candidates it may try
+/// (within the lookups a record may spend, or further down the list), or
+/// not found at all. Only images that show a code count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CodeReach {
+    pub shown: usize,
+    pub confirmed: usize,
+    pub confirmed_wrong: usize,
+    /// Unconfirmed, and the right code is among the first `tried` guesses.
+    pub found_by_trying: usize,
+    /// Unconfirmed, the right code is on the list but further down.
+    pub listed_later: usize,
+    /// Neither: the record goes to a person (`vcode_uncertain`).
+    pub to_review: usize,
+}
+
+impl CodeReach {
+    /// Confirmed right, or found within the lookups a record may spend.
+    pub fn reached(&self) -> usize {
+        self.confirmed + self.found_by_trying
+    }
+
+    pub fn add(&mut self, fx: &Fixture, p: &ParsedScreenshot, tried: usize) {
+        let Some(want) = fx.expected.get("vcode") else {
+            return;
+        };
+        self.shown += 1;
+        match p.fields.vcode.as_deref() {
+            Some(v) if v == want => self.confirmed += 1,
+            Some(_) => self.confirmed_wrong += 1,
+            None => match p.vcode_candidates.iter().position(|c| c == want) {
+                Some(i) if i < tried => self.found_by_trying += 1,
+                Some(_) => self.listed_later += 1,
+                None => self.to_review += 1,
+            },
+        }
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "在线验证码 on {} images: {} read and confirmed ({} wrong), {} found by trying candidates, {} listed beyond the lookups tried, {} sent to review; reached {:.1}%",
+            self.shown,
+            self.confirmed,
+            self.confirmed_wrong,
+            self.found_by_trying,
+            self.listed_later,
+            self.to_review,
+            if self.shown == 0 {
+                100.0
+            } else {
+                self.reached() as f64 * 100.0 / self.shown as f64
+            }
+        )
+    }
+}

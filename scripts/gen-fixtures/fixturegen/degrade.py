@@ -34,13 +34,13 @@ def _font(family, size):
     return ImageFont.truetype(spec[0], size, index=int(spec[1] or 0))
 
 
-def watermark(shot, text, rgba, size_px, gap_px, angle):
+def watermark(shot, text, rgba, size_px, gap_px, angle, font="Noto Sans CJK SC"):
     """Diagonal tiled text over everything, as sites and apps stamp screenshots."""
     w, h = shot.img.size
     side = int(math.hypot(w, h)) + 2 * size_px
     layer = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
-    font = _font("Noto Sans CJK SC", size_px)
+    font = _font(font, size_px)
     tw = d.textlength(text, font=font)
     step_x, step_y = tw + gap_px * 1.6, size_px + gap_px
     for row, y in enumerate(range(0, side, round(step_y))):
@@ -124,6 +124,30 @@ def dark_surround(shot, rng):
     shot.img = canvas
     shot._map(lambda b: [b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy])
     shot.steps.append("dark-surround")
+    return ground
+
+
+def viewer(shot, rng, look):
+    """The screenshot opened in an image viewer and captured again: the
+    viewer's background around it and its toolbar above. Returns the
+    background, which a later rotation fills its corners with."""
+    name, ground, bar = look
+    w, h = shot.img.size
+    mx, my = round(w * rng.uniform(0.03, 0.10)), round(h * rng.uniform(0.02, 0.06))
+    bar_h = max(24, round(h * 0.035))
+    canvas = Image.new("RGB", (w + 2 * mx, h + 2 * my + bar_h), ground)
+    d = ImageDraw.Draw(canvas)
+    d.rectangle([0, 0, canvas.size[0], bar_h], fill=bar)
+    for n in range(4):
+        # Toolbar buttons: blocks, not text, so they add no words to the page.
+        x = round(bar_h * (0.6 + 1.3 * n))
+        d.rounded_rectangle([x, bar_h // 4, x + bar_h // 2, bar_h - bar_h // 4], radius=3,
+                            fill=tuple(min(255, c + 60) for c in bar))
+    ox, oy = mx, my + bar_h
+    canvas.paste(shot.img, (ox, oy))
+    shot.img = canvas
+    shot._map(lambda b: [b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy])
+    shot.steps.append(f"viewer:{name}")
     return ground
 
 

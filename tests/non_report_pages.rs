@@ -1,0 +1,49 @@
+//! `credverify ocr --json` with real Tesseract on rendered CHSI pages that
+//! name reports without being one (the index of report kinds, a query
+//! page's header, an 图像采集码 card, the app's index of several records),
+//! and on a 学籍 report: only the report is read as one. Each page's JSON in
+//! `fixtures/pages/` says what it must become.
+
+use std::path::Path;
+
+#[test]
+fn only_reports_are_read_as_reports() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pages");
+    let mut images: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    images.sort();
+    assert!(images.len() >= 5, "pages in {}", dir.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_credverify"))
+        .env("CREDVERIFY_LOG", "warn")
+        .env("OMP_THREAD_LIMIT", "1")
+        .arg("ocr")
+        .arg("--json")
+        .args(&images)
+        .output()
+        .expect("run credverify ocr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), images.len());
+    for (image, got) in images.iter().zip(&lines) {
+        let want: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(image.with_extension("json")).unwrap())
+                .unwrap();
+        let name = image.file_stem().unwrap().to_string_lossy();
+        assert_eq!(got["layout"], want["layout"], "{name}: {got}");
+        assert_eq!(got["kind"], want["kind"], "{name}: {got}");
+        if want["layout"].is_null() {
+            assert_eq!(got["fields"], serde_json::json!({}), "{name}: {got}");
+        }
+    }
+}

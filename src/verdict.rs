@@ -1,6 +1,7 @@
-//! The decision (DESIGN §6): what the candidate claims, who the candidate is,
-//! and what the verification service says, to a status with reasons. Pure: the
-//! worker gathers the inputs, this decides.
+//! The decision (README "Records and rules"; docs/ARCHITECTURE.md): what the
+//! candidate claims, who the candidate is, and what the verification service
+//! says, to a status with reasons. Pure: the worker gathers the inputs, this
+//! decides.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

@@ -356,9 +356,12 @@ async fn graceful(db: &TestDb) {
     let started = std::time::Instant::now();
     let status = worker.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a SIGTERM is a clean exit");
+    // The grace is 10 s; what a loaded 2-core machine adds to tearing the
+    // process down (two queue runners, the runtime) is not the guarantee.
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "in-flight jobs finished within the grace period"
+        started.elapsed() < Duration::from_secs(13),
+        "in-flight jobs finished within the grace period (took {:?})",
+        started.elapsed()
     );
     let decided_at_stop = n as i64 - count_status(db, "unverified").await;
     assert!(

@@ -223,7 +223,7 @@ impl AdminService {
             }));
         }
         let (to, reasons) = match decision {
-            // A record is verified on the service's data only (DESIGN §3):
+            // A record is verified on the service's data only (docs/ARCHITECTURE.md, "The state machine"):
             // one stuck before any answer is re-queued or rejected, not
             // approved blind.
             Decision::Approve if record.authoritative.is_none() => {

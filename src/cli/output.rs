@@ -1,4 +1,4 @@
-//! How commands report: exit codes (DESIGN §8), errors with a hint, tables.
+//! How commands report: exit codes (README "Using it"), errors with a hint, tables.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The canonical field set (DESIGN §4), shared by OCR output, manual entry,
+//! The canonical field set (jobs/schema/fields.schema.json), shared by OCR output, manual entry,
 //! the report parser and `show --json`.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! A record's status and the transitions between them (DESIGN §3).
+//! A record's status and the transitions between them (docs/ARCHITECTURE.md, "The state machine").
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
-//! Structure of certificate numbers (DESIGN §4), checked against the other
-//! fields on the page: a number whose embedded year or level disagrees with
+//! Structure of certificate numbers (jobs/README.md, the field formats),
+//! checked against the other fields on the page: a number whose embedded year or level disagrees with
 //! the page was misread, and a misread number must not be emitted.
 
 use crate::domain::codes::{CertificateNo, DegreeCertificateNo, degree_level_word};

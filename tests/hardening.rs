@@ -923,3 +923,51 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         .await
         .unwrap();
 }
+
+/// A connection left inside a transaction by whatever dropped it is rolled
+/// back before the pool hands it out again: its locks would otherwise hold
+/// every later submission for the candidate for ever.
+#[tokio::test]
+async fn a_pooled_connection_left_in_a_transaction_is_not_handed_out_in_it() {
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let Store::Postgres(pool) = &db.store else {
+        unreachable!()
+    };
+    // Leave every connection of the pool inside an open transaction that
+    // holds a lock, the way a cancelled operation could.
+    let mut held = Vec::new();
+    for _ in 0..pool.size().max(1) {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock(424242)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        held.push(conn);
+        if held.len() > 1 {
+            break;
+        }
+    }
+    drop(held);
+    // The lock went with the transaction: taking it elsewhere does not wait.
+    for _ in 0..4 {
+        // The simple protocol: with the extended one `now()` and the
+        // statement's start differ even outside a transaction.
+        let row = sqlx::raw_sql("SELECT now() <> statement_timestamp()")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let in_tx: bool = sqlx::Row::get(&row, 0);
+        assert!(!in_tx, "a connection was handed out inside a transaction");
+    }
+    let got: bool = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(424242)").fetch_one(pool),
+    )
+    .await
+    .expect("no wait")
+    .unwrap();
+    assert!(got, "the stray transaction's lock was released");
+}

@@ -61,6 +61,7 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
+                .before_acquire(|conn, _meta| Box::pin(end_stray_transaction(conn)))
                 .connect_with(opts)
                 .await?;
             Ok(Store::Postgres(pool))
@@ -119,4 +120,27 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A pooled connection must not be handed out inside a transaction. One was,
+/// seen under load after a worker stopped: the next caller's statements ran
+/// inside a transaction nobody would commit, holding the candidate's lock, and
+/// every later submission for that candidate waited for ever. Whatever left
+/// it open was dropped mid-way, so its work is rolled back, as a dropped
+/// transaction's is. Asked with the simple protocol, outside a transaction
+/// `now()` (the transaction's start) is the statement's start; inside one it
+/// is earlier. (With the extended protocol the two differ even outside one.)
+async fn end_stray_transaction(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    let row = sqlx::raw_sql("SELECT now() <> statement_timestamp()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let stray: bool = row.try_get(0)?;
+    if stray {
+        tracing::error!(
+            "a pooled database connection was inside an unfinished transaction; rolled it back"
+        );
+        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    }
+    Ok(true)
 }

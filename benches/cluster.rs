@@ -13,7 +13,9 @@
 //! CREDVERIFY_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! each run uses a fresh database that is dropped afterwards.
 
-#[path = "../tests/common/synthetic.rs"]
+#[path = "../tests/suite/common/synthetic.rs"]
+// Shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 mod synthetic;
 
 use std::process::{Child, Command, Stdio};

@@ -13,7 +13,9 @@
 //! poll (default: the worker's own, 500 ms), `BENCH_BATCH` records in phase
 //! 2 (default 40).
 
-#[path = "../tests/support/fixtures.rs"]
+#[path = "../tests/suite/common/fixtures.rs"]
+// Shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 mod fixtures;
 
 use std::path::Path;

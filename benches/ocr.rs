@@ -9,7 +9,9 @@
 //! NAME.json), `BENCH_UNSCALED=1` to compare the pool with and without scaling pages to
 //! the text height instead.
 
-#[path = "../tests/support/fixtures.rs"]
+#[path = "../tests/suite/common/fixtures.rs"]
+// Shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 mod fixtures;
 
 use std::path::Path;

@@ -11,7 +11,9 @@
 //! postgres://postgres@127.0.0.1:5432/postgres); each run uses a fresh
 //! database that is dropped afterwards.
 
-#[path = "../tests/common/synthetic.rs"]
+#[path = "../tests/suite/common/synthetic.rs"]
+// Shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 mod synthetic;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! when none does the record goes to a person with the candidates shown.
 //! Screenshots of the held-out rendering family are never rejected.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Submit → queue → worker → sandbox → decision, on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

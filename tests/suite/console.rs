@@ -2,7 +2,7 @@
 //! backends, and one flow through a real headless Chromium (Debian's
 //! `chromium`) on a screenshot record read by real Tesseract.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! code never reaches the service, and logs never carry a full ID number or
 //! 在线验证码.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

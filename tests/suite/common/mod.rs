@@ -1,7 +1,7 @@
 //! Shared test harness: a fresh database per test on each backend, a real
 //! sandbox verification service, and the worker driven in `--drain` mode.
-#![allow(dead_code)]
 
+pub mod fixtures;
 pub mod synthetic;
 
 use std::sync::Arc;
@@ -164,20 +164,22 @@ fn replace_db(url: &str, db: &str) -> String {
 }
 
 /// Generates one `#[tokio::test]` per backend from `async fn(TestDb)`.
-#[macro_export]
 macro_rules! on_both_backends {
     ($(#[$meta:meta])* $name:ident, $body:path) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = common::TestDb::new(common::Kind::Sqlite).await.unwrap();
+                let db = $crate::common::TestDb::new($crate::common::Kind::Sqlite)
+                    .await
+                    .unwrap();
                 $body(&db).await;
                 db.cleanup().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(db) = common::TestDb::new(common::Kind::Postgres).await else {
+                let Some(db) = $crate::common::TestDb::new($crate::common::Kind::Postgres).await
+                else {
                     return;
                 };
                 $body(&db).await;
@@ -387,6 +389,38 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Set in a test process started by [`rerun_alone`].
+const ALONE_ENV: &str = "CREDVERIFY_TEST_ALONE";
+
+/// For a test that measures the whole process (its peak resident size): the
+/// suite is one binary whose other tests would move the figure, so the test
+/// runs again by itself in a child process of this binary. Returns `true`
+/// in the parent once the child has passed (the caller then returns), and
+/// `false` in the child, which runs the test.
+pub fn rerun_alone() -> bool {
+    if std::env::var_os(ALONE_ENV).is_some() {
+        return false;
+    }
+    // libtest runs each test on a thread named after it.
+    let name = std::thread::current()
+        .name()
+        .expect("the test's thread is named after the test")
+        .to_string();
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(ALONE_ENV, "1")
+        .output()
+        .expect("run the test alone");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name}, run alone, failed:\n{stdout}\n{stderr}"
+    );
+    true
 }
 
 pub fn sigterm(child: &std::process::Child) {

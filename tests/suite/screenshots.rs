@@ -3,7 +3,7 @@
 //! backends. A screenshot only ever supplies claims and the 在线验证码; what
 //! is verified and stored is the service's report.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Fitting into the registration platform: the job contract, SQL intake from
 //! psql, status notifications (NOTIFY and webhook), health, metrics and logs.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

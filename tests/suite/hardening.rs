@@ -2,7 +2,7 @@
 //! input, the outcome is a defined state with a clear reason (both backends
 //! where storage is involved).
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::sync::Arc;

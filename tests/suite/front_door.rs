@@ -4,7 +4,7 @@
 //! again when it changes, and Chromium (`--chsi-fetch auto`) passes where a
 //! stock automated browser stays stuck. End to end on both backends.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The binary as admins and scripts use it: exit codes, messages that name
 //! the field or the candidate, JSON that round-trips.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

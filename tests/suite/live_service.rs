@@ -3,7 +3,7 @@
 //! answers that are not reports, and answers nobody recognises — through the
 //! sandbox (a real HTTP server) and the worker, on both backends.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Admin commands through the real binary, on both backends, with a real
 //! sandbox and a real worker.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 use std::time::Duration;

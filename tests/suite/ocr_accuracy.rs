@@ -8,16 +8,14 @@
 //! never tuned on: its floors are set below what it measured, so a change
 //! that only fits the tuning set shows up there.
 //!
-//! Run optimised: `cargo test --release --test ocr_accuracy -- --nocapture`.
-
-mod support;
+//! Run optimised: `cargo test --release --test suite ocr_accuracy:: -- --nocapture`.
 
 use std::path::Path;
 use std::time::Instant;
 
+use crate::common::fixtures::{self, CodeReach, Fixture, Tally, VERDICT_FIELDS};
 use credverify::ocr::{OcrConfig, OcrPool};
 use credverify::vcode_trials::MAX_LOOKUPS;
-use support::fixtures::{self, CodeReach, Fixture, Tally, VERDICT_FIELDS};
 
 const CODES: [&str; 2] = ["vcode", "certificate_no"];
 

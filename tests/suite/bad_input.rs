@@ -5,7 +5,7 @@
 //! never panics, a service-side problem never rejects a record, and a huge
 //! answer does not grow the worker's memory.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +24,9 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// One test of this binary at a time: the memory check reads the process's
-/// peak resident size, which any test running beside it would move.
+/// One test of this module at a time, and the memory check in a process of
+/// its own ([`common::rerun_alone`]): it reads the process's peak resident
+/// size, which any test running beside it would move.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The cases made here rather than committed: a 50 MB service body and an
@@ -448,6 +449,9 @@ fn answer_for(name: &str) -> Answer {
 }
 
 async fn hostile_pages(db: &TestDb) {
+    if common::rerun_alone() {
+        return;
+    }
     let _one_at_a_time = SERIAL.lock().await;
     let expected = expected();
     let cases: Vec<(String, String, Want)> = expected
@@ -468,7 +472,7 @@ async fn hostile_pages(db: &TestDb) {
         timeout: SERVICE_TIMEOUT,
         back_off: Duration::from_millis(10),
         // What the plain client makes of each page, asked once; the browser
-        // behind `auto` has its own tests (tests/front_door.rs).
+        // behind `auto` has its own tests (tests/suite/front_door.rs).
         fetch: credverify::chsi::FetchMode::Http,
         ..ChsiConfig::default()
     })

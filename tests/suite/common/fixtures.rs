@@ -4,8 +4,6 @@
 //! A fixture is `NAME.png|jpg|jpeg|webp` beside `NAME.json`: flat canonical
 //! keys, plus `layout` and a `meta` object that is not a field.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

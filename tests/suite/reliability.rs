@@ -3,7 +3,7 @@
 //! killed workers, retries with backoff, poison jobs, stranded records,
 //! database faults, graceful shutdown, and a soak under transient faults.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

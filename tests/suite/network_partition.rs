@@ -7,7 +7,7 @@
 //! Needs root and iproute2 (`ip`). Without them the test says so and passes;
 //! under `CI=true` it fails instead, so CI cannot skip it silently.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

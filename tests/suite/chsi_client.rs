@@ -2,7 +2,7 @@
 //! the sandbox): every page kind, every way the service can fail, and the
 //! limits that keep a hostile answer from hurting the worker.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! seen by one worker pauses every worker, and `/metrics` reads maintained
 //! counts that sum correctly over workers.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -212,7 +212,7 @@ async fn status_counts_follow_every_transition(db: &TestDb) {
     assert_eq!(count_status(db, "unverified").await, 2);
 
     // What a scrape reports (the rendering itself is process-wide state,
-    // covered with real worker processes in tests/integration.rs).
+    // covered with real worker processes in tests/suite/integration.rs).
     let gauges = db.store.cluster_gauges().await.unwrap();
     assert_eq!(gauges.by_status.get("verified"), Some(&4));
     assert_eq!(gauges.by_status.get("rejected"), Some(&0));

@@ -3,7 +3,7 @@
 //! withdrawals are events, withdrawal frees a place, a verified record is
 //! never withdrawn.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -2,7 +2,7 @@
 //! validation, and the rules the schema itself enforces. Each runs on SQLite
 //! and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use credverify::domain::{CredentialFields, Field, IdNumber, Kind};

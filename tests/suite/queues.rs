@@ -4,7 +4,7 @@
 //! back, and the record is decided once. Real worker processes, real
 //! Tesseract, both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

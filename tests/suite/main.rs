@@ -1,0 +1,31 @@
+//! The integration tests, one binary: one link and one
+//! OCR engine shared by every module. Run one module with
+//! `cargo test --test suite suite:: MODULE::`.
+
+// First, so that `on_both_backends!` is in scope in every module below.
+#[macro_use]
+mod common;
+
+mod admin;
+mod bad_input;
+mod chsi_client;
+mod cli;
+mod cluster;
+mod code_guesses;
+mod console;
+mod desk;
+mod front_door;
+mod hardening;
+mod image_intake;
+mod intake;
+mod integration;
+mod live_service;
+mod network_partition;
+mod non_report_pages;
+mod ocr_accuracy;
+mod pipeline;
+mod properties;
+mod queues;
+mod reliability;
+mod screenshots;
+mod security;

@@ -915,7 +915,7 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         .is_err()
     );
     db.cleanup().await;
-    let mut admin = sqlx::PgConnection::connect(common::PG_ADMIN_URL)
+    let mut admin = sqlx::PgConnection::connect(&common::pg::admin_url())
         .await
         .unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))

@@ -26,12 +26,10 @@ fn shared_pages() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(!ci, "CI=true and no reference pages at {}", dir.display());
-    eprintln!(
-        "SKIPPING the reference pages: none at {} (set CREDVERIFY_SHARED_DIR)",
+    common::skip(&format!(
+        "no reference pages at {} (set CREDVERIFY_SHARED_DIR)",
         dir.display()
-    );
+    ));
     None
 }
 

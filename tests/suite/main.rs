@@ -1,6 +1,7 @@
-//! The integration tests, one binary: one link and one
-//! OCR engine shared by every module. Run one module with
-//! `cargo test --test suite suite:: MODULE::`.
+//! The integration tests, one binary: one link, one migrated PostgreSQL
+//! template (`common::pg`) and one OCR engine shared by every module. Run
+//! one module with
+//! `cargo test --test suite MODULE::`.
 
 // First, so that `on_both_backends!` is in scope in every module below.
 #[macro_use]

@@ -2,6 +2,7 @@
 //! sandbox verification service, and the worker driven in `--drain` mode.
 
 pub mod fixtures;
+pub mod pg;
 pub mod synthetic;
 
 use std::sync::Arc;
@@ -15,14 +16,14 @@ use credverify::sandbox::{Registry, Sandbox};
 use credverify::store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A database that exists for one test.
+/// A database that exists for one test: a SQLite file in a temporary
+/// directory, or a PostgreSQL clone of the migrated template. Both go when
+/// this value is dropped, also when the test panics.
 pub struct TestDb {
     pub url: String,
     pub store: Store,
     _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
+    _pg: Option<pg::PgDb>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,19 +32,33 @@ pub enum Kind {
     Postgres,
 }
 
-fn pg_admin_url() -> String {
-    std::env::var("CREDVERIFY_TEST_PG_URL").unwrap_or_else(|_| PG_ADMIN_URL.to_string())
-}
-
 fn in_ci() -> bool {
     std::env::var("CI")
         .map(|v| v == "true" || v == "1")
         .unwrap_or(false)
 }
 
+/// Says, where it cannot be missed, that a test did not run its check:
+/// written to the process's stderr directly, which the test harness does
+/// not capture. Under `CI=true` a skip is a failure instead.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if in_ci() {
+        panic!("{test}: CI=true and it cannot run: {why}");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: SKIPPED ({why}; set CI=true to make this a failure)"
+    );
+}
+
 impl TestDb {
-    /// A fresh database. `None` only when PostgreSQL is unreachable outside
-    /// CI; in CI (`CI=true`) that is a failure.
+    /// A fresh migrated database. `None` only when PostgreSQL is unreachable
+    /// outside CI, said by [`skip`]; in CI (`CI=true`) that is a failure.
     pub async fn new(kind: Kind) -> Option<TestDb> {
         match kind {
             Kind::Sqlite => {
@@ -54,56 +69,34 @@ impl TestDb {
                     url,
                     store,
                     _dir: Some(dir),
-                    pg_name: None,
+                    _pg: None,
                 })
             }
             Kind::Postgres => {
-                use sqlx::Connection;
-                let admin = pg_admin_url();
-                let mut conn = match sqlx::PgConnection::connect(&admin).await {
-                    Ok(c) => c,
-                    Err(e) if !in_ci() => {
-                        eprintln!(
-                            "SKIPPING PostgreSQL half of this test: cannot reach {admin}: {e} (set CI=true to make this a failure)"
-                        );
+                let db = match pg::PgDb::create().await {
+                    Ok(db) => db,
+                    Err(e) => {
+                        skip(&format!("PostgreSQL unreachable: {e}"));
                         return None;
                     }
-                    Err(e) => panic!("CI=true and PostgreSQL is unreachable at {admin}: {e}"),
                 };
-                let name = format!(
-                    "cv_test_{}",
-                    ulid::Ulid::generate().to_string().to_lowercase()
-                );
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let _ = conn.close().await;
-                let url = replace_db(&admin, &name);
+                let url = db.url();
+                // The clone is migrated; opening checks that and is quick.
                 let store = Store::open(&url).await.expect("open postgres");
                 Some(TestDb {
                     url,
                     store,
                     _dir: None,
-                    pg_name: Some(name),
+                    _pg: Some(db),
                 })
             }
         }
     }
 
-    /// Drops the PostgreSQL database (SQLite's directory goes with `self`).
+    /// Closes the pool first so the database goes without forcing
+    /// connections; dropping alone also removes it.
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some(name) = &self.pg_name {
-            use sqlx::Connection;
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        }
     }
 
     /// Runs a statement directly (to break things behind the worker's back).
@@ -156,11 +149,6 @@ impl TestDb {
             Store::Postgres(_) => "apalis.jobs",
         }
     }
-}
-
-fn replace_db(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    format!("{base}/{db}")
 }
 
 /// Generates one `#[tokio::test]` per backend from `async fn(TestDb)`.

@@ -29,6 +29,7 @@ pub fn shape_error(field: Field, raw: &str) -> Option<&'static str> {
             (16..=22).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
         }
         "vcode" => is_vcode_shape(v),
+        "id_number_masked" => is_masked_id_shape(v),
         _ => true,
     };
     if ok {
@@ -38,9 +39,21 @@ pub fn shape_error(field: Field, raw: &str) -> Option<&'static str> {
             "duration" => "学制 must be a number of years between 0 and 12, e.g. \"4\"",
             "certificate_no" => "must be 18 digits (学历) or 16 characters (学位)",
             "vcode" => "must be 16 letters/digits (or 12 digits)",
+            "id_number_masked" => "must be 4 digits, 10 *, 4 digits",
             _ => "not a date; use YYYY-MM-DD or 2021年06月30日",
         })
     }
+}
+
+/// `1101**********123X`: the shape `credverify.typed_value` requires too
+/// (the conformance tests hold the two to it).
+fn is_masked_id_shape(v: &str) -> bool {
+    let c: Vec<char> = v.chars().collect();
+    c.len() == 18
+        && c[..4].iter().all(char::is_ascii_digit)
+        && c[4..14].iter().all(|&x| x == '*')
+        && c[14..17].iter().all(char::is_ascii_digit)
+        && (c[17].is_ascii_digit() || c[17] == 'X' || c[17] == 'x')
 }
 
 /// Control and bidirectional-override characters: never part of a name or

@@ -13,6 +13,7 @@ mod chsi_client;
 mod cli;
 mod cluster;
 mod code_guesses;
+mod conformance;
 mod console;
 mod desk;
 mod front_door;

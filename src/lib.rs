@@ -6,6 +6,7 @@ pub mod chsi;
 pub mod cli;
 pub mod console;
 pub mod domain;
+pub mod errors;
 pub mod metrics;
 pub mod notify;
 pub mod ocr;

@@ -24,7 +24,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::domain::Status;
-use crate::pipeline::Outcome;
 use crate::store::Store;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,18 +169,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-pub fn job_finished(outcome: &Outcome) {
-    let label = match outcome {
-        Outcome::Decided(status, _) => format!("decided_{status}"),
-        Outcome::Retrying { .. } => "retrying".into(),
-        Outcome::RetriesExhausted { .. } => "retries_exhausted".into(),
-        Outcome::AlreadyDecided(_) => "already_decided".into(),
-        Outcome::Superseded => "superseded".into(),
-        Outcome::HandedOver { queue } => format!("handed_to_{queue}"),
-    };
-    job_outcome(&label);
-}
-
 pub fn job_outcome(label: &str) {
     METRICS
         .jobs
@@ -271,7 +258,17 @@ pub fn last_job_at() -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// The Prometheus text exposition, with database gauges refreshed when this
 /// process reports them.
-pub async fn render(store: &Store) -> Result<String, crate::store::StoreError> {
+/// Why `/metrics` could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("reading the gauges")]
+    Store(#[from] crate::store::StoreError),
+    /// Our own bug, not the database's: the text encoder refused a value.
+    #[error("encoding the metrics")]
+    Encoding(#[from] std::fmt::Error),
+}
+
+pub async fn render(store: &Store) -> Result<String, RenderError> {
     let m = &*METRICS;
     let reporter = reports_cluster(store).await?;
     m.reporter.set(i64::from(reporter));
@@ -301,17 +298,13 @@ pub async fn render(store: &Store) -> Result<String, crate::store::StoreError> {
             .unwrap_or(0.0);
         m.chsi_paused_seconds.set(left);
     }
-    let encoding = |e: std::fmt::Error| crate::store::StoreError::Corrupt {
-        record_id: 0,
-        detail: format!("metrics encoding: {e}"),
-    };
     let mut out = String::new();
     use prometheus_client::encoding::text::{encode_eof, encode_registry};
-    encode_registry(&mut out, &m.registry).map_err(encoding)?;
+    encode_registry(&mut out, &m.registry)?;
     if reporter {
-        encode_registry(&mut out, &m.cluster).map_err(encoding)?;
+        encode_registry(&mut out, &m.cluster)?;
     }
-    encode_eof(&mut out).map_err(encoding)?;
+    encode_eof(&mut out)?;
     Ok(out)
 }
 
@@ -355,7 +348,7 @@ async fn metrics(State(store): State<Store>) -> impl IntoResponse {
         )
             .into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "metrics: database unreachable");
+            tracing::warn!(error = %crate::errors::Chain(&e), "metrics unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }

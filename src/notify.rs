@@ -90,7 +90,9 @@ pub async fn run(
         match deliver_due(&store, &http, &config).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "webhook dispatch failed; will try again"),
+            Err(e) => {
+                tracing::warn!(error = %format_args!("{e:#}"), "webhook dispatch failed; will try again")
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),

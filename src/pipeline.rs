@@ -85,6 +85,21 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The `outcome` label of `credverify_jobs_total`: `metrics` takes
+    /// labels, so it needs nothing from the pipeline.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Outcome::Decided(status, _) => format!("decided_{status}"),
+            Outcome::Retrying { .. } => "retrying".into(),
+            Outcome::RetriesExhausted { .. } => "retries_exhausted".into(),
+            Outcome::AlreadyDecided(_) => "already_decided".into(),
+            Outcome::Superseded => "superseded".into(),
+            Outcome::HandedOver { queue } => format!("handed_to_{queue}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The job names a record that does not exist: a bad job, not a retry.

@@ -18,7 +18,7 @@ pub enum OpenError {
     NotFound,
     #[error("{0}")]
     Refused(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

@@ -125,7 +125,7 @@ pub enum Transient {
     Browser(String),
     /// Our side could not tell whether a request may go (the cluster's
     /// budget lives in the database).
-    #[error("{0}")]
+    #[error(transparent)]
     Budget(#[from] BudgetError),
     /// The report shows another 在线验证码 than the one asked for: not the
     /// candidate's report, whatever it says.

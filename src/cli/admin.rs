@@ -202,7 +202,7 @@ async fn select(store: &Store, args: &RerunArgs) -> Result<Vec<RecordView>, CliE
     }
     for id in &args.records {
         if !out.iter().any(|r| r.id == *id) && store.record(*id).await?.is_none() {
-            return Err(CliError::usage(format!("record {id} does not exist"))
+            return Err(CliError::not_found(format!("record {id} does not exist"))
                 .hint("check the id with `credverify list`"));
         }
     }

@@ -17,7 +17,7 @@ impl From<AdminError> for CliError {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Invalid(m) => CliError::usage(m),
-            AdminError::NotFound(id) => CliError::other(format!("record {id} does not exist"))
+            AdminError::NotFound(id) => CliError::not_found(format!("record {id} does not exist"))
                 .hint("find record ids with `credverify list --candidate ID`"),
             AdminError::Store(s) => CliError::from(s),
             e @ AdminError::Stale { .. } => {
@@ -58,7 +58,7 @@ pub async fn withdraw(url: &str, args: WithdrawArgs) -> Result<(), CliError> {
         .withdraw(by, args.record, Some(&args.candidate), args.note.as_deref())
         .await
         .map_err(|e| match e {
-            AdminError::NotFound(id) => CliError::other(format!(
+            AdminError::NotFound(id) => CliError::not_found(format!(
                 "record {id} does not exist for candidate {}",
                 args.candidate
             ))
@@ -94,10 +94,10 @@ pub async fn screenshot(url: &str, args: ScreenshotArgs) -> Result<(), CliError>
     store.close().await;
     let Some(bytes) = bytes else {
         return Err(if exists {
-            CliError::other(format!("record {} has no screenshot", args.record))
+            CliError::not_found(format!("record {} has no screenshot", args.record))
                 .hint("it was typed in, or its screenshot reference was never fetched")
         } else {
-            CliError::other(format!("record {} does not exist", args.record))
+            CliError::not_found(format!("record {} does not exist", args.record))
         });
     };
     if args.output.as_os_str() == "-" {

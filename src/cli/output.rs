@@ -1,4 +1,10 @@
 //! How commands report: exit codes (README "Using it"), errors with a hint, tables.
+//!
+//! One exit code per situation, whatever the command:
+//! 0 done; 1 our side failed (database unreachable, a file unwritable, a
+//! bug); 2 the command line or its input is wrong; 3 a rule or the
+//! current state refused it (the record limit, a reused idempotency key
+//! `CV003`, a record changed meanwhile); 4 what it names does not exist.
 
 use std::fmt;
 
@@ -31,6 +37,16 @@ impl CliError {
         }
     }
 
+    /// What the command names does not exist (a record, its screenshot):
+    /// exit 4.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: 4,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     /// Anything else: exit 1.
     pub fn other(message: impl Into<String>) -> Self {
         Self {
@@ -58,7 +74,11 @@ impl fmt::Display for CliError {
 
 impl From<crate::store::StoreError> for CliError {
     fn from(e: crate::store::StoreError) -> Self {
-        CliError::other(e.to_string()).hint(
+        if let crate::store::StoreError::NotFound { .. } = e {
+            return CliError::not_found(e.to_string())
+                .hint("find record ids with `credverify list --candidate ID`");
+        }
+        CliError::other(crate::errors::chain(&e)).hint(
             "check --database-url (or CREDVERIFY_DATABASE_URL) and that the database is reachable",
         )
     }

@@ -51,7 +51,7 @@ pub async fn page(url: &str, args: PageArgs) -> Result<(), CliError> {
     store.close().await;
     if !exists {
         return Err(
-            CliError::other(format!("record {} does not exist", args.record))
+            CliError::not_found(format!("record {} does not exist", args.record))
                 .hint("find record ids with `credverify list --candidate ID`"),
         );
     }

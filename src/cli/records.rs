@@ -81,7 +81,7 @@ pub async fn show(url: &str, args: ShowArgs) -> Result<(), CliError> {
     let record = store.record(args.record).await?;
     let Some(record) = record else {
         return Err(
-            CliError::other(format!("record {} does not exist", args.record))
+            CliError::not_found(format!("record {} does not exist", args.record))
                 .hint("find record ids with `credverify list --candidate ID`"),
         );
     };

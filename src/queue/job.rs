@@ -173,7 +173,7 @@ async fn run(
     let _entered = span.enter();
     match result {
         Ok(outcome) => {
-            crate::metrics::job_finished(&outcome);
+            crate::metrics::job_outcome(&outcome.metric_label());
             Ok(())
         }
         Err(PipelineError::MissingRecord(id)) => {
@@ -184,7 +184,7 @@ async fn run(
             Err(AbortError::new(format!("record {id} does not exist")).into())
         }
         Err(e) => {
-            tracing::error!(error = %e, "job failed; it will be retried");
+            tracing::error!(error = %crate::errors::Chain(&e), "job failed; it will be retried");
             crate::metrics::job_outcome("error");
             tokio::time::sleep(FAILURE_PAUSE).await;
             Err(e.into())

@@ -98,7 +98,7 @@ async fn reclaim_dead_predecessors(store: &Store) {
     let names = match store.worker_names(&prefix).await {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "could not list earlier workers");
+            tracing::warn!(error = %crate::errors::Chain(&e), "could not list earlier workers");
             return;
         }
     };
@@ -117,7 +117,7 @@ async fn reclaim_dead_predecessors(store: &Store) {
                 tracing::warn!(worker = %name, jobs = n, "released jobs of a dead predecessor")
             }
             Err(e) => {
-                tracing::warn!(worker = %name, error = %e, "could not release a dead predecessor's jobs")
+                tracing::warn!(worker = %name, error = %crate::errors::Chain(&e), "could not release a dead predecessor's jobs")
             }
         }
     }
@@ -145,7 +145,9 @@ pub async fn run(
         match env.store.quarantine_bad_jobs().await {
             Ok(0) => {}
             Ok(n) => tracing::error!(count = n, "set aside job rows with ids apalis cannot parse"),
-            Err(e) => tracing::warn!(error = %e, "could not check for bad job rows"),
+            Err(e) => {
+                tracing::warn!(error = %crate::errors::Chain(&e), "could not check for bad job rows")
+            }
         }
         let name = worker_name();
         tracing::info!(worker = %name, queue = opts.queue, concurrency = opts.concurrency, drain = opts.drain, "worker starting");
@@ -180,11 +182,11 @@ pub async fn run(
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(worker = %name, error = %e, "could not release the failed worker's jobs")
+                        tracing::warn!(worker = %name, error = %crate::errors::Chain(&e), "could not release the failed worker's jobs")
                     }
                 }
                 let pause = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
-                tracing::error!(worker = %name, error = %e, retry_in_s = pause.as_secs(), "worker stopped on a backend error; restarting");
+                tracing::error!(worker = %name, error = %format_args!("{e:#}"), retry_in_s = pause.as_secs(), "worker stopped on a backend error; restarting");
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = stop.cancelled() => break Ok(()),
@@ -290,7 +292,7 @@ async fn watch(store: Store, ctx: WorkerContext, opts: WorkerOptions, stop: Canc
         match store.runnable_jobs_in(opts.queue, ctx.name()).await {
             Ok(0) if !busy => idle_checks += 1,
             Ok(_) => idle_checks = 0,
-            Err(e) => tracing::warn!(error = %e, "drain check failed"),
+            Err(e) => tracing::warn!(error = %crate::errors::Chain(&e), "drain check failed"),
         }
         // Twice in a row: the fetch that just emptied the table may still be
         // handing jobs over.
@@ -308,12 +310,12 @@ async fn sweep_loop(store: Store, opts: WorkerOptions, stop: CancellationToken) 
         match sweep(&store, opts.sweep_quiet).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(count = n, "re-enqueued stranded records"),
-            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            Err(e) => tracing::warn!(error = %crate::errors::Chain(&e), "sweep failed"),
         }
         let horizon = chrono::Utc::now()
             - chrono::Duration::from_std(opts.notification_retention).unwrap_or_default();
         if let Err(e) = store.prune_outbox(horizon, !opts.deliver_webhooks).await {
-            tracing::warn!(error = %e, "pruning old notifications failed");
+            tracing::warn!(error = %crate::errors::Chain(&e), "pruning old notifications failed");
         }
         if opts.drain {
             return;
@@ -344,7 +346,7 @@ pub async fn sweep(store: &Store, quiet: Duration) -> Result<usize, crate::store
                 // Damaged stored data (a claim that cannot be decoded): a job
                 // would fail the same way, so it waits for an admin.
                 Err(e) => {
-                    tracing::warn!(record_id = id, error = %e, "sweep skipped a record");
+                    tracing::warn!(record_id = id, error = %crate::errors::Chain(&e), "sweep skipped a record");
                     continue;
                 }
             };
@@ -357,7 +359,9 @@ pub async fn sweep(store: &Store, quiet: Duration) -> Result<usize, crate::store
                     total += 1;
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(record_id = id, error = %e, "sweep skipped a record"),
+                Err(e) => {
+                    tracing::warn!(record_id = id, error = %crate::errors::Chain(&e), "sweep skipped a record")
+                }
             }
         }
         if ids.len() < 500 {

@@ -107,10 +107,7 @@ impl Store {
         note: Option<&str>,
     ) -> Result<ReopenOutcome, StoreError> {
         let Some(current) = self.job_record(record_id).await? else {
-            return Err(StoreError::Corrupt {
-                record_id,
-                detail: "record does not exist".into(),
-            });
+            return Err(StoreError::NotFound { record_id });
         };
         match current.status {
             Status::Verified | Status::Withdrawn => {

@@ -56,13 +56,16 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     tx.rollback().await?;
-                    return Ok(match current.and_then(|(s,)| Status::parse(&s)) {
+                    let Some((current,)) = current else {
+                        return Err(StoreError::NotFound { record_id });
+                    };
+                    return Ok(match Status::parse(&current) {
                         Some(Status::Withdrawn) => WithdrawOutcome::AlreadyWithdrawn,
                         Some(current) => WithdrawOutcome::Refused { current },
                         None => {
                             return Err(StoreError::Corrupt {
                                 record_id,
-                                detail: format!("no such record for candidate {candidate_id}"),
+                                detail: format!("unknown status {current:?}"),
                             });
                         }
                     });

@@ -33,10 +33,14 @@ pub use pages::{KeptPage, PAGES_KEPT};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    // The cause is the source, printed once by `errors::Chain`.
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No such record: the caller's mistake or a race, not damaged data.
+    #[error("record {record_id} does not exist")]
+    NotFound { record_id: i64 },
     #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt for record {record_id}: {detail}")]

@@ -287,7 +287,7 @@ impl Store {
             .filter_map(|row| {
                 let id = row.id;
                 row.into_view()
-                    .inspect_err(|e| tracing::warn!(record_id = id, error = %e, "record left out of the listing"))
+                    .inspect_err(|e| tracing::warn!(record_id = id, error = %crate::errors::Chain(e), "record left out of the listing"))
                     .ok()
             })
             .collect())

@@ -161,7 +161,7 @@ async fn show_json_round_trips(db: &TestDb) {
     );
 
     let o = run(db, &["show", "999999"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4), "not found exits 4");
     assert!(
         stderr(&o).contains("999999") && stderr(&o).contains("hint"),
         "{}",
@@ -220,3 +220,71 @@ fn help_explains_every_command_with_an_example() {
     let o = bin().args(["submit", "--no-such-flag"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
 }
+
+/// One exit code per situation, whatever the command (README "Using it"):
+/// a record that does not exist is 4 everywhere; bad input 2; a rule 3.
+async fn exit_codes_agree(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["show", "999999"],
+        vec!["screenshot", "999999", "-o", out],
+        vec!["page", "999999"],
+        vec!["rerun", "--record", "999999"],
+        vec!["withdraw", "999999", "--candidate", "c-none"],
+    ] {
+        let o = run(db, &args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("999999"), "{args:?}: {}", stderr(&o));
+    }
+    // A typed record has no screenshot: not found either.
+    let o = run(
+        db,
+        &[
+            "submit",
+            "--candidate",
+            "c-codes",
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = String::from_utf8_lossy(&o.stdout)
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| !w.is_empty())
+        .expect("the record id")
+        .to_string();
+    let o = run(db, &["screenshot", &id, "-o", out]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let o = run(db, &["show", "not-a-number"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // An unreachable database is our side: 1, the cause printed once.
+    let o = bin()
+        .args([
+            "--database-url",
+            "sqlite:///nonexistent-credverify-dir/x.db",
+            "show",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stderr(&o);
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    let words: Vec<&str> = first.split(": ").collect();
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        words.iter().all(|w| seen.insert(*w)),
+        "a cause printed twice: {first}"
+    );
+}
+on_both_backends!(
+    every_command_exits_with_the_code_of_its_situation,
+    exit_codes_agree
+);

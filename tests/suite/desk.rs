@@ -376,10 +376,16 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
             "c-someone-else",
         ],
     );
+    // Another candidate's record is, for them, one that does not exist.
     assert_eq!(
         o.status.code(),
-        Some(1),
+        Some(4),
         "only the record's own candidate withdraws it"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not exist for candidate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 
     ok(&run(
@@ -538,7 +544,7 @@ async fn show_and_export_a_screenshot_record(db: &TestDb) {
             file.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4), "nothing to export: not found");
     assert!(String::from_utf8_lossy(&o.stderr).contains("has no screenshot"));
 }
 on_both_backends!(

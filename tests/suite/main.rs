@@ -18,6 +18,7 @@ mod console;
 mod desk;
 mod front_door;
 mod hardening;
+mod harness;
 mod image_intake;
 mod intake;
 mod integration;

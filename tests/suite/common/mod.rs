@@ -93,6 +93,11 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self._pg.as_ref().map(|p| p.name.as_str())
+    }
+
     /// Closes the pool first so the database goes without forcing
     /// connections; dropping alone also removes it.
     pub async fn cleanup(self) {

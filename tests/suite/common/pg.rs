@@ -168,6 +168,47 @@ async fn sweep(conn: &mut sqlx::PgConnection, current: &str) {
     }
 }
 
+/// Sweeps leftovers now (it also runs when the template is first needed).
+pub async fn sweep_leftovers() -> Result<(), String> {
+    let prefix = format!("cv_tpl_{}_", schema_digest());
+    let mut conn = connect_admin().await?;
+    sweep(&mut conn, &prefix).await;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Whether a database of that name exists.
+pub async fn exists(name: &str) -> Result<bool, String> {
+    let mut conn = connect_admin().await?;
+    let found = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string());
+    let _ = conn.close().await;
+    found
+}
+
+/// Drops a database now.
+pub async fn drop_now(name: &str) -> Result<(), String> {
+    let mut conn = connect_admin().await?;
+    let dropped = run(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+    let _ = conn.close().await;
+    dropped
+}
+
+/// Creates an empty database under `name` (for the sweep's test).
+pub async fn create_empty(name: &str) -> Result<(), String> {
+    let mut conn = connect_admin().await?;
+    let made = run(&mut conn, format!("CREATE DATABASE {name}")).await;
+    let _ = conn.close().await;
+    made
+}
+
 /// One test's database, cloned from the template; dropped with this value.
 pub struct PgDb {
     pub name: String,
@@ -203,14 +244,7 @@ impl Drop for PgDb {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(async {
-                let mut conn = connect_admin().await?;
-                run(
-                    &mut conn,
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                )
-                .await
-            })
+            rt.block_on(drop_now(&name))
         })
         .join();
         if let Ok(Err(e)) = dropped {

@@ -107,7 +107,7 @@ impl RequestBudget for ClusterBudget {
                 Err(e) => {
                     failures += 1;
                     if failures >= DB_FAILURES {
-                        return Err(BudgetError(e.to_string()));
+                        return Err(BudgetError(crate::errors::chain(&e)));
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

@@ -338,7 +338,7 @@ async fn recheck(env: &Env, record_id: i64) -> Result<String, CliError> {
     };
     match pipeline::assess(env, &rec)
         .await
-        .map_err(|e| CliError::other(e.to_string()))?
+        .map_err(|e| CliError::other(crate::errors::chain(&e)))?
     {
         Assessment::Decided { verdict, .. } if verdict.status == Status::Verified => {
             Ok("still confirmed by the service".into())

@@ -131,7 +131,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         let s = store
             .submit(&new)
             .await
-            .map_err(|e| CliError::other(e.to_string()))?;
+            .map_err(|e| CliError::other(crate::errors::chain(&e)))?;
         submitted.push((s.record_id, r));
     }
     println!("submitted {} records; verifying...\n", submitted.len());

@@ -206,8 +206,9 @@ fn admin_error(e: AdminError, json: bool) -> Response {
         AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
         AdminError::Refused(_) | AdminError::Stale { .. } => StatusCode::CONFLICT,
         AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AdminError::Store(crate::store::StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
         AdminError::Store(err) => {
-            tracing::error!(error = %err, "console: store error");
+            tracing::error!(error = %crate::errors::Chain(err), "console: store error");
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the database failed; try again",

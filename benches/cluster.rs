@@ -128,6 +128,10 @@ async fn run(procs: usize, records: usize, rate: f64, answer: Option<(u64, u64)>
         (0..procs)
             .map(|_| {
                 Command::new(env!("CARGO_BIN_EXE_credverify"))
+                    .env(
+                        "CREDVERIFY_ID_HMAC_KEY",
+                        credverify::domain::IdKey::generate_text(),
+                    )
                     .args(["--database-url", &db.url, "worker"])
                     .args(["--chsi-url", &format!("http://{addr}")])
                     .args(["--chsi-rate", &rate.to_string()])

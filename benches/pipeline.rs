@@ -150,6 +150,7 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
         retry: RetryPolicy::default(),
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
     let opts = WorkerOptions {
         concurrency,
@@ -190,6 +191,7 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
         retry: RetryPolicy::default(),
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
     let stop = CancellationToken::new();
     let worker = {

@@ -356,13 +356,8 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    let (salt,): (String,) =
-        sqlx::query_as("SELECT value FROM settings WHERE key = 'id_number_salt'")
-            .fetch_one(&mut *tx)
-            .await?;
     let id = new.id_number.as_ref();
-    let id_hash = id.map(|i| i.salted_hash(&salt));
-    let digest = super::intake::digest(new, id_hash.as_deref());
+    let digest = super::intake::digest(new);
     if let Some(key) = &new.idempotency_key {
         let existing: Option<(i64, Option<String>)> = sqlx::query_as(
             "SELECT id, submission_digest FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
@@ -386,7 +381,7 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         }
     }
     let (record_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_hash, \
+        "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_pending, \
          id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key, created_at, updated_at, \
          submission_digest) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
@@ -395,7 +390,9 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
     .bind(new.name.trim())
     .bind(id.map(|i| i.birth_date().format("%Y-%m-%d").to_string()))
     .bind(id.map(|i| i.gender().as_str()))
-    .bind(&id_hash)
+    // Held only until a worker seals the record (Store::seal_id_number),
+    // exactly as the PostgreSQL intake does: one path on both backends.
+    .bind(id.map(|i| i.expose_digits()))
     .bind(id.map(|i| i.masked()))
     .bind(new.fields.kind.map(|k| k.as_str()))
     .bind(Json(&new.fields))

@@ -1015,10 +1015,14 @@ async fn a_stolen_database_gives_no_id_number_back(db: &TestDb) {
         synthetic_id("510107", "19971130", "05"),
     ];
     for (i, id) in ids.iter().enumerate() {
-        db.store
-            .submit(&id_record(&format!("c-stolen-{i}"), id))
-            .await
-            .unwrap();
+        let mut new = id_record(&format!("c-stolen-{i}"), id);
+        if i == 0 {
+            // The candidate also typed the 证件号码 the way the report prints
+            // it (digits 1–4 and 15–18), and the birth date.
+            new.fields.id_number_masked = Some(format!("{}**********{}", &id[..4], &id[14..]));
+            new.fields.birth_date = Some("1999-04-18".into());
+        }
+        db.store.submit(&new).await.unwrap();
     }
     // On PostgreSQL a backend calls the intake itself, with the full number.
     let backend_id = synthetic_id("350203", "19980702", "63");

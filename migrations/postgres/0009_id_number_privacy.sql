@@ -6,7 +6,8 @@
 -- digits 5–6, each checked against the hash).
 --
 -- Now:
---  * id_number_masked keeps the last two characters only;
+--  * id_number_masked keeps the last two characters only, and so does a
+--    typed, read or reported 证件号码 (claimed, ocr, authoritative);
 --  * birth_date and gender stay: the verdict compares them with the report;
 --  * id_number_hash is an HMAC-SHA256 under a key the workers hold
 --    (--id-hmac-key-file) and the database never sees. The salt is gone;
@@ -28,6 +29,20 @@ SET id_number_masked = repeat('*', 16) || right(id_number_masked, 2),
     id_number_hash = NULL,
     submission_digest = NULL
 WHERE id_number_masked IS NOT NULL OR id_number_hash IS NOT NULL;
+
+UPDATE credverify.records
+SET claimed = jsonb_set(claimed, '{id_number_masked}',
+        to_jsonb(repeat('*', 16) || right(claimed->>'id_number_masked', 2))),
+    submission_digest = NULL
+WHERE jsonb_typeof(claimed->'id_number_masked') = 'string';
+UPDATE credverify.records
+SET ocr = jsonb_set(ocr, '{fields,id_number_masked}',
+        to_jsonb(repeat('*', 16) || right(ocr#>>'{fields,id_number_masked}', 2)))
+WHERE jsonb_typeof(ocr#>'{fields,id_number_masked}') = 'string';
+UPDATE credverify.records
+SET authoritative = jsonb_set(authoritative, '{fields,id_number_masked}',
+        to_jsonb(repeat('*', 16) || right(authoritative#>>'{fields,id_number_masked}', 2)))
+WHERE jsonb_typeof(authoritative#>'{fields,id_number_masked}') = 'string';
 
 DROP TABLE credverify.settings;
 
@@ -112,6 +127,12 @@ BEGIN
         END IF;
         v_fields := v_fields || jsonb_build_object(v_key, credverify.typed_value(v_key, p_fields->v_key));
     END LOOP;
+    -- A 证件号码 in the service's mask beside a birth date leaves only digits
+    -- 5-6 to guess, and no verdict compares it: its last two characters stay.
+    IF v_fields ? 'id_number_masked' THEN
+        v_fields := jsonb_set(v_fields, '{id_number_masked}',
+            to_jsonb(repeat('*', 16) || right(v_fields->>'id_number_masked', 2)));
+    END IF;
     IF p_screenshot IS NOT NULL AND p_screenshot_ref IS NOT NULL THEN
         RAISE EXCEPTION 'pass the screenshot bytes or a reference to them, not both' USING ERRCODE = 'CV002';
     END IF;

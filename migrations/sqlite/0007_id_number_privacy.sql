@@ -20,6 +20,21 @@ SET id_number_masked = '****************' || substr(id_number_masked, -2, 2),
     submission_digest = NULL
 WHERE id_number_masked IS NOT NULL OR id_number_hash IS NOT NULL;
 
+-- A typed, read or reported 证件号码 keeps its last two characters too.
+UPDATE records
+SET claimed = json_set(claimed, '$.id_number_masked',
+        '****************' || substr(json_extract(claimed, '$.id_number_masked'), -2, 2)),
+    submission_digest = NULL
+WHERE CASE WHEN json_valid(claimed) THEN json_type(claimed, '$.id_number_masked') = 'text' ELSE 0 END;
+UPDATE records
+SET ocr = json_set(ocr, '$.fields.id_number_masked',
+        '****************' || substr(json_extract(ocr, '$.fields.id_number_masked'), -2, 2))
+WHERE CASE WHEN json_valid(ocr) THEN json_type(ocr, '$.fields.id_number_masked') = 'text' ELSE 0 END;
+UPDATE records
+SET authoritative = json_set(authoritative, '$.fields.id_number_masked',
+        '****************' || substr(json_extract(authoritative, '$.fields.id_number_masked'), -2, 2))
+WHERE CASE WHEN json_valid(authoritative) THEN json_type(authoritative, '$.fields.id_number_masked') = 'text' ELSE 0 END;
+
 DROP TABLE settings;
 
 CREATE INDEX records_id_pending ON records(id) WHERE id_number_pending IS NOT NULL;

@@ -140,10 +140,22 @@ impl IdNumber {
     }
 }
 
-/// The stored mask of a number: 16 `*` and its last two characters.
+/// The stored mask of a number, or of a masked number as a report or a
+/// candidate gives it (`3702**********518X`): 16 `*` and the last two
+/// characters.
 pub fn mask_tail(digits: &str) -> String {
-    let tail: String = digits.chars().skip(16).collect();
+    let chars: Vec<char> = digits.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(2)..].iter().collect();
     format!("{}{tail}", "*".repeat(16))
+}
+
+/// `fields` as they may be stored: a 证件号码 in the service's mask (digits
+/// 1–4 and 15–18) beside a birth date would leave only digits 5–6 to
+/// guess, and no verdict compares it, so only its last two characters stay.
+pub fn keep_tail_of_masked_number(fields: &mut crate::domain::CredentialFields) {
+    if let Some(m) = fields.id_number_masked.as_mut() {
+        *m = mask_tail(m);
+    }
 }
 
 /// The key of the ID-number HMAC (`--id-hmac-key-file`,

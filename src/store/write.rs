@@ -98,7 +98,12 @@ impl Store {
     /// transaction.
     pub async fn transition(&self, t: &Transition<'_>) -> Result<TransitionOutcome, StoreError> {
         let now = Utc::now();
-        let authoritative = t.report.map(Json);
+        let report = t.report.map(|r| {
+            let mut r = r.clone();
+            crate::domain::identity::keep_tail_of_masked_number(&mut r.fields);
+            r
+        });
+        let authoritative = report.as_ref().map(Json);
         let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
         let decided = t.to != Status::Unverified;
         // SQLite; PostgreSQL does the same in one call to credverify.decide.
@@ -299,6 +304,18 @@ impl Store {
     /// Keeps what the screenshot reader produced, so re-runs and `show` need
     /// not read the image again.
     pub async fn save_reading(&self, record_id: i64, reading: &Value) -> Result<(), StoreError> {
+        // The reading's 证件号码 is stored like a report's (see
+        // identity::keep_tail_of_masked_number).
+        let mut reading = reading.clone();
+        if let Some(m) = reading
+            .pointer_mut("/fields/id_number_masked")
+            .filter(|m| m.is_string())
+        {
+            *m = Value::String(crate::domain::identity::mask_tail(
+                m.as_str().unwrap_or_default(),
+            ));
+        }
+        let reading = &reading;
         super::on_pool!(self, pool => {
             sqlx::query("UPDATE records SET ocr = $1 WHERE id = $2")
                 .bind(Json(reading))
@@ -349,6 +366,10 @@ where
 }
 
 async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, SubmitError> {
+    // Stored, and digested, as the PostgreSQL intake does it.
+    let mut new = new.clone();
+    crate::domain::identity::keep_tail_of_masked_number(&mut new.fields);
+    let new = &new;
     let now = Utc::now();
     let mut tx = pool.begin_with(SQLITE_WRITE).await?;
     sqlx::query("INSERT INTO candidates (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")

@@ -1131,6 +1131,73 @@ on_both_backends!(
     a_stolen_database_gives_no_id_number_back
 );
 
+/// A 证件号码 as the service prints it (digits 1–4 and 15–18), in a
+/// screenshot's reading or in the report a decision stores, keeps only its
+/// last two characters.
+async fn a_printed_id_number_is_stored_as_its_last_two_characters(db: &TestDb) {
+    let id = db
+        .store
+        .submit(&vcode_record("c-printed"))
+        .await
+        .unwrap()
+        .record_id;
+    let printed = "3702**********518X";
+    db.store
+        .save_reading(
+            id,
+            &serde_json::json!({"layout": "report", "fields": {"id_number_masked": printed, "birth_date": "1999-04-18"}}),
+        )
+        .await
+        .unwrap();
+    let mut fields = CredentialFields {
+        name: Some("王晓雯".into()),
+        birth_date: Some("1999-04-18".into()),
+        ..CredentialFields::default()
+    };
+    fields.id_number_masked = Some(printed.into());
+    let report = credverify::verdict::Report {
+        kind: credverify::domain::Kind::Diploma,
+        fields,
+    };
+    let applied = db
+        .store
+        .transition(&credverify::store::Transition {
+            record_id: id,
+            from: Status::Unverified,
+            to: Status::NeedsReview,
+            job_id: None,
+            actor: "worker",
+            reasons: &[],
+            field_diffs: &[],
+            report: Some(&report),
+            note: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied, credverify::store::TransitionOutcome::Applied);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.authoritative
+            .unwrap()
+            .fields
+            .id_number_masked
+            .as_deref(),
+        Some("****************8X")
+    );
+    assert_eq!(
+        rec.screenshot_reading.unwrap()["fields"]["id_number_masked"],
+        "****************8X"
+    );
+    for v in dump_everything(db).await {
+        assert!(!v.contains("3702**"), "digits 1–4 stored: {v}");
+        assert!(!v.contains("518X"), "digits 15–18 stored: {v}");
+    }
+}
+on_both_backends!(
+    a_printed_id_number_is_stored_as_its_last_two_characters,
+    a_printed_id_number_is_stored_as_its_last_two_characters
+);
+
 /// The number a backend hands over waits unsealed only until a worker with
 /// the key takes the record, and no record is decided before: a worker
 /// without the key leaves it unverified and retried (our misconfiguration,

@@ -126,10 +126,13 @@ async fn run(procs: usize, records: usize, rate: f64, answer: Option<(u64, u64)>
     for i in 0..records {
         store.submit(&synthetic::record(i)).await.unwrap();
     }
+    // One key for the cluster, as in production.
+    let id_key = credverify::domain::IdKey::generate_text();
     let workers = Workers(
         (0..procs)
             .map(|_| {
                 Command::new(env!("CARGO_BIN_EXE_credverify"))
+                    .env("CREDVERIFY_ID_HMAC_KEY", &id_key)
                     .args(["--database-url", &db.url, "worker"])
                     .args(["--chsi-url", &format!("http://{addr}")])
                     .args(["--chsi-rate", &rate.to_string()])

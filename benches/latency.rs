@@ -93,17 +93,21 @@ fn record(i: usize, u: &Upload) -> NewRecord {
 
 fn worker(db_url: &str, chsi: &str, poll_ms: Option<usize>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_credverify"));
-    cmd.args(["--database-url", db_url, "worker", "--chsi-url", chsi])
-        .args([
-            "--chsi-rate",
-            "0",
-            "--ocr-threads",
-            "2",
-            "--concurrency",
-            "4",
-        ])
-        .env("CREDVERIFY_LOG", "warn")
-        .stdout(Stdio::null());
+    cmd.env(
+        "CREDVERIFY_ID_HMAC_KEY",
+        credverify::domain::IdKey::generate_text(),
+    )
+    .args(["--database-url", db_url, "worker", "--chsi-url", chsi])
+    .args([
+        "--chsi-rate",
+        "0",
+        "--ocr-threads",
+        "2",
+        "--concurrency",
+        "4",
+    ])
+    .env("CREDVERIFY_LOG", "warn")
+    .stdout(Stdio::null());
     if let Some(ms) = poll_ms {
         cmd.args(["--poll-ms", &ms.to_string()]);
     }

@@ -152,6 +152,7 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
         retry: RetryPolicy::default(),
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
     let opts = WorkerOptions {
         concurrency,
@@ -192,6 +193,7 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
         retry: RetryPolicy::default(),
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
     let stop = CancellationToken::new();
     let worker = {

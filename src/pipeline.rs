@@ -9,7 +9,7 @@ use chrono::Utc;
 use rand::RngExt;
 
 use crate::chsi::{ChsiClient, Transient};
-use crate::domain::{CredentialFields, Field, Reason, ReasonCode, Status, VerificationCode};
+use crate::domain::{CredentialFields, Field, IdKey, Reason, ReasonCode, Status, VerificationCode};
 use crate::retry::RetryPolicy;
 use crate::store::{
     JobRecord, Retry, RetryOutcome, Store, StoreError, Transition, TransitionOutcome,
@@ -58,6 +58,10 @@ pub struct Env {
     pub reader: Option<Arc<dyn ScreenshotReader>>,
     /// Where screenshots handed over by reference may come from.
     pub uploads: Uploads,
+    /// The ID-number HMAC key (README "Records and rules"). A record whose
+    /// number is still pending is sealed with it first; without it such a
+    /// record waits (retried, never decided) for a worker that has it.
+    pub id_key: Option<IdKey>,
 }
 
 /// How one run of the pipeline ended.
@@ -141,6 +145,9 @@ pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, 
         tracing::info!("a newer job owns this record; dropping this one");
         return Ok(Outcome::Superseded);
     }
+    if let Some(waiting) = seal(env, &rec, job_id).await? {
+        return Ok(waiting);
+    }
     match assess(env, &rec).await? {
         Assessment::Decided {
             claimed,
@@ -169,6 +176,9 @@ pub async fn read_stage(env: &Env, record_id: i64, job_id: &str) -> Result<Outco
     if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
         return Ok(Outcome::Superseded);
     }
+    if let Some(waiting) = seal(env, &rec, job_id).await? {
+        return Ok(waiting);
+    }
     match claimed_fields(env, &rec).await? {
         Ok(_) => hand_over(env, &rec, job_id, crate::store::QUEUE).await,
         Err(Step::Decide(verdict)) => {
@@ -192,6 +202,35 @@ pub async fn read_stage(env: &Env, record_id: i64, job_id: &str) -> Result<Outco
                 "no screenshot reader in this worker".into(),
             )
             .await
+        }
+    }
+}
+
+/// Seals the record's ID number if it is still pending (`store::seal`), so
+/// no record is decided while the database holds its full number. `None`:
+/// go on; otherwise the record waits for a worker with the key (our
+/// misconfiguration, never the candidate's rejection).
+async fn seal(env: &Env, rec: &JobRecord, job_id: &str) -> Result<Option<Outcome>, PipelineError> {
+    if !rec.id_number_pending {
+        return Ok(None);
+    }
+    match &env.id_key {
+        Some(key) => {
+            env.store.seal_id_number(rec.id, key).await?;
+            Ok(None)
+        }
+        None => {
+            tracing::error!(
+                "the record's ID number is not sealed and this worker has no ID-number key"
+            );
+            retry(
+                env,
+                rec,
+                job_id,
+                "ID number not sealed: this worker has no --id-hmac-key-file".into(),
+            )
+            .await
+            .map(Some)
         }
     }
 }

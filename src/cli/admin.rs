@@ -249,6 +249,9 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
             retry: Default::default(),
             reader: None,
             uploads: crate::uploads::Uploads::new(Default::default())?,
+            // Re-checks only verified records, which were sealed before they
+            // were decided.
+            id_key: None,
         })
     } else {
         None

@@ -156,6 +156,8 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             crate::ocr::OcrConfig::default(),
         ))),
         uploads: crate::uploads::Uploads::new(Default::default())?,
+        // The demo's database is thrown away with its key.
+        id_key: Some(crate::domain::IdKey::generate()),
     });
     // One job at a time keeps the story in order: the namesake's duplicate
     // certificate is only a duplicate once the first holder is verified.

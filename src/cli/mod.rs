@@ -333,6 +333,10 @@ pub struct WorkerArgs {
     /// A record untouched this many seconds with no live job counts as stranded.
     #[arg(long, env = "CREDVERIFY_SWEEP_QUIET_SECS", default_value_t = 120)]
     pub sweep_quiet_secs: u64,
+    /// File holding the key of the ID-number HMAC (e.g. `openssl rand -hex 32 > FILE`), kept outside
+    /// the database; or the key itself in CREDVERIFY_ID_HMAC_KEY. Required.
+    #[arg(long, env = "CREDVERIFY_ID_HMAC_KEY_FILE")]
+    pub id_hmac_key_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub service: ServiceArgs,
     #[command(flatten)]
@@ -433,7 +437,53 @@ impl OpsArgs {
     }
 }
 
+/// The environment variable that may hold the ID-number key itself. Not a
+/// flag: a key on the command line is visible to every user of the host.
+pub const ID_HMAC_KEY_ENV: &str = "CREDVERIFY_ID_HMAC_KEY";
+
+/// A key file is a line of text; anything longer is not one.
+const ID_KEY_FILE_LIMIT: u64 = 4096;
+
 impl WorkerArgs {
+    /// The ID-number HMAC key, from `--id-hmac-key-file` or
+    /// `CREDVERIFY_ID_HMAC_KEY`. A worker refuses to start without one:
+    /// it would leave every submitted number unsealed in the database.
+    pub fn id_key(&self) -> Result<crate::domain::IdKey, CliError> {
+        use crate::domain::IdKey;
+        let hint = "make a key once with `openssl rand -hex 32 > /etc/credverify/id-hmac.key` \
+                    (mode 0600, owned by the worker's user) and give every worker \
+                    --id-hmac-key-file /etc/credverify/id-hmac.key; keep it out of the database \
+                    and its backups, and never change it (records sealed under another key no \
+                    longer match)";
+        let text = match (&self.id_hmac_key_file, std::env::var(ID_HMAC_KEY_ENV).ok()) {
+            (Some(path), _) => {
+                let bytes = read_input(path, ID_KEY_FILE_LIMIT).map_err(|e| {
+                    CliError::usage(format!(
+                        "cannot read the ID-number key file {}: {e}",
+                        path.display()
+                    ))
+                    .hint(hint)
+                })?;
+                String::from_utf8(bytes).map_err(|_| {
+                    CliError::usage(format!(
+                        "the ID-number key file {} is not text",
+                        path.display()
+                    ))
+                    .hint(hint)
+                })?
+            }
+            (None, Some(key)) => key,
+            (None, None) => {
+                return Err(CliError::usage(
+                    "no ID-number HMAC key: a worker seals the ID numbers backends submit and \
+                     cannot start without the key (--id-hmac-key-file or CREDVERIFY_ID_HMAC_KEY)",
+                )
+                .hint(hint));
+            }
+        };
+        IdKey::from_text(&text).map_err(|e| CliError::usage(e.to_string()).hint(hint))
+    }
+
     pub fn options(&self) -> WorkerOptions {
         WorkerOptions {
             queue: crate::store::QUEUE,

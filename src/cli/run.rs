@@ -109,6 +109,7 @@ pub fn chsi_client(store: &Store, service: &ServiceArgs) -> Result<Arc<ChsiClien
 }
 
 pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> {
+    let id_key = args.id_key()?;
     let chsi = chsi_client(&store, &args.service)?;
     let uploads = args
         .uploads
@@ -120,6 +121,7 @@ pub fn build_env(store: Store, args: &WorkerArgs) -> Result<Arc<Env>, CliError> 
         retry: args.retry.policy(),
         reader: args.ocr.reader(),
         uploads,
+        id_key: Some(id_key),
     }))
 }
 
@@ -130,6 +132,9 @@ pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
                 .hint("give it --ocr-threads 1 or more, or run it with --jobs lookup"),
         );
     }
+    // Refused before the database is touched: a worker without the key
+    // would leave every submitted ID number unsealed.
+    args.id_key()?;
     let store = Store::open(url).await?;
     let env = build_env(store.clone(), &args)?;
     let stop = shutdown_token();
@@ -185,6 +190,7 @@ async fn run_queues(
             retry: env.retry.clone(),
             reader: None,
             uploads: env.uploads.clone(),
+            id_key: env.id_key.clone(),
         })
     } else {
         env.clone()

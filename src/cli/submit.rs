@@ -22,7 +22,7 @@ pub struct SubmitArgs {
     /// The candidate's registered name (identity is checked against it).
     #[arg(long)]
     pub name: String,
-    /// The candidate's ID number; its birth date and gender are checked against the report. Stored only as a salted hash.
+    /// The candidate's ID number; its birth date and gender are checked against the report. Kept until a worker seals it with its key, then only as those two, the last two characters and an HMAC.
     #[arg(long)]
     pub id_number: Option<String>,
     /// A screenshot of the CHSI query result (PNG, JPEG or WebP); kept with the record.

@@ -3,8 +3,9 @@
 use std::fmt;
 
 use chrono::NaiveDate;
+use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::text::to_half_width;
 
@@ -45,8 +46,10 @@ pub enum IdNumberError {
     Checksum,
 }
 
-/// A resident ID number (GB 11643-1999). The full number never leaves this
-/// type except through [`IdNumber::salted_hash`]; `Debug`/`Display` mask it.
+/// A resident ID number (GB 11643-1999). The full number leaves this type
+/// only through [`IdNumber::keyed_hash`] and [`IdNumber::expose_digits`] (for
+/// the intake, which holds it until a worker seals it); `Debug`/`Display`
+/// mask it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdNumber {
     digits: String,
@@ -112,29 +115,92 @@ impl IdNumber {
         self.gender
     }
 
-    /// `4101**********459X`: the form CHSI pages show.
+    /// `****************9X`: only the last two characters, so a person can
+    /// tell two numbers apart at a glance. Digits 1–4 and 15–18 (the form the
+    /// service prints) together with the stored birth date (7–14) would leave
+    /// only digits 5–6 to guess.
     pub fn masked(&self) -> String {
-        format!(
-            "{}{}{}",
-            &self.digits[..4],
-            "*".repeat(10),
-            &self.digits[14..]
-        )
+        mask_tail(&self.digits)
     }
 
-    /// The full number, only for handing to the PostgreSQL intake function,
-    /// which hashes it with the database's salt and keeps only the hash.
+    /// The full number, only for the intake, which keeps it in the record's
+    /// pending column until a worker with the key seals the record.
     pub fn expose_digits(&self) -> &str {
         &self.digits
     }
 
-    /// Lets two submissions be matched without storing the number.
-    pub fn salted_hash(&self, salt: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(salt.as_bytes());
-        h.update(b":");
-        h.update(self.digits.as_bytes());
-        hex::encode(h.finalize())
+    /// HMAC-SHA256 under a key kept outside the database: lets two
+    /// submissions of one number be matched, and nobody holding only the
+    /// database can test a guess against it.
+    pub fn keyed_hash(&self, key: &IdKey) -> String {
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes any key length");
+        mac.update(self.digits.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The stored mask of a number, or of a masked number as a report or a
+/// candidate gives it (`3702**********518X`): 16 `*` and the last two
+/// characters.
+pub fn mask_tail(digits: &str) -> String {
+    let chars: Vec<char> = digits.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(2)..].iter().collect();
+    format!("{}{tail}", "*".repeat(16))
+}
+
+/// `fields` as they may be stored: a 证件号码 in the service's mask (digits
+/// 1–4 and 15–18) beside a birth date would leave only digits 5–6 to
+/// guess, and no verdict compares it, so only its last two characters stay.
+pub fn keep_tail_of_masked_number(fields: &mut crate::domain::CredentialFields) {
+    if let Some(m) = fields.id_number_masked.as_mut() {
+        *m = mask_tail(m);
+    }
+}
+
+/// The key of the ID-number HMAC (`--id-hmac-key-file`,
+/// `CREDVERIFY_ID_HMAC_KEY`). It lives with the workers, never in the
+/// database, so a copy of the database alone cannot confirm any guess of a
+/// number. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdKey(Vec<u8>);
+
+/// A key shorter than this is refused: it could be guessed.
+pub const ID_KEY_MIN_BYTES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdKeyError {
+    #[error("the ID-number key is {0} bytes; it needs at least 16")]
+    TooShort(usize),
+}
+
+impl IdKey {
+    /// A key from its text form: surrounding whitespace (a file's final
+    /// newline) is not part of it.
+    pub fn from_text(text: &str) -> Result<Self, IdKeyError> {
+        let k = text.trim().as_bytes().to_vec();
+        if k.len() < ID_KEY_MIN_BYTES {
+            return Err(IdKeyError::TooShort(k.len()));
+        }
+        Ok(Self(k))
+    }
+
+    /// A fresh random key in its text form (64 hex characters), for the demo,
+    /// tests and `credverify id-key new`.
+    pub fn generate_text() -> String {
+        let mut k = [0u8; 32];
+        rand::fill(&mut k[..]);
+        hex::encode(k)
+    }
+
+    pub fn generate() -> Self {
+        Self::from_text(&Self::generate_text()).expect("64 characters is long enough")
+    }
+}
+
+impl fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdKey(***)")
     }
 }
 
@@ -223,9 +289,14 @@ mod tests {
     }
 
     #[test]
-    fn hash_depends_on_salt() {
-        let id = IdNumber::parse(&synthetic("110105", "19990418", "002")).unwrap();
-        assert_ne!(id.salted_hash("a"), id.salted_hash("b"));
-        assert_eq!(id.salted_hash("a"), id.salted_hash("a"));
+    fn hash_depends_on_the_key_and_the_mask_keeps_two_characters() {
+        let s = synthetic("110105", "19990418", "002");
+        let id = IdNumber::parse(&s).unwrap();
+        let (a, b) = (IdKey::generate(), IdKey::generate());
+        assert_ne!(id.keyed_hash(&a), id.keyed_hash(&b));
+        assert_eq!(id.keyed_hash(&a), id.keyed_hash(&a));
+        assert_eq!(id.masked(), format!("{}{}", "*".repeat(16), &s[16..]));
+        assert!(format!("{a:?}").contains("***"));
+        assert_eq!(IdKey::from_text("short\n"), Err(IdKeyError::TooShort(5)));
     }
 }

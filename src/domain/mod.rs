@@ -13,6 +13,6 @@ pub mod typed;
 
 pub use codes::{CertificateNo, DegreeCertificateNo, VerificationCode};
 pub use fields::{CredentialFields, Field, Kind};
-pub use identity::{Gender, IdNumber};
+pub use identity::{Gender, IdKey, IdNumber};
 pub use reason::{Reason, ReasonCode};
 pub use status::Status;

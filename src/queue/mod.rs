@@ -136,6 +136,7 @@ pub async fn run(
     let sweeper = (opts.queue == QUEUE).then(|| {
         tokio::spawn(sweep_loop(
             env.store.clone(),
+            env.id_key.clone(),
             opts.clone(),
             stop.child_token(),
         ))
@@ -305,8 +306,22 @@ async fn watch(store: Store, ctx: WorkerContext, opts: WorkerOptions, stop: Canc
 }
 
 /// Finds records no live job will pick up and gives them one.
-async fn sweep_loop(store: Store, opts: WorkerOptions, stop: CancellationToken) {
+async fn sweep_loop(
+    store: Store,
+    id_key: Option<crate::domain::IdKey>,
+    opts: WorkerOptions,
+    stop: CancellationToken,
+) {
     loop {
+        // Numbers submitted for records no job reaches (withdrawn at once,
+        // say) are sealed here, so none stays in the database for long.
+        if let Some(key) = &id_key {
+            match store.seal_pending_id_numbers(key).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "sealed pending ID numbers"),
+                Err(e) => tracing::warn!(error = %e, "sealing pending ID numbers failed"),
+            }
+        }
         match sweep(&store, opts.sweep_quiet).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(count = n, "re-enqueued stranded records"),

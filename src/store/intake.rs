@@ -90,17 +90,25 @@ pub fn checked(new: &NewRecord) -> Result<NewRecord, SubmitError> {
 }
 
 /// What an idempotency key is stored with: the same submission gives the
-/// same digest, any other content another. The ID number enters only as
-/// its keyed hash.
-pub fn digest(new: &NewRecord, id_number_hash: Option<&str>) -> String {
+/// same digest, any other content another. Of the ID number it takes only
+/// what is stored in clear anyway (birth date, gender, mask): anything more
+/// would let a copy of the database confirm guesses of the number.
+pub fn digest(new: &NewRecord) -> String {
     let shot = new
         .screenshot
         .as_ref()
         .map(|b| hex::encode(Sha256::digest(b)));
+    let id_number = new.id_number.as_ref().map(|i| {
+        serde_json::json!({
+            "birth_date": i.birth_date().format("%Y-%m-%d").to_string(),
+            "gender": i.gender().as_str(),
+            "masked": i.masked(),
+        })
+    });
     let doc = serde_json::json!({
         "candidate_id": new.candidate_id,
         "name": new.name,
-        "id_number_hash": id_number_hash,
+        "id_number": id_number,
         "fields": serde_json::to_value(&new.fields).unwrap_or_default(),
         "screenshot": shot,
         "screenshot_ref": new.screenshot_ref,

@@ -16,6 +16,7 @@ mod outbox;
 mod pages;
 mod queue;
 mod read;
+mod seal;
 mod write;
 
 use sqlx::{PgPool, SqlitePool};

@@ -42,6 +42,9 @@ pub struct JobRecord {
     pub has_screenshot: bool,
     pub screenshot_ref: Option<String>,
     pub attempts: i32,
+    /// The submitted ID number is not sealed yet (see `store::seal`): it must
+    /// be before the record is verified.
+    pub id_number_pending: bool,
 }
 
 /// A status change, applied compare-and-set on `from`.

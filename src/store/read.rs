@@ -18,14 +18,15 @@ fn record_columns(store: &Store) -> &'static str {
         Store::Sqlite(_) => {
             "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
              status, claimed, ocr, has_screenshot, screenshot_ref, authoritative, reasons, field_diffs, idempotency_key, attempts, \
-             last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at"
+             last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at, \
+             (id_number_pending IS NOT NULL) AS id_pending"
         }
         Store::Postgres(_) => {
             "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
              status, claimed::text AS claimed, ocr::text AS ocr, has_screenshot, screenshot_ref, \
              authoritative::text AS authoritative, reasons::text AS reasons, field_diffs::text AS field_diffs, \
              idempotency_key, attempts, last_error, next_attempt_at, retries_exhausted, job_id, created_at, \
-             updated_at, decided_at"
+             updated_at, decided_at, (id_number_pending IS NOT NULL) AS id_pending"
         }
     }
 }
@@ -61,6 +62,8 @@ struct RecordRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     decided_at: Option<DateTime<Utc>>,
+    /// The full ID number still waits for a worker to seal it.
+    id_pending: bool,
 }
 
 impl RecordRow {
@@ -124,6 +127,7 @@ impl RecordRow {
             has_screenshot: self.has_screenshot,
             screenshot_ref: self.screenshot_ref,
             attempts: self.attempts,
+            id_number_pending: self.id_pending,
         })
     }
 

@@ -98,7 +98,12 @@ impl Store {
     /// transaction.
     pub async fn transition(&self, t: &Transition<'_>) -> Result<TransitionOutcome, StoreError> {
         let now = Utc::now();
-        let authoritative = t.report.map(Json);
+        let report = t.report.map(|r| {
+            let mut r = r.clone();
+            crate::domain::identity::keep_tail_of_masked_number(&mut r.fields);
+            r
+        });
+        let authoritative = report.as_ref().map(Json);
         let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
         let decided = t.to != Status::Unverified;
         // SQLite; PostgreSQL does the same in one call to credverify.decide.
@@ -299,6 +304,18 @@ impl Store {
     /// Keeps what the screenshot reader produced, so re-runs and `show` need
     /// not read the image again.
     pub async fn save_reading(&self, record_id: i64, reading: &Value) -> Result<(), StoreError> {
+        // The reading's 证件号码 is stored like a report's (see
+        // identity::keep_tail_of_masked_number).
+        let mut reading = reading.clone();
+        if let Some(m) = reading
+            .pointer_mut("/fields/id_number_masked")
+            .filter(|m| m.is_string())
+        {
+            *m = Value::String(crate::domain::identity::mask_tail(
+                m.as_str().unwrap_or_default(),
+            ));
+        }
+        let reading = &reading;
         super::on_pool!(self, pool => {
             sqlx::query("UPDATE records SET ocr = $1 WHERE id = $2")
                 .bind(Json(reading))
@@ -349,6 +366,10 @@ where
 }
 
 async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submitted, SubmitError> {
+    // Stored, and digested, as the PostgreSQL intake does it.
+    let mut new = new.clone();
+    crate::domain::identity::keep_tail_of_masked_number(&mut new.fields);
+    let new = &new;
     let now = Utc::now();
     let mut tx = pool.begin_with(SQLITE_WRITE).await?;
     sqlx::query("INSERT INTO candidates (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -356,13 +377,8 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    let (salt,): (String,) =
-        sqlx::query_as("SELECT value FROM settings WHERE key = 'id_number_salt'")
-            .fetch_one(&mut *tx)
-            .await?;
     let id = new.id_number.as_ref();
-    let id_hash = id.map(|i| i.salted_hash(&salt));
-    let digest = super::intake::digest(new, id_hash.as_deref());
+    let digest = super::intake::digest(new);
     if let Some(key) = &new.idempotency_key {
         let existing: Option<(i64, Option<String>)> = sqlx::query_as(
             "SELECT id, submission_digest FROM records WHERE candidate_id = $1 AND idempotency_key = $2",
@@ -386,7 +402,7 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         }
     }
     let (record_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_hash, \
+        "INSERT INTO records (candidate_id, candidate_name, birth_date, gender, id_number_pending, \
          id_number_masked, kind, claimed, has_screenshot, screenshot_ref, idempotency_key, created_at, updated_at, \
          submission_digest) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
@@ -395,7 +411,9 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
     .bind(new.name.trim())
     .bind(id.map(|i| i.birth_date().format("%Y-%m-%d").to_string()))
     .bind(id.map(|i| i.gender().as_str()))
-    .bind(&id_hash)
+    // Held only until a worker seals the record (Store::seal_id_number),
+    // exactly as the PostgreSQL intake does: one path on both backends.
+    .bind(id.map(|i| i.expose_digits()))
     .bind(id.map(|i| i.masked()))
     .bind(new.fields.kind.map(|k| k.as_str()))
     .bind(Json(&new.fields))

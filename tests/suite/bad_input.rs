@@ -494,6 +494,7 @@ async fn hostile_pages(db: &TestDb) {
         },
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
 
     let mut ids = Vec::new();

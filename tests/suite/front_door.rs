@@ -431,6 +431,7 @@ async fn metric_when_cookies_stop_passing(db: &TestDb) {
         retry: common::fast_retry(),
         reader: None,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     });
     let a = db.store.submit(&record(0)).await.unwrap().record_id;
     common::drain(&env, 1).await;
@@ -535,6 +536,7 @@ async fn headed_under_xvfb(db: &TestDb) {
         .args(["-a", env!("CARGO_BIN_EXE_credverify")])
         .env_remove("CREDVERIFY_DATABASE_URL")
         .env("CREDVERIFY_LOG", "warn")
+        .env("CREDVERIFY_ID_HMAC_KEY", common::id_key_text())
         .args(["--database-url", &db.url, "worker", "--chsi-url", &url])
         .args(["--chsi-rate", "0", "--poll-ms", "100", "--drain"])
         .args(["--chsi-fetch", "browser", "--chsi-browser-headed"])

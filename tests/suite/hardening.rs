@@ -853,8 +853,480 @@ on_both_backends!(
     hostile_text_reaches_no_terminal_raw
 );
 
+// --- 9. Privacy of ID numbers ------------------------------------------------------
+
+/// A valid synthetic number for an area code, birth date and two sequence
+/// digits, whose sex digit and check character are the first that give
+/// check character `X`: an upper-case X appears in no hex digest, so a
+/// stored "digits 15–18" is told from chance.
+fn synthetic_id(area: &str, birth: &str, seq2: &str) -> String {
+    for sex in 0..10 {
+        let body = format!("{area}{birth}{seq2}{sex}");
+        let check = credverify::domain::identity::check_char(&body).unwrap();
+        if check == 'X' {
+            return format!("{body}{check}");
+        }
+    }
+    panic!("no sex digit gives X for {area}{birth}{seq2}");
+}
+
+fn id_record(candidate: &str, id: &str) -> NewRecord {
+    NewRecord {
+        id_number: Some(credverify::domain::IdNumber::parse(id).unwrap()),
+        ..vcode_record(candidate)
+    }
+}
+
+/// Every value of every column of every table, as text (blobs as their
+/// bytes read as text), one entry per value.
+async fn dump_everything(db: &TestDb) -> Vec<String> {
+    let mut out = Vec::new();
+    match &db.store {
+        Store::Sqlite(p) => {
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
+                    .fetch_all(p)
+                    .await
+                    .unwrap();
+            for t in tables {
+                let cols: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{t}')"
+                )))
+                .fetch_all(p)
+                .await
+                .unwrap();
+                for c in cols {
+                    let vals: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
+                        format!("SELECT CAST(\"{c}\" AS BLOB) FROM \"{t}\""),
+                    ))
+                    .fetch_all(p)
+                    .await
+                    .unwrap();
+                    out.extend(
+                        vals.into_iter()
+                            .flatten()
+                            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                    );
+                }
+            }
+        }
+        Store::Postgres(p) => {
+            let cols: Vec<(String, String, String, String)> = sqlx::query_as(
+                "SELECT table_schema::text, table_name::text, column_name::text, data_type::text \
+                 FROM information_schema.columns c \
+                 JOIN information_schema.tables t USING (table_schema, table_name) \
+                 WHERE t.table_type = 'BASE TABLE' \
+                   AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap();
+            assert!(
+                cols.iter().any(|c| c.1 == "records"),
+                "the dump sees records"
+            );
+            for (s, t, c, ty) in cols {
+                let expr = if ty == "bytea" {
+                    format!("encode(\"{c}\", 'escape')")
+                } else {
+                    format!("\"{c}\"::text")
+                };
+                let vals: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT {expr} FROM \"{s}\".\"{t}\""
+                )))
+                .fetch_all(p)
+                .await
+                .unwrap();
+                out.extend(vals.into_iter().flatten());
+            }
+        }
+    }
+    out
+}
+
+/// The attack of the issue, run on a dump: an old-style mask (digits 1–4
+/// and 15–18), a birth date (7–14) and a salted SHA-256 with the salt from
+/// the same database leave 100 guesses for digits 5–6, each confirmed or
+/// refuted by one hash. Returns the numbers it recovers.
+fn issue_repro_attack(dump: &[String]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let masks: Vec<&String> = dump
+        .iter()
+        .filter(|v| {
+            let b = v.as_bytes();
+            b.len() == 18
+                && b[..4].iter().all(u8::is_ascii_digit)
+                && b[4..14].iter().all(|&c| c == b'*')
+                && b[14..17].iter().all(u8::is_ascii_digit)
+        })
+        .collect();
+    let births: Vec<String> = dump
+        .iter()
+        .filter(|v| v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok())
+        .map(|v| v.replace('-', ""))
+        .collect();
+    let hashes: std::collections::HashSet<&str> = dump
+        .iter()
+        .filter(|v| v.len() == 64 && v.bytes().all(|c| c.is_ascii_hexdigit()))
+        .map(String::as_str)
+        .collect();
+    // Any value could be the salt: the attacker tries them all.
+    let salts: Vec<&String> = dump.iter().filter(|v| v.len() <= 64).collect();
+    let mut found = Vec::new();
+    for m in &masks {
+        for b in &births {
+            for d56 in 0..100 {
+                let n = format!("{}{d56:02}{b}{}", &m[..4], &m[14..]);
+                for salt in salts.iter().map(|s| s.as_str()).chain([""]) {
+                    let h = hex::encode(Sha256::digest(format!("{salt}:{n}").as_bytes()));
+                    if hashes.contains(h.as_str()) {
+                        found.push(n.clone());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The numbers the stored values leave possible for one record, even for an
+/// attacker who knows the area code (digits 1–6): every choice of the digits
+/// the database does not hold (15–16) that fits the stored birth date,
+/// gender and mask and passes the check.
+fn consistent_numbers(area: &str, birth: &str, gender: &str, mask: &str) -> Vec<String> {
+    let tail = &mask[16..];
+    (0..100)
+        .map(|d| format!("{area}{}{d:02}{}", birth.replace('-', ""), &tail[..1]))
+        .filter(|body| {
+            let sex = body.as_bytes()[16] - b'0';
+            (sex % 2 == 1) == (gender == "男")
+                && credverify::domain::identity::check_char(body) == tail[1..].chars().next()
+        })
+        .map(|body| format!("{body}{}", &tail[1..]))
+        .collect()
+}
+
+async fn a_stolen_database_gives_no_id_number_back(db: &TestDb) {
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let ids = [
+        synthetic_id("370281", "19990418", "18"),
+        synthetic_id("440305", "20010923", "47"),
+        synthetic_id("510107", "19971130", "05"),
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        let mut new = id_record(&format!("c-stolen-{i}"), id);
+        if i == 0 {
+            // The candidate also typed the 证件号码 the way the report prints
+            // it (digits 1–4 and 15–18), and the birth date.
+            new.fields.id_number_masked = Some(format!("{}**********{}", &id[..4], &id[14..]));
+            new.fields.birth_date = Some("1999-04-18".into());
+        }
+        db.store.submit(&new).await.unwrap();
+    }
+    // On PostgreSQL a backend calls the intake itself, with the full number.
+    let backend_id = synthetic_id("350203", "19980702", "63");
+    let mut all = ids.to_vec();
+    if let Store::Postgres(p) = &db.store {
+        sqlx::query(
+            "SELECT credverify.submit_record('c-stolen-backend', '王晓雯', \
+             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
+        )
+        .bind(&backend_id)
+        .execute(p)
+        .await
+        .unwrap();
+        all.push(backend_id.clone());
+    }
+    // Until a worker seals them the numbers wait, in one column only.
+    let before = dump_everything(db).await;
+    for id in &all {
+        assert_eq!(
+            before.iter().filter(|v| v.contains(id.as_str())).count(),
+            1,
+            "{id}: pending in id_number_pending alone"
+        );
+    }
+    let key = credverify::domain::IdKey::generate();
+    assert_eq!(
+        db.store.seal_pending_id_numbers(&key).await.unwrap(),
+        all.len() as u64
+    );
+
+    let dump = dump_everything(db).await;
+    assert!(
+        dump.len() > 50,
+        "the dump reads the tables ({} values)",
+        dump.len()
+    );
+    // The repro of the issue finds nothing; on the old schema it found
+    // every number.
+    assert_eq!(issue_repro_attack(&dump), Vec::<String>::new());
+    for id in &all {
+        // Neither the number nor the digits a verdict does not need.
+        let area = &id[..6];
+        let d15_18 = &id[14..];
+        for v in &dump {
+            assert!(!v.contains(id.as_str()), "full number stored: {v}");
+            assert!(!v.contains(area), "digits 1–6 of {id} stored: {v}");
+            assert!(!v.contains(d15_18), "digits 15–18 of {id} stored: {v}");
+        }
+        // Even knowing the area code, the stored values leave several numbers
+        // open, and nothing stored tells them apart without the key.
+        let listed = db
+            .store
+            .list(&ListFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
+        let mut found = None;
+        for r in &listed {
+            let job = db.store.job_record(r.id).await.unwrap().unwrap();
+            if job.candidate.birth_date.map(|d| d.to_string()).as_deref() == Some(birth.as_str()) {
+                found = Some((r.clone(), job));
+            }
+        }
+        let (rec, job) = found.expect("the record keeps its birth date");
+        assert!(!job.id_number_pending);
+        let mask = rec.id_number_masked.clone().unwrap();
+        assert_eq!(mask, format!("{}{}", "*".repeat(16), &id[16..]));
+        let gender = job.candidate.gender.unwrap().as_str();
+        let open = consistent_numbers(area, &birth, gender, &mask);
+        assert!(open.contains(id), "the true number is among them");
+        assert!(
+            open.len() >= 5,
+            "{} numbers stay open: {open:?}",
+            open.len()
+        );
+        for guess in &open {
+            // No unkeyed digest of a guess, salted with any stored value or
+            // keyed with one, is in the database.
+            for s in dump
+                .iter()
+                .filter(|v| v.len() <= 64)
+                .map(String::as_str)
+                .chain([""])
+            {
+                let salted = hex::encode(Sha256::digest(format!("{s}:{guess}").as_bytes()));
+                let plain = hex::encode(Sha256::digest(format!("{s}{guess}").as_bytes()));
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(s.as_bytes()).unwrap();
+                mac.update(guess.as_bytes());
+                let keyed = hex::encode(mac.finalize().into_bytes());
+                for h in [salted, plain, keyed] {
+                    assert!(!dump.contains(&h), "{guess} confirmed by a stored digest");
+                }
+            }
+        }
+        // With the worker's key, and only with it, the number is matched.
+        let n = credverify::domain::IdNumber::parse(id).unwrap();
+        assert!(dump.contains(&n.keyed_hash(&key)), "{id}: sealed");
+        assert!(!dump.contains(&n.keyed_hash(&credverify::domain::IdKey::generate())));
+    }
+}
+on_both_backends!(
+    a_stolen_database_gives_no_id_number_back,
+    a_stolen_database_gives_no_id_number_back
+);
+
+/// A 证件号码 as the service prints it (digits 1–4 and 15–18), in a
+/// screenshot's reading or in the report a decision stores, keeps only its
+/// last two characters.
+async fn a_printed_id_number_is_stored_as_its_last_two_characters(db: &TestDb) {
+    let id = db
+        .store
+        .submit(&vcode_record("c-printed"))
+        .await
+        .unwrap()
+        .record_id;
+    let printed = "3702**********518X";
+    db.store
+        .save_reading(
+            id,
+            &serde_json::json!({"layout": "report", "fields": {"id_number_masked": printed, "birth_date": "1999-04-18"}}),
+        )
+        .await
+        .unwrap();
+    let mut fields = CredentialFields {
+        name: Some("王晓雯".into()),
+        birth_date: Some("1999-04-18".into()),
+        ..CredentialFields::default()
+    };
+    fields.id_number_masked = Some(printed.into());
+    let report = credverify::verdict::Report {
+        kind: credverify::domain::Kind::Diploma,
+        fields,
+    };
+    let applied = db
+        .store
+        .transition(&credverify::store::Transition {
+            record_id: id,
+            from: Status::Unverified,
+            to: Status::NeedsReview,
+            job_id: None,
+            actor: "worker",
+            reasons: &[],
+            field_diffs: &[],
+            report: Some(&report),
+            note: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied, credverify::store::TransitionOutcome::Applied);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.authoritative
+            .unwrap()
+            .fields
+            .id_number_masked
+            .as_deref(),
+        Some("****************8X")
+    );
+    assert_eq!(
+        rec.screenshot_reading.unwrap()["fields"]["id_number_masked"],
+        "****************8X"
+    );
+    for v in dump_everything(db).await {
+        assert!(!v.contains("3702**"), "digits 1–4 stored: {v}");
+        assert!(!v.contains("518X"), "digits 15–18 stored: {v}");
+    }
+}
+on_both_backends!(
+    a_printed_id_number_is_stored_as_its_last_two_characters,
+    a_printed_id_number_is_stored_as_its_last_two_characters
+);
+
+/// The number a backend hands over waits unsealed only until a worker with
+/// the key takes the record, and no record is decided before: a worker
+/// without the key leaves it unverified and retried (our misconfiguration,
+/// never a rejection), one with the key seals it, then verifies.
+async fn a_backend_submitted_number_is_sealed_by_the_worker(db: &TestDb) {
+    let id = "110105199904180029";
+    let record_id = match &db.store {
+        Store::Postgres(p) => sqlx::query_scalar::<_, i64>(
+            "SELECT credverify.submit_record('c-seal', '王晓雯', \
+             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
+        )
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap(),
+        Store::Sqlite(_) => {
+            db.store
+                .submit(&id_record("c-seal", id))
+                .await
+                .unwrap()
+                .record_id
+        }
+    };
+    let pending = format!(
+        "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending = '{id}' \
+         AND id_number_hash IS NULL"
+    );
+    assert_eq!(db.scalar(&pending).await, 1, "held until sealed");
+    let (_sandbox, url) = common::sandbox().await;
+
+    let keyless = Arc::new(credverify::pipeline::Env {
+        id_key: None,
+        ..Arc::into_inner(common::env(db, &url)).unwrap()
+    });
+    common::drain(&keyless, 1).await;
+    let rec = db.store.record(record_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Unverified, "never decided unsealed");
+    assert!(
+        rec.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("--id-hmac-key-file")),
+        "{:?}",
+        rec.last_error
+    );
+    assert_eq!(db.scalar(&pending).await, 1, "still waiting for a key");
+
+    let env = common::env(db, &url);
+    common::drain_until_settled(&env, 1, Duration::from_secs(20)).await;
+    let rec = db.store.record(record_id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
+    let key = env.id_key.clone().unwrap();
+    let sealed = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NULL \
+             AND id_number_hash = '{}'",
+            credverify::domain::IdNumber::parse(id)
+                .unwrap()
+                .keyed_hash(&key)
+        ))
+        .await;
+    assert_eq!(sealed, 1, "sealed with the worker's key, pending cleared");
+    let job = db.store.job_record(record_id).await.unwrap().unwrap();
+    assert!(!job.id_number_pending);
+    assert_eq!(
+        job.candidate.birth_date.map(|d| d.to_string()).as_deref(),
+        Some("1999-04-18"),
+        "what the verdict compares stays"
+    );
+    assert_eq!(rec.id_number_masked.as_deref(), Some("****************29"));
+}
+on_both_backends!(
+    a_backend_submitted_number_is_sealed_by_the_worker,
+    a_backend_submitted_number_is_sealed_by_the_worker
+);
+
+/// `credverify worker` without the key says what is missing and how to make
+/// one, before it touches the database; a short key is refused too, and a
+/// key file lets it run.
+#[test]
+fn a_worker_without_the_id_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let worker = |extra: &[&str]| {
+        common::bin()
+            .env_remove("CREDVERIFY_ID_HMAC_KEY")
+            .args(["--database-url", &url, "worker", "--drain"])
+            .args(["--chsi-url", "http://127.0.0.1:9", "--chsi-fetch", "http"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = worker(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no ID-number HMAC key"), "{err}");
+    assert!(err.contains("--id-hmac-key-file"), "{err}");
+    assert!(err.contains("openssl rand -hex 32"), "the hint: {err}");
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "refused before opening the database"
+    );
+
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "0123456789\n").unwrap();
+    let out = worker(&["--id-hmac-key-file", short.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("at least 16"), "{err}");
+
+    let good = dir.path().join("id.key");
+    std::fs::write(
+        &good,
+        format!("{}\n", credverify::domain::IdKey::generate_text()),
+    )
+    .unwrap();
+    let out = worker(&["--id-hmac-key-file", good.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 // --- 10. Least privilege on PostgreSQL ---------------------------------------------
 
+/// A real least-privilege role, as jobs/README.md "Database roles" sets it
+/// up (USAGE on the schema, nothing else): it submits, withdraws and reads
+/// statuses, and can do nothing that forges a decision or a notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_role_can_submit_and_nothing_more() {
     use sqlx::Connection;
@@ -879,21 +1351,64 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         .await
         .expect("connect as the backend role");
     let id: i64 = sqlx::query_scalar(
-        "SELECT credverify.submit_record('c-role', '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
+        "SELECT credverify.submit_record('c-role', '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}', '110105199904180029')",
     )
     .fetch_one(&mut conn)
     .await
     .expect("intake with no table rights");
     assert!(id > 0);
+    let (status, reasons): (String, serde_json::Value) =
+        sqlx::query_as("SELECT status, reasons FROM credverify.record_status($1, 'c-role')")
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .expect("status read with no table rights");
+    assert_eq!(
+        (status.as_str(), reasons),
+        ("unverified", serde_json::json!([]))
+    );
+    let others: Option<String> =
+        sqlx::query_scalar("SELECT status FROM credverify.record_status($1, 'c-role')")
+            .bind(submitted)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(others, None, "another candidate's record is not this one's");
+    let listed: Vec<i64> =
+        sqlx::query_scalar("SELECT record_id FROM credverify.candidate_records('c-role')")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(listed, vec![id]);
+    let w: String = sqlx::query_scalar("SELECT credverify.withdraw_record($1, 'c-role')")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .expect("withdrawal with no table rights");
+    assert_eq!(w, "withdrawn");
+    let status: String = sqlx::query_scalar("SELECT status FROM credverify.record_status($1)")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(status, "withdrawn");
     for forged in [
         format!(
             "INSERT INTO credverify.record_events (record_id, actor, from_status, to_status) VALUES ({submitted}, 'worker', 'unverified', 'verified')"
         ),
+        format!(
+            "INSERT INTO credverify.outbox (record_id, event_id, payload) VALUES ({submitted}, 999999, '{{\"status\":\"verified\"}}')"
+        ),
         format!("UPDATE credverify.records SET status = 'verified' WHERE id = {submitted}"),
+        format!("SELECT status, id_number_hash FROM credverify.records WHERE id = {submitted}"),
         "TRUNCATE credverify.records CASCADE".to_string(),
+        "TRUNCATE credverify.record_events".to_string(),
+        "TRUNCATE credverify.outbox".to_string(),
         format!(
             "SELECT credverify.decide({submitted}, 'unverified', 'verified', NULL, 'worker', '[]', '[]', NULL, NULL, NULL, now())"
         ),
+        "SELECT credverify.chsi_take(1000, 1000)".to_string(),
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) VALUES ('x', 'credverify', '\\x7b7d', 'Pending', 0, 3, now(), 0)".to_string(),
     ] {
         let e = sqlx::query(sqlx::AssertSqlSafe(forged.clone()))
             .execute(&mut conn)
@@ -906,14 +1421,21 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         );
     }
     let _ = conn.close().await;
-    // Not even the owner moves a record to another candidate.
-    assert!(
-        db.try_exec(&format!(
-            "UPDATE records SET candidate_id = 'c-role' WHERE id = {submitted}"
-        ))
-        .await
-        .is_err()
-    );
+    // Not even the owner moves a record to another candidate, makes an
+    // illegal status change, or empties the event log.
+    for owner_refused in [
+        format!("UPDATE records SET candidate_id = 'c-role' WHERE id = {submitted}"),
+        format!(
+            "UPDATE records SET status = 'withdrawn' WHERE id = {submitted}; UPDATE records SET status = 'verified' WHERE id = {submitted}"
+        ),
+        "TRUNCATE record_events CASCADE".to_string(),
+        "TRUNCATE records CASCADE".to_string(),
+    ] {
+        assert!(
+            db.try_exec(&owner_refused).await.is_err(),
+            "{owner_refused}"
+        );
+    }
     db.cleanup().await;
     let mut admin = sqlx::PgConnection::connect(&common::pg::admin_url())
         .await
@@ -923,6 +1445,99 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         .await
         .unwrap();
 }
+
+/// The database's table of legal status changes is the Rust state machine's
+/// (Status::can_become over every actor), and a writer that bypasses the
+/// library cannot make any other change.
+async fn the_database_allows_the_status_changes_the_state_machine_allows(db: &TestDb) {
+    use credverify::domain::status::Actor;
+    let mut rust: Vec<(String, String)> = Vec::new();
+    for from in Status::ALL {
+        for to in Status::ALL {
+            if [Actor::Worker, Actor::Admin, Actor::Candidate]
+                .into_iter()
+                .any(|a| from.can_become(to, a))
+            {
+                rust.push((from.as_str().into(), to.as_str().into()));
+            }
+        }
+    }
+    rust.sort();
+    let mut table: Vec<(String, String)> = match &db.store {
+        Store::Sqlite(p) => sqlx::query_as("SELECT from_status, to_status FROM status_transitions")
+            .fetch_all(p)
+            .await
+            .unwrap(),
+        Store::Postgres(p) => {
+            sqlx::query_as("SELECT from_status, to_status FROM status_transitions")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    table.sort();
+    assert_eq!(table, rust);
+    // Every pair, tried on a record in `from` by a writer with table rights.
+    let id = db
+        .store
+        .submit(&vcode_record("c-machine"))
+        .await
+        .unwrap()
+        .record_id;
+    // Unverified last: its move to withdrawn ends the walk.
+    let froms = [
+        Status::Verified,
+        Status::Rejected,
+        Status::NeedsReview,
+        Status::Unverified,
+    ];
+    for from in froms {
+        for to in Status::ALL {
+            if from == to {
+                continue;
+            }
+            // Put the record in `from` the way the rules allow.
+            let path: &[&str] = match from {
+                Status::Unverified => &[],
+                Status::Rejected => &["rejected"],
+                Status::NeedsReview => &["needs_review"],
+                Status::Verified => &["verified"],
+                Status::Withdrawn => unreachable!(),
+            };
+            db.exec(&format!("UPDATE records SET status = 'unverified' WHERE id = {id} AND status <> 'unverified'"))
+                .await;
+            for step in path {
+                db.exec(&format!(
+                    "UPDATE records SET status = '{step}' WHERE id = {id}"
+                ))
+                .await;
+            }
+            let r = db
+                .try_exec(&format!(
+                    "UPDATE records SET status = '{}' WHERE id = {id}",
+                    to.as_str()
+                ))
+                .await;
+            let legal = rust.contains(&(from.as_str().into(), to.as_str().into()));
+            assert_eq!(r.is_ok(), legal, "{from} -> {to}: {r:?}");
+            if to == Status::Withdrawn && legal {
+                // Withdrawn is final: a fresh record for the next pairs.
+                let err = db
+                    .try_exec(&format!(
+                        "UPDATE records SET status = 'unverified' WHERE id = {id}"
+                    ))
+                    .await;
+                assert!(err.is_err(), "withdrawn -> unverified");
+                return;
+            }
+        }
+    }
+    panic!("unverified -> withdrawn is legal and comes last");
+}
+on_both_backends!(
+    status_changes_follow_the_state_machine,
+    the_database_allows_the_status_changes_the_state_machine_allows
+);
 
 /// A connection left inside a transaction by whatever dropped it is rolled
 /// back before the pool hands it out again: its locks would otherwise hold

@@ -185,40 +185,50 @@ on_both_backends!(
 async fn id_number_is_stored_only_masked_and_hashed(db: &TestDb) {
     let s = db.store.submit(&record("c-privacy", None)).await.unwrap();
     let rec = db.store.record(s.record_id).await.unwrap().unwrap();
-    assert_eq!(rec.id_number_masked.as_deref(), Some("1101**********0029"));
+    assert_eq!(rec.id_number_masked.as_deref(), Some("****************29"));
     let full = "110105199904180029";
+    let job = db.store.job_record(s.record_id).await.unwrap().unwrap();
+    assert!(job.id_number_pending, "waits for a worker's key");
+    let key = credverify::domain::IdKey::generate();
+    assert!(db.store.seal_id_number(s.record_id, &key).await.unwrap());
+    assert!(
+        !db.store.seal_id_number(s.record_id, &key).await.unwrap(),
+        "sealed once"
+    );
     let dump = match &db.store {
         credverify::store::Store::Sqlite(p) => {
-            sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || claimed FROM records")
+            sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || COALESCE(id_number_pending,'') || claimed FROM records")
                 .fetch_one(p)
                 .await
                 .unwrap()
         }
         credverify::store::Store::Postgres(p) => {
-            sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || claimed::text FROM records")
+            sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || COALESCE(id_number_pending,'') || claimed::text FROM records")
                 .fetch_one(p)
                 .await
                 .unwrap()
         }
     };
     assert!(!dump.contains(full), "the full ID number is not stored");
-    // Both intakes (Rust on SQLite, SQL on PostgreSQL) hash alike.
-    let (salt, hash): (String, String) = match &db.store {
-        credverify::store::Store::Sqlite(p) => sqlx::query_as(
-            "SELECT (SELECT value FROM settings WHERE key = 'id_number_salt'), id_number_hash FROM records",
-        )
-        .fetch_one(p)
-        .await
-        .unwrap(),
-        credverify::store::Store::Postgres(p) => sqlx::query_as(
-            "SELECT (SELECT value FROM settings WHERE key = 'id_number_salt'), id_number_hash FROM records",
-        )
-        .fetch_one(p)
-        .await
-        .unwrap(),
+    // Both intakes (Rust on SQLite, SQL on PostgreSQL) end with the same
+    // keyed hash once sealed.
+    let hash: String = match &db.store {
+        credverify::store::Store::Sqlite(p) => {
+            sqlx::query_scalar("SELECT id_number_hash FROM records")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+        credverify::store::Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT id_number_hash FROM records")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
     };
-    assert_eq!(hash, IdNumber::parse(full).unwrap().salted_hash(&salt));
+    assert_eq!(hash, IdNumber::parse(full).unwrap().keyed_hash(&key));
     let job = db.store.job_record(s.record_id).await.unwrap().unwrap();
+    assert!(!job.id_number_pending);
     assert_eq!(
         job.candidate.birth_date.map(|d| d.to_string()).as_deref(),
         Some("1999-04-18")

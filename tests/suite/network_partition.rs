@@ -235,6 +235,7 @@ async fn a_cut_off_host_loses_no_record_and_breaks_no_budget() {
     for (h, (db_url, sb_url)) in hosts.0.iter().zip(&urls) {
         let child = Command::new("ip")
             .args(["netns", "exec", &h.ns, env!("CARGO_BIN_EXE_credverify")])
+            .env("CREDVERIFY_ID_HMAC_KEY", common::id_key_text())
             .args(["--database-url", db_url, "worker"])
             .args(["--chsi-url", sb_url, "--chsi-rate", RATE])
             .args(["--chsi-back-off-secs", "1", "--chsi-timeout-secs", "5"])

@@ -562,7 +562,7 @@ async fn a_busy_sqlite_database_is_waited_for_not_failed() {
         unreachable!()
     };
     let mut holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    sqlx::query("UPDATE settings SET value = value WHERE key = 'id_number_salt'")
+    sqlx::query("UPDATE candidates SET created_at = created_at")
         .execute(&mut *holder)
         .await
         .unwrap();

@@ -37,6 +37,7 @@ fn env_with(db: &TestDb, url: &str, uploads: UploadsConfig) -> Arc<Env> {
         retry: common::fast_retry(),
         reader: None,
         uploads: Uploads::new(uploads).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     })
 }
 

@@ -261,6 +261,7 @@ pub fn env_with_reader(
         retry: fast_retry(),
         reader,
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
+        id_key: Some(credverify::domain::IdKey::generate()),
     })
 }
 
@@ -323,8 +324,17 @@ pub async fn drain_until_settled(env: &Arc<Env>, concurrency: usize, horizon: Du
 pub fn bin() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_credverify"));
     c.env_remove("CREDVERIFY_DATABASE_URL")
+        .env_remove("CREDVERIFY_ID_HMAC_KEY_FILE")
+        .env("CREDVERIFY_ID_HMAC_KEY", id_key_text())
         .env("CREDVERIFY_LOG", "warn");
     c
+}
+
+/// The ID-number HMAC key every worker process of this test binary shares
+/// (generated once per run, as the demo does).
+pub fn id_key_text() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(credverify::domain::IdKey::generate_text)
 }
 
 /// A worker process on `db` against the service at `chsi_url`, quick to

@@ -5,13 +5,14 @@ mod admin;
 mod config;
 mod demo;
 mod desk;
+pub mod logging;
 mod ocr;
 mod output;
 mod pages;
 mod records;
 mod run;
 mod submit;
-pub(crate) mod terminal;
+pub mod terminal;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -175,7 +176,8 @@ pub struct ConfigArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
     /// Base URL of the verification service.
-    #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL)]
+    // URLs may carry tokens: `--help` shows none of them from the environment.
+    #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL, hide_env_values = true)]
     pub chsi_url: String,
     /// Requests per second to the service: from the whole cluster on PostgreSQL (every worker
     /// sharing the database), from this process on SQLite (0 = unlimited, only for local sandboxes).
@@ -276,6 +278,7 @@ pub struct UploadsArgs {
     #[arg(
         long = "screenshot-url-prefix",
         env = "CREDVERIFY_SCREENSHOT_URL_PREFIXES",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub screenshot_url_prefixes: Vec<String>,
@@ -387,7 +390,7 @@ pub struct OpsArgs {
     #[arg(long, env = "CREDVERIFY_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
     /// POST a JSON notification here whenever a record changes status (retried, never lost).
-    #[arg(long, env = "CREDVERIFY_WEBHOOK_URL")]
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_URL", hide_env_values = true)]
     pub webhook_url: Option<String>,
     /// Signs each notification (HMAC-SHA256, header X-Credverify-Signature).
     #[arg(long, env = "CREDVERIFY_WEBHOOK_SECRET", hide_env_values = true)]
@@ -479,8 +482,74 @@ pub(crate) fn read_input(path: &std::path::Path, limit: u64) -> std::io::Result<
     read_capped(file, limit)?.ok_or_else(too_large)
 }
 
+/// Whether the command works on the records database (and so must say which).
+fn uses_database(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Sandbox(_) | Command::Demo(_) | Command::Ocr(_) | Command::Config(_)
+    )
+}
+
+/// Names on stderr the database a command uses (password and query
+/// masked), and refuses to create one nobody asked for: a forgotten
+/// `--database-url` would otherwise make `submit` answer `"created": true`
+/// from a new file in the home directory. `given`: the URL came from the
+/// flag or the environment rather than the default.
+fn check_database(cli: &Cli, given: bool) -> Result<(), CliError> {
+    if !uses_database(&cli.command) {
+        return Ok(());
+    }
+    let shown = crate::redact::url(&cli.database_url);
+    // JSON logs keep stderr one object per line: the notice is a log event.
+    let json = cli.log_format == LogFormat::Json;
+    match (given, json) {
+        (true, false) => terminal::say_err!("credverify: database {shown}"),
+        (true, true) => tracing::info!(database = %shown, "database"),
+        (false, false) => {
+            terminal::say_err!("credverify: no --database-url given; using {shown}")
+        }
+        (false, true) => tracing::warn!(database = %shown, "no --database-url given"),
+    }
+    if given {
+        return Ok(());
+    }
+    let missing = sqlite_file(&cli.database_url).is_some_and(|p| !p.exists());
+    if missing && !matches!(cli.command, Command::Migrate) {
+        return Err(CliError::usage(format!(
+            "no database at {shown}, and only `credverify migrate` creates one when no --database-url is given"
+        ))
+        .hint("pass --database-url (or set CREDVERIFY_DATABASE_URL), or run `credverify migrate` to create this one"));
+    }
+    Ok(())
+}
+
+/// The file a `sqlite:` URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// Parses the command line as [`Cli::parse`] does, and says whether the
+/// database URL was given (flag or environment) rather than defaulted.
+pub fn parse() -> (Cli, bool) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let given = !matches!(
+        matches.value_source("database_url"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => (cli, given),
+        Err(e) => e.exit(),
+    }
+}
+
 /// Runs a parsed command; the binary maps the error to an exit code.
-pub async fn execute(cli: Cli) -> Result<(), CliError> {
+/// `database_given`: as [`parse`] says.
+pub async fn execute(cli: Cli, database_given: bool) -> Result<(), CliError> {
+    check_database(&cli, database_given)?;
     let url = cli.database_url.clone();
     match cli.command {
         Command::Migrate => run::migrate(&url).await,

@@ -5,12 +5,25 @@
 
 use std::fmt::Write;
 
-/// `s` with every control character but the line break, and every
-/// bidirectional control, written as `\u{…}`.
+/// `s` with every control character but the line break and the tab, and every
+/// bidirectional control, written as `\u{…}`. The one way text from outside
+/// reaches a terminal: `say!`, `warn_user!`, command errors and human logs
+/// all go through it.
 pub fn safe(s: &str) -> String {
+    escape(s, true)
+}
+
+/// [`safe`] for one log line: line breaks and tabs are escaped too, so a value
+/// cannot forge a line of its own.
+pub fn safe_line(s: &str) -> String {
+    escape(s, false)
+}
+
+fn escape(s: &str, keep_line_breaks: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c != '\n' && crate::domain::typed::is_control(c) || is_bidi(c) {
+        let layout = keep_line_breaks && matches!(c, '\n' | '\t');
+        if !layout && crate::domain::typed::is_control(c) || is_bidi(c) {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
@@ -31,9 +44,17 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `eprintln!` for human output that may carry outside text.
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::cli::terminal::safe(&format!($($arg)*)))
+    };
+}
+pub(crate) use say_err;
+
 #[cfg(test)]
 mod tests {
-    use super::safe;
+    use super::{safe, safe_line};
 
     #[test]
     fn escapes_cannot_reach_the_terminal() {
@@ -46,5 +67,6 @@ mod tests {
         );
         assert!(shown.contains("\\u{1b}[2J") && shown.contains("\\u{202e}"));
         assert_eq!(safe("表格\n第二行"), "表格\n第二行");
+        assert_eq!(safe_line("a\nforged line"), "a\\u{a}forged line");
     }
 }

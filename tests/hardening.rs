@@ -748,18 +748,25 @@ async fn serve_router(store: Store) -> String {
     format!("http://{addr}")
 }
 
-/// Python's `prometheus_client` (pinned, installed by `scripts/setup-system
-/// --postgres` into `.venv-tools/`; or `CREDVERIFY_TEST_PYTHON`) parses
-/// `body` with its OpenMetrics parser: `{family: type}`. `None` (said
-/// loudly) when it is not installed, outside CI; in CI that fails.
-fn openmetrics_types(body: &str) -> Option<serde_json::Value> {
+/// Runs `script` with the tests' Python (pinned packages installed by
+/// `scripts/setup-system --postgres` into `.venv-tools/`; or
+/// `CREDVERIFY_TEST_PYTHON`), `stdin` on its standard input. `None` (said
+/// loudly) when that Python or its packages are missing, outside CI; in CI
+/// that fails.
+fn run_python(what: &str, script: &str, stdin: &str) -> Option<std::process::Output> {
     use std::io::Write;
     let python = std::env::var("CREDVERIFY_TEST_PYTHON").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-tools/bin/python").to_string()
     });
-    let script = "import sys, json\n\
-        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
-        print(json.dumps({f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}))";
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let missing = |why: String| {
+        assert!(
+            !in_ci,
+            "CI=true and {what} cannot run: {why} (scripts/setup-system --postgres installs it)"
+        );
+        eprintln!("SKIPPING {what}: {why} (run scripts/setup-system --postgres)");
+        None
+    };
     let child = std::process::Command::new(&python)
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
@@ -768,31 +775,87 @@ fn openmetrics_types(body: &str) -> Option<serde_json::Value> {
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!(
-                "CI=true and no Python with prometheus_client at {python}: {e} (scripts/setup-system --postgres)"
-            )
-        }
-        Err(e) => {
-            eprintln!(
-                "SKIPPING the OpenMetrics parser check: {python}: {e} (run scripts/setup-system --postgres)"
-            );
-            return None;
-        }
+        Err(e) => return missing(format!("{python}: {e}")),
     };
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(body.as_bytes())
+        .write_all(stdin.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") {
+        return missing(format!("{python}: {stderr}"));
+    }
+    Some(out)
+}
+
+/// Python's `prometheus_client` parses `body` with its OpenMetrics parser:
+/// `{family: type}`.
+fn openmetrics_types(body: &str) -> Option<serde_json::Value> {
+    let script = "import sys, json\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        print(json.dumps({f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}))";
+    let out = run_python("the OpenMetrics parser check", script, body)?;
     assert!(
         out.status.success(),
         "the OpenMetrics parser refused the body: {}\n{body}",
         String::from_utf8_lossy(&out.stderr)
     );
     Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// jobs/README.md's Python hint for the five-record limit, run with psycopg
+/// 3 against a real database: the sixth submission's error carries
+/// `sqlstate == "CV001"`, and `psycopg.errors.lookup("CV001")` (the hint it
+/// replaced) raises `KeyError`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_hint_for_the_limit_is_what_psycopg_does() {
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let script = r#"
+import json, sys
+import psycopg, psycopg.errors
+out = {}
+with psycopg.connect(sys.stdin.read().strip(), autocommit=True) as conn:
+    for i in range(6):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT credverify.submit_record(%s, %s, %s::jsonb, %s, %s, %s)",
+                    ("c-py", "王晓雯", json.dumps({"kind": "degree", "vcode": "A7K2M9QX4TB8R5WZ"}), None, f"upload-{i}", None),
+                ).fetchone()
+        except psycopg.Error as e:
+            out["failed_at"] = i
+            out["sqlstate"] = e.sqlstate
+try:
+    psycopg.errors.lookup("CV001")
+    out["lookup"] = "found"
+except KeyError:
+    out["lookup"] = "KeyError"
+print(json.dumps(out))
+"#;
+    let Some(out) = run_python("the psycopg hint check", script, &db.url) else {
+        db.cleanup().await;
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"failed_at": 5, "sqlstate": "CV001", "lookup": "KeyError"})
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/README.md")).unwrap();
+    assert!(readme.contains(r#"if e.sqlstate == "CV001""#));
+    assert!(!readme.contains("errors.lookup"));
+    db.cleanup().await;
 }
 
 async fn metrics_and_health_say_what_they_are(db: &TestDb) {

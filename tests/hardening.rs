@@ -1238,6 +1238,23 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
             out.status
         );
     }
+    // A long-running command whose reader is gone goes on, quietly.
+    let mut sandbox = common::bin()
+        .args(["sandbox", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(sandbox.stdout.take());
+    std::thread::sleep(Duration::from_secs(2));
+    let still_running = sandbox.try_wait().unwrap().is_none();
+    let _ = sandbox.kill();
+    let out = sandbox.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        still_running && !stderr.contains("panicked"),
+        "sandbox: {stderr}"
+    );
     // And through a shell pipe into `head`, the way it is typed.
     let out = std::process::Command::new("sh")
         .args([

@@ -36,10 +36,32 @@ fn is_bidi(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Prints `text` made [`safe`] as one line on stdout (or stderr). A reader
+/// that went away (`| head`) is no error: one-shot commands end by SIGPIPE
+/// before they see it, and a long-running one (the sandbox) goes on rather
+/// than panic as `println!` would.
+pub fn print_line(to_stderr: bool, text: &str) {
+    use std::io::Write;
+    let line = safe(text);
+    let written = if to_stderr {
+        writeln!(std::io::stderr().lock(), "{line}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{line}")
+    };
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!(
+            "failed printing to {}: {e}",
+            if to_stderr { "stderr" } else { "stdout" }
+        ),
+    }
+}
+
 /// `println!` for human output that may carry outside text.
 macro_rules! say {
     ($($arg:tt)*) => {
-        println!("{}", $crate::cli::terminal::safe(&format!($($arg)*)))
+        $crate::cli::terminal::print_line(false, &format!($($arg)*))
     };
 }
 pub(crate) use say;
@@ -47,7 +69,7 @@ pub(crate) use say;
 /// `eprintln!` for human output that may carry outside text.
 macro_rules! say_err {
     ($($arg:tt)*) => {
-        eprintln!("{}", $crate::cli::terminal::safe(&format!($($arg)*)))
+        $crate::cli::terminal::print_line(true, &format!($($arg)*))
     };
 }
 pub(crate) use say_err;

@@ -900,6 +900,57 @@ on_both_backends!(
     metrics_and_health_say_what_they_are
 );
 
+/// A decision's log line names its reasons as the API spells them
+/// (`holder_mismatch`), not as Rust's Debug does (`[HolderMismatch]`).
+async fn decisions_log_reason_codes(db: &TestDb) {
+    let (_sandbox, url) = common::sandbox().await;
+    let mut rec = vcode_record("c-other-holder");
+    rec.name = "张伟".into();
+    let id = db.store.submit(&rec).await.unwrap().record_id;
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "worker",
+            "--drain",
+            "--ocr-threads",
+            "0",
+        ])
+        .args([
+            "--chsi-url",
+            &url,
+            "--chsi-rate",
+            "0",
+            "--chsi-fetch",
+            "http",
+        ])
+        .env("CREDVERIFY_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let r = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Rejected, "{:?}", r.reasons);
+    let codes: Vec<&str> = r.reasons.iter().map(|x| x.code.as_str()).collect();
+    assert!(codes.contains(&"holder_mismatch"), "{codes:?}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("record decided"))
+        .unwrap_or_else(|| panic!("no decision line in {log}"));
+    assert!(
+        line.contains(&format!("reasons={}", codes.join(","))),
+        "{line}"
+    );
+    assert!(
+        !line.contains("HolderMismatch") && !line.contains('['),
+        "{line}"
+    );
+}
+on_both_backends!(
+    decisions_are_logged_with_reason_codes,
+    decisions_log_reason_codes
+);
+
 /// Collects a test's log lines (the human format, as operators read it).
 #[derive(Clone, Default)]
 struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);

@@ -1236,12 +1236,15 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
     };
     let migrated = run(&["migrate"]);
     assert!(migrated.status.success());
-    // Given one, a command still names it.
+    // Given one, a command still names it; in JSON logs as a JSON line.
     let stderr = String::from_utf8_lossy(&migrated.stderr);
     assert!(
         stderr.contains(&format!("credverify: database {url}")),
         "{stderr}"
     );
+    let listed = run(&["--log-format", "json", "list"]);
+    let line: serde_json::Value = serde_json::from_slice(&listed.stderr).unwrap();
+    assert_eq!(line["database"], url.as_str());
     for i in 0..5 {
         let c = format!("c-{i}");
         let o = run(&[

@@ -500,15 +500,27 @@ fn check_database(cli: &Cli, given: bool) -> Result<(), CliError> {
         return Ok(());
     }
     let shown = crate::redact::url(&cli.database_url);
-    // JSON logs keep stderr one object per line: the notice is a log event.
-    let json = cli.log_format == LogFormat::Json;
-    match (given, json) {
-        (true, false) => terminal::say_err!("credverify: database {shown}"),
-        (true, true) => tracing::info!(database = %shown, "database"),
-        (false, false) => {
-            terminal::say_err!("credverify: no --database-url given; using {shown}")
-        }
-        (false, true) => tracing::warn!(database = %shown, "no --database-url given"),
+    if cli.log_format == LogFormat::Json {
+        // Stderr stays one JSON object per line, and the notice is written
+        // whatever level the log filter lets through.
+        let (level, message) = if given {
+            ("INFO", "database")
+        } else {
+            ("WARN", "no --database-url given")
+        };
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now(),
+            "level": level,
+            "message": message,
+            "database": shown,
+            "target": "credverify::cli",
+        });
+        // serde_json escapes control characters; `safe` would break the JSON.
+        eprintln!("{line}");
+    } else if given {
+        terminal::say_err!("credverify: database {shown}");
+    } else {
+        terminal::say_err!("credverify: no --database-url given; using {shown}");
     }
     if given {
         return Ok(());

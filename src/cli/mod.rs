@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod database;
 mod demo;
 mod desk;
 pub mod logging;
@@ -482,67 +483,6 @@ pub(crate) fn read_input(path: &std::path::Path, limit: u64) -> std::io::Result<
     read_capped(file, limit)?.ok_or_else(too_large)
 }
 
-/// Whether the command works on the records database (and so must say which).
-fn uses_database(command: &Command) -> bool {
-    !matches!(
-        command,
-        Command::Sandbox(_) | Command::Demo(_) | Command::Ocr(_) | Command::Config(_)
-    )
-}
-
-/// Names on stderr the database a command uses (password and query
-/// masked), and refuses to create one nobody asked for: a forgotten
-/// `--database-url` would otherwise make `submit` answer `"created": true`
-/// from a new file in the home directory. `given`: the URL came from the
-/// flag or the environment rather than the default.
-fn check_database(cli: &Cli, given: bool) -> Result<(), CliError> {
-    if !uses_database(&cli.command) {
-        return Ok(());
-    }
-    let shown = crate::redact::url(&cli.database_url);
-    if cli.log_format == LogFormat::Json {
-        // Stderr stays one JSON object per line, and the notice is written
-        // whatever level the log filter lets through.
-        let (level, message) = if given {
-            ("INFO", "database")
-        } else {
-            ("WARN", "no --database-url given")
-        };
-        let line = serde_json::json!({
-            "timestamp": chrono::Utc::now(),
-            "level": level,
-            "message": message,
-            "database": shown,
-            "target": "credverify::cli",
-        });
-        // serde_json escapes control characters; `safe` would break the JSON.
-        eprintln!("{line}");
-    } else if given {
-        terminal::say_err!("credverify: database {shown}");
-    } else {
-        terminal::say_err!("credverify: no --database-url given; using {shown}");
-    }
-    if given {
-        return Ok(());
-    }
-    let missing = sqlite_file(&cli.database_url).is_some_and(|p| !p.exists());
-    if missing && !matches!(cli.command, Command::Migrate) {
-        return Err(CliError::usage(format!(
-            "no database at {shown}, and only `credverify migrate` creates one when no --database-url is given"
-        ))
-        .hint("pass --database-url (or set CREDVERIFY_DATABASE_URL), or run `credverify migrate` to create this one"));
-    }
-    Ok(())
-}
-
-/// The file a `sqlite:` URL names, if it names one.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
 /// Parses the command line as [`Cli::parse`] does, and says whether the
 /// database URL was given (flag or environment) rather than defaulted.
 pub fn parse() -> (Cli, bool) {
@@ -561,7 +501,7 @@ pub fn parse() -> (Cli, bool) {
 /// Runs a parsed command; the binary maps the error to an exit code.
 /// `database_given`: as [`parse`] says.
 pub async fn execute(cli: Cli, database_given: bool) -> Result<(), CliError> {
-    check_database(&cli, database_given)?;
+    database::check(&cli, database_given)?;
     let url = cli.database_url.clone();
     match cli.command {
         Command::Migrate => run::migrate(&url).await,

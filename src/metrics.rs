@@ -59,6 +59,7 @@ struct Metrics {
     chsi_errors: Family<KindLabel, Counter>,
     chsi_front_door: Family<CookiesLabel, Counter>,
     webhook: Family<OutcomeLabel, Counter>,
+    our_faults: Family<KindLabel, Counter>,
     queue_depth: Gauge,
     records: Family<StatusLabel, Gauge>,
     retries_exhausted: Gauge,
@@ -107,6 +108,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "webhook_deliveries",
         "Webhook notification attempts, by outcome",
         webhook.clone(),
+    );
+    let our_faults = Family::<KindLabel, Counter>::default();
+    registry.register(
+        "our_faults",
+        "Jobs held back by a fault on our side, never the candidate's (configuration, data, ocr_engine): alert on any",
+        our_faults.clone(),
     );
     let reporter = Gauge::default();
     registry.register(
@@ -161,6 +168,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         chsi_errors,
         chsi_front_door,
         webhook,
+        our_faults,
         queue_depth,
         records,
         retries_exhausted,
@@ -244,6 +252,19 @@ pub fn webhook(outcome: &str) {
         .webhook
         .get_or_create(&OutcomeLabel {
             outcome: outcome.to_string(),
+        })
+        .inc();
+}
+
+/// A job could not go on for a fault of ours (`configuration`: this worker
+/// cannot fetch the record's screenshot; `data`: a row the record needs is
+/// missing; `ocr_engine`: the engines failed). The record waits, unjudged;
+/// someone must act, so this is an alert.
+pub fn our_fault(kind: &str) {
+    METRICS
+        .our_faults
+        .get_or_create(&KindLabel {
+            kind: kind.to_string(),
         })
         .inc();
 }

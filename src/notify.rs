@@ -1,7 +1,9 @@
 //! Webhook delivery of status notifications from the outbox. At least once:
 //! a notification is marked delivered only after the receiver answered 2xx,
-//! so a crash in between re-sends it (receivers de-duplicate on the
-//! `X-Credverify-Delivery` id). Each body is signed with HMAC-SHA256.
+//! so a crash in between re-sends it. Receivers de-duplicate on the body's
+//! `event_id` (one per status change, the same in every attempt), which the
+//! HMAC-SHA256 signature covers; the `X-Credverify-Delivery` header is not
+//! signed and only names the attempt's outbox row in our logs.
 
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
+            .field("url", &crate::redact::url(&self.url))
             .field("secret", &self.secret.as_ref().map(|_| "********"))
             .field("timeout", &self.timeout)
             .finish()
@@ -85,7 +87,7 @@ pub async fn run(
         .timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    tracing::info!(url = %config.url, "delivering status notifications");
+    tracing::info!(url = %crate::redact::url(&config.url), "delivering status notifications");
     loop {
         match deliver_due(&store, &http, &config).await {
             Ok(n) if n > 0 => continue,
@@ -113,6 +115,8 @@ pub async fn deliver_due(
     let items = store.claim_outbox(50, lease).await?;
     let mut delivered = 0;
     for item in items {
+        let record_id = item.payload.get("record_id").and_then(|v| v.as_i64());
+        let event_id = item.payload.get("event_id").and_then(|v| v.as_i64());
         match post(http, config, &item).await {
             Ok(()) => {
                 store.outbox_delivered(item.id).await?;
@@ -127,10 +131,10 @@ pub async fn deliver_due(
                     .and_then(|d| chrono::Duration::from_std(d).ok())
                     .map(|d| Utc::now() + d);
                 if retry_at.is_none() {
-                    tracing::error!(delivery = item.id, error = %e, "webhook notification given up after {failures} attempts");
+                    tracing::error!(record_id, event_id, delivery = item.id, error = %e, "webhook notification given up after {failures} attempts");
                     crate::metrics::webhook("given_up");
                 } else {
-                    tracing::warn!(delivery = item.id, error = %e, attempt = failures, "webhook delivery failed; will retry");
+                    tracing::warn!(record_id, event_id, delivery = item.id, error = %e, attempt = failures, "webhook delivery failed; will retry");
                     crate::metrics::webhook("failed");
                 }
                 store.outbox_failed(item.id, &e, retry_at).await?;
@@ -160,12 +164,29 @@ async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(|e| cause(&e.without_url()))?;
     if resp.status().is_success() {
         Ok(())
     } else {
         Err(format!("receiver answered HTTP {}", resp.status()))
     }
+}
+
+/// An error with its sources (`error sending request: client error
+/// (Connect): tcp connect error: Connection refused`): reqwest's own text
+/// alone names no cause. The URL is left out (it may carry a token).
+fn cause(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -378,6 +378,7 @@ async fn claimed_fields(
             // (retried, then flagged) for a worker that can fetch it.
             Err(FetchError::Misconfigured(detail)) => {
                 tracing::error!(%detail, "this worker cannot fetch screenshot references: fix its configuration");
+                crate::metrics::our_fault("configuration");
                 return Ok(Err(Step::Retry(format!("configuration: {detail}"))));
             }
         }
@@ -396,6 +397,7 @@ async fn claimed_fields(
             // data fault: retried, then flagged for an admin, never rejected.
             let Some(image) = env.store.screenshot(rec.id).await? else {
                 tracing::error!("the record's screenshot is missing from the database");
+                crate::metrics::our_fault("data");
                 return Ok(Err(Step::Retry(
                     "data fault: the record's screenshot is missing from the database".into(),
                 )));
@@ -410,7 +412,10 @@ async fn claimed_fields(
                     let reason = Reason::new(ReasonCode::ImageUnreadable).with_detail(detail);
                     return Ok(Err(Step::Decide(Verdict::rejected(reason))));
                 }
-                Err(e @ ReadError::Engine(_)) => return Ok(Err(Step::Retry(e.to_string()))),
+                Err(e @ ReadError::Engine(_)) => {
+                    crate::metrics::our_fault("ocr_engine");
+                    return Ok(Err(Step::Retry(e.to_string())));
+                }
             }
         }
     };
@@ -463,11 +468,16 @@ async fn finish(
         };
         match env.store.transition(&t).await? {
             TransitionOutcome::Applied => {
-                tracing::info!(status = %verdict.status, reasons = ?verdict.reason_codes(), "record decided");
+                // Codes as the API and `list --reason` spell them.
+                let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+                tracing::info!(status = %verdict.status, reasons = %codes.join(","), "record decided");
                 return Ok(Outcome::Decided(verdict.status, verdict.reason_codes()));
             }
             TransitionOutcome::Stale { current } => {
-                tracing::info!(?current, "record changed under us; leaving it");
+                tracing::info!(
+                    current = current.map(|s| s.as_str()).unwrap_or("gone"),
+                    "record changed under us; leaving it"
+                );
                 return Ok(match current {
                     Some(s) if s != Status::Unverified => Outcome::AlreadyDecided(s),
                     _ => Outcome::Superseded,

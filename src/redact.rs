@@ -1,12 +1,18 @@
 //! Secrets out of what people read: a URL's password and query string (where
 //! tokens travel) masked before it is printed or logged.
 
-/// `url` with its password and query replaced by `***`; a string that does
-/// not parse as a URL is not printed at all (it may be a secret mistyped).
+/// `url` with its password and query replaced by `***`, and the user name
+/// too unless it names a database role (a webhook's or a store's user name
+/// is often a token); a string that does not parse as a URL is not printed
+/// at all (it may be a secret mistyped).
 pub fn url(raw: &str) -> String {
     let Ok(mut u) = url::Url::parse(raw) else {
         return "<unparseable URL>".to_string();
     };
+    let database = matches!(u.scheme(), "postgres" | "postgresql" | "sqlite");
+    if !database && !u.username().is_empty() {
+        let _ = u.set_username("***");
+    }
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
     }
@@ -76,6 +82,73 @@ pub fn snippet(text: &str, names: &[&str]) -> String {
     for name in names.iter().filter(|n| n.chars().count() >= 2) {
         out = out.replace(name, "**");
     }
+    labelled_names_masked(&out)
+}
+
+/// Labels a name follows on the service's pages.
+const NAME_LABELS: &[&str] = &["姓名", "持证人"];
+
+/// How the labels that follow a name on those pages begin.
+const NEXT_LABELS: &[&str] = &[
+    "证件",
+    "身份证",
+    "性别",
+    "出生",
+    "民族",
+    "在线",
+    "学校",
+    "院校",
+    "专业",
+    "层次",
+    "入学",
+    "毕业",
+    "学历",
+    "学位",
+    "证书",
+];
+
+/// Whoever a page names after a name label (`姓名：张三`, `姓名张三`) is
+/// masked, whether or not it is the candidate: a page can name someone else.
+fn labelled_names_masked(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let label = NAME_LABELS.iter().find(|l| {
+            let l: Vec<char> = l.chars().collect();
+            chars[i..].starts_with(&l)
+        });
+        let Some(label) = label else {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        };
+        out.push_str(label);
+        i += label.chars().count();
+        while i < chars.len() && matches!(chars[i], ':' | '：' | ' ' | '\u{3000}') {
+            out.push(chars[i]);
+            i += 1;
+        }
+        // Names are 2–4 Han characters, longer ones joined by `·`; the
+        // next label often follows with no space, so at most 4 before a dot,
+        // and never into a label that follows (masking more is harmless).
+        let start = i;
+        let mut run = 0;
+        while i < chars.len()
+            && (crate::domain::text::is_cjk(chars[i]) || chars[i] == '·')
+            && (run < 4 || chars[i] == '·')
+            && !NEXT_LABELS.iter().any(|l| {
+                let l: Vec<char> = l.chars().collect();
+                chars[i..].starts_with(&l)
+            })
+        {
+            run = if chars[i] == '·' { 0 } else { run + 1 };
+            i += 1;
+        }
+        if i > start {
+            out.push_str("**");
+        }
+    }
     out
 }
 
@@ -91,6 +164,13 @@ mod tests {
             assert!(!s.contains(secret), "{s}");
         }
         assert!(s.contains("维护中") && s.contains("error 503"), "{s}");
+        // Whoever the page names, candidate or not, with or without spaces.
+        let page = "title `维护`, text `姓名:李四证件号码:***` 持证人： 买买提·艾力 考生姓名张三丰";
+        let s = snippet(page, &[]);
+        for name in ["李四", "买买提", "艾力", "张三丰"] {
+            assert!(!s.contains(name), "{s}");
+        }
+        assert!(s.contains("证件号码") && s.contains("维护"), "{s}");
         let plain = "unrecognised page: nested 20002 deep";
         assert_eq!(snippet(plain, &["王晓雯"]), plain);
     }
@@ -104,5 +184,14 @@ mod tests {
         assert_eq!(url("sqlite:///var/lib/cv.db"), "sqlite:///var/lib/cv.db");
         assert_eq!(url("https://h/hook?token=abc#frag"), "https://h/hook?***");
         assert_eq!(url("postgres://app:pw@[broken"), "<unparseable URL>");
+        assert_eq!(url("not a url s3cret"), "<unparseable URL>");
+        assert_eq!(
+            url("https://tok3n@hooks.example/in?sig=x"),
+            "https://***@hooks.example/in?***"
+        );
+        assert_eq!(
+            url("https://user:pw@hooks.example/in"),
+            "https://***:***@hooks.example/in"
+        );
     }
 }

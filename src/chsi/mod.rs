@@ -224,13 +224,12 @@ impl ChsiClient {
         config: ChsiConfig,
         budget: Arc<dyn RequestBudget>,
     ) -> anyhow::Result<Arc<Self>> {
+        // Error texts are printed: the URL in them masked.
+        let shown = crate::redact::url(&config.base_url);
         let base = reqwest::Url::parse(&config.base_url)
-            .map_err(|e| anyhow::anyhow!("verification service URL `{}`: {e}", config.base_url))?;
+            .map_err(|e| anyhow::anyhow!("verification service URL `{shown}`: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") {
-            anyhow::bail!(
-                "verification service URL `{}` must be http or https",
-                config.base_url
-            );
+            anyhow::bail!("verification service URL `{shown}` must be http or https");
         }
         let endpoint = base.join("/xlcx/bg.do")?;
         let jar = Arc::new(fetcher::ResettableJar::default());
@@ -307,7 +306,11 @@ impl ChsiClient {
                     tracing::warn!(vcode = %code, kind, error = %t, "could not get past the verification service's front door");
                 }
                 Transient::UnrecognisedPage(_) | Transient::ServiceErrorPage => {
-                    tracing::error!(vcode = %code, kind, error = %t, "verification service returned a page we do not recognise: has the site changed?");
+                    // No snippet here: it may quote a code, an ID number or
+                    // the candidate's name, which only the caller can mask
+                    // (the pipeline logs it redacted); the raw page goes to
+                    // the page store.
+                    tracing::error!(vcode = %code, kind, "verification service returned a page we do not recognise: has the site changed?");
                 }
                 _ => {}
             }

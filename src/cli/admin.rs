@@ -3,6 +3,7 @@
 //! event log with who did it and why, safe to interrupt and run again. The
 //! rules are the admin service's (`crate::admin`), the same for the console.
 
+use super::terminal::{say, say_err};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -236,7 +237,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     if args.dry_run {
         print_rows(&rows, &args, "would")?;
         if !args.json {
-            eprintln!("{}", skip_summary(&rows));
+            say_err!("{}", skip_summary(&rows));
         }
         return Ok(());
     }
@@ -322,7 +323,7 @@ pub async fn rerun(url: &str, args: RerunArgs) -> Result<(), CliError> {
     store.close().await;
     if !args.json {
         let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        eprintln!(
+        say_err!(
             "{}",
             if summary.is_empty() {
                 "no records matched".to_string()
@@ -418,7 +419,7 @@ fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), Cl
         return print_json(&rows);
     }
     if rows.is_empty() {
-        println!("no records match");
+        say!("no records match");
         return Ok(());
     }
     let mut t = if phase == "after" {
@@ -461,7 +462,7 @@ fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), Cl
             ]);
         }
     }
-    println!("{t}");
+    say!("{t}");
     Ok(())
 }
 
@@ -490,7 +491,7 @@ pub async fn review(url: &str, args: ReviewArgs) -> Result<(), CliError> {
         let err = CliError::from(e);
         if hint.is_empty() { err } else { err.hint(hint) }
     })?;
-    println!("record {} is now {} {}", args.record, to, to.zh());
+    say!("record {} is now {} {}", args.record, to, to.zh());
     Ok(())
 }
 
@@ -503,7 +504,7 @@ pub async fn revoke(url: &str, args: RevokeArgs) -> Result<(), CliError> {
         .await;
     store.close().await;
     result?;
-    println!("record {} revoked: now rejected (revoked)", args.record);
+    say!("record {} revoked: now rejected (revoked)", args.record);
     Ok(())
 }
 
@@ -540,8 +541,8 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
         ]);
     }
     t.add_row(vec!["total".to_string(), s.total.to_string()]);
-    println!("{t}");
-    println!(
+    say!("{t}");
+    say!(
         "waiting: {} (retries exhausted: {}){}",
         s.waiting,
         s.retries_exhausted,
@@ -549,12 +550,13 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
             .map(|d| format!(", oldest since {}", d.format("%Y-%m-%d %H:%M UTC")))
             .unwrap_or_default()
     );
-    println!(
+    say!(
         "jobs: {} queued or running, {} failed for good",
-        s.jobs_pending, s.jobs_failed
+        s.jobs_pending,
+        s.jobs_failed
     );
     if let Some(until) = s.chsi_paused_until {
-        println!(
+        say!(
             "requests to the verification service paused until {} (it pushed back)",
             until.format("%Y-%m-%d %H:%M:%S UTC")
         );
@@ -564,7 +566,7 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
         for (code, n) in &s.by_reason {
             t.add_row(vec![code.clone(), n.to_string()]);
         }
-        println!("{t}");
+        say!("{t}");
     }
     let mut t = table(&[
         "day (UTC)",
@@ -582,6 +584,6 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
             c.needs_review.to_string(),
         ]);
     }
-    println!("{t}");
+    say!("{t}");
     Ok(())
 }

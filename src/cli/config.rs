@@ -2,6 +2,7 @@
 //! came from (flag, environment, default), read back from clap so the list
 //! can never drift from the flags themselves.
 
+use super::terminal::say;
 use std::collections::BTreeMap;
 
 use clap::CommandFactory;
@@ -23,15 +24,14 @@ fn is_secret(id: &str) -> bool {
     id.contains("secret") || id.contains("password")
 }
 
-/// `postgres://user:pw@host/db` with the password masked.
-fn mask_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("********"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+/// A URL setting (or a comma-separated list of them) as shown: userinfo
+/// and query masked, an unparseable one not shown at all.
+fn mask_urls(value: &str) -> String {
+    value
+        .split(',')
+        .map(crate::redact::url)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn show(json: bool) -> Result<(), CliError> {
@@ -54,8 +54,8 @@ pub fn show(json: bool) -> Result<(), CliError> {
             let mut value = raw.join(",");
             if is_secret(id) && !value.is_empty() {
                 value = "********".into();
-            } else if id == "database_url" {
-                value = mask_url(&value);
+            } else if id.contains("url") && !value.is_empty() {
+                value = mask_urls(&value);
             }
             let source = match source {
                 Some(ValueSource::CommandLine) => "flag",
@@ -89,7 +89,7 @@ pub fn show(json: bool) -> Result<(), CliError> {
             s.source.to_string(),
         ]);
     }
-    println!("{t}");
+    say!("{t}");
     Ok(())
 }
 
@@ -98,11 +98,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_are_masked() {
+    fn passwords_and_queries_in_urls_are_masked() {
         assert_eq!(
-            mask_url("postgres://cv:hunter2@db:5432/cv"),
-            "postgres://cv:********@db:5432/cv"
+            mask_urls("postgres://cv:hunter2@db:5432/cv?password=x"),
+            "postgres://cv:***@db:5432/cv?***"
         );
-        assert_eq!(mask_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(mask_urls("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(
+            mask_urls("https://a/x?t=1,https://b/y"),
+            "https://a/x?***,https://b/y"
+        );
     }
 }

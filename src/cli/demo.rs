@@ -3,6 +3,7 @@
 //! verified by a real worker, and the verdicts side by side with what each
 //! record was meant to show.
 
+use super::terminal::say;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,8 +92,8 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         .start("127.0.0.1:0")
         .await
         .map_err(|e| CliError::other(format!("cannot start the sandbox: {e}")))?;
-    println!("sandbox verification service on http://{addr}");
-    println!("records database {url}\n");
+    say!("sandbox verification service on http://{addr}");
+    say!("records database {url}\n");
 
     let store = Store::open(&url).await?;
     let records: Vec<DemoRecord> = serde_json::from_str(BUNDLED_RECORDS)
@@ -134,7 +135,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::other(crate::errors::chain(&e)))?;
         submitted.push((s.record_id, r));
     }
-    println!("submitted {} records; verifying...\n", submitted.len());
+    say!("submitted {} records; verifying...\n", submitted.len());
 
     let chsi = ChsiClient::new(ChsiConfig {
         base_url: format!("http://{addr}"),
@@ -187,7 +188,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         };
         let wait =
             (next - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1100);
-        println!(
+        say!(
             "{} record(s) hit a transient fault; retrying in {:.1}s",
             waiting.len(),
             wait.as_secs_f64()
@@ -244,20 +245,20 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             messages.join("\n"),
         ]);
     }
-    println!("{t}");
+    say!("{t}");
     let stats = sandbox.stats();
-    println!(
+    say!(
         "\n{} records, {} requests to the sandbox ({} faults injected).",
         submitted.len(),
         stats.requests,
         stats.faults_injected
     );
-    println!(
+    say!(
         "Inspect one with: credverify --database-url {url} show {}",
         submitted.first().map(|s| s.0).unwrap_or(1)
     );
     if args.keep.is_none() {
-        println!(
+        say!(
             "(the database is in a temporary directory and is removed now; pass --keep DIR to keep it)"
         );
     }

@@ -2,6 +2,7 @@
 //! `screenshot`, `operator`, `console`. Each is a thin face of
 //! [`crate::admin`].
 
+use super::terminal::{say, say_err};
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,11 +69,12 @@ pub async fn withdraw(url: &str, args: WithdrawArgs) -> Result<(), CliError> {
     store.close().await;
     match outcome {
         WithdrawOutcome::AlreadyWithdrawn => {
-            println!("record {} was already withdrawn", args.record)
+            say!("record {} was already withdrawn", args.record)
         }
-        _ => println!(
+        _ => say!(
             "record {} withdrawn 已撤回: it no longer counts toward candidate {}'s places",
-            args.record, args.candidate
+            args.record,
+            args.candidate
         ),
     }
     Ok(())
@@ -110,7 +112,7 @@ pub async fn screenshot(url: &str, args: ScreenshotArgs) -> Result<(), CliError>
     } else {
         std::fs::write(&args.output, &bytes)
             .map_err(|e| CliError::other(format!("cannot write {}: {e}", args.output.display())))?;
-        eprintln!("{} bytes written to {}", bytes.len(), args.output.display());
+        say_err!("{} bytes written to {}", bytes.len(), args.output.display());
     }
     Ok(())
 }
@@ -167,7 +169,7 @@ pub async fn operator(url: &str, args: OperatorArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::other(format!("cannot read the password: {e}")))?;
             let password = line.trim_end_matches(['\r', '\n']);
             operators::add(&store, &me, &name, role, password).await?;
-            println!("operator {name} added as {}", role.as_str());
+            say!("operator {name} added as {}", role.as_str());
             Ok(())
         }
         OperatorCommand::List { json } => {
@@ -186,14 +188,14 @@ pub async fn operator(url: &str, args: OperatorArgs) -> Result<(), CliError> {
                             .unwrap_or_default(),
                     ]);
                 }
-                println!("{t}");
+                say!("{t}");
                 Ok(())
             }
         }
         OperatorCommand::Disable { name, operator } => {
             let me = operator.admin()?;
             operators::disable(&store, &me, &name).await?;
-            println!("operator {name} disabled");
+            say!("operator {name} disabled");
             Ok(())
         }
     };
@@ -229,7 +231,7 @@ pub struct ConsoleArgs {
 pub async fn console(url: &str, args: ConsoleArgs) -> Result<(), CliError> {
     let store = Store::connect(url).await?;
     if store.operators().await?.is_empty() {
-        eprintln!(
+        say_err!(
             "no operators yet: add one with `credverify operator add NAME --role admin --by YOU`"
         );
     }
@@ -242,7 +244,7 @@ pub async fn console(url: &str, args: ConsoleArgs) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| CliError::other(format!("cannot listen on {}: {e}", args.addr)))?;
-    eprintln!("review desk on http://{}/ (Ctrl-C to stop)", args.addr);
+    say_err!("review desk on http://{}/ (Ctrl-C to stop)", args.addr);
     crate::console::serve(
         store.clone(),
         listener,

@@ -3,15 +3,17 @@
 
 mod admin;
 mod config;
+mod database;
 mod demo;
 mod desk;
+pub mod logging;
 mod ocr;
 mod output;
 mod pages;
 mod records;
 mod run;
 mod submit;
-pub(crate) mod terminal;
+pub mod terminal;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -175,7 +177,8 @@ pub struct ConfigArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
     /// Base URL of the verification service.
-    #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL)]
+    // URLs may carry tokens: `--help` shows none of them from the environment.
+    #[arg(long, env = "CREDVERIFY_CHSI_URL", default_value = crate::chsi::DEFAULT_BASE_URL, hide_env_values = true)]
     pub chsi_url: String,
     /// Requests per second to the service: from the whole cluster on PostgreSQL (every worker
     /// sharing the database), from this process on SQLite (0 = unlimited, only for local sandboxes).
@@ -276,6 +279,7 @@ pub struct UploadsArgs {
     #[arg(
         long = "screenshot-url-prefix",
         env = "CREDVERIFY_SCREENSHOT_URL_PREFIXES",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub screenshot_url_prefixes: Vec<String>,
@@ -391,7 +395,7 @@ pub struct OpsArgs {
     #[arg(long, env = "CREDVERIFY_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
     /// POST a JSON notification here whenever a record changes status (retried, never lost).
-    #[arg(long, env = "CREDVERIFY_WEBHOOK_URL")]
+    #[arg(long, env = "CREDVERIFY_WEBHOOK_URL", hide_env_values = true)]
     pub webhook_url: Option<String>,
     /// Signs each notification (HMAC-SHA256, header X-Credverify-Signature).
     #[arg(long, env = "CREDVERIFY_WEBHOOK_SECRET", hide_env_values = true)]
@@ -529,8 +533,25 @@ pub(crate) fn read_input(path: &std::path::Path, limit: u64) -> std::io::Result<
     read_capped(file, limit)?.ok_or_else(too_large)
 }
 
+/// Parses the command line as [`Cli::parse`] does, and says whether the
+/// database URL was given (flag or environment) rather than defaulted.
+pub fn parse() -> (Cli, bool) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let given = !matches!(
+        matches.value_source("database_url"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => (cli, given),
+        Err(e) => e.exit(),
+    }
+}
+
 /// Runs a parsed command; the binary maps the error to an exit code.
-pub async fn execute(cli: Cli) -> Result<(), CliError> {
+/// `database_given`: as [`parse`] says.
+pub async fn execute(cli: Cli, database_given: bool) -> Result<(), CliError> {
+    database::check(&cli, database_given)?;
     let url = cli.database_url.clone();
     match cli.command {
         Command::Migrate => run::migrate(&url).await,

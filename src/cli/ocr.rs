@@ -2,6 +2,7 @@
 //! screenshots, without a database. For checking an upload a candidate
 //! disputes, and for measuring the reader on new samples.
 
+use super::terminal::{say, say_err};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -60,9 +61,10 @@ pub async fn ocr(args: OcrCmdArgs) -> Result<(), CliError> {
         let image = path.display().to_string();
         match (&result, args.json) {
             (Ok(parsed), true) => println!("{}", output::json_line(&image, parsed)),
-            (Ok(parsed), false) => println!("{}\n", output::table(&image, parsed)),
+            // What OCR read, a file name: outside text on a terminal.
+            (Ok(parsed), false) => say!("{}\n", output::table(&image, parsed)),
             (Err(e), true) => println!("{}", output::json_error_line(&image, e)),
-            (Err(e), false) => eprintln!("{image}: {e}\n"),
+            (Err(e), false) => say_err!("{image}: {e}\n"),
         }
         failed += usize::from(result.is_err());
     }

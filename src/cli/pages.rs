@@ -23,18 +23,11 @@ pub struct PageArgs {
     pub json: bool,
 }
 
-/// Printable on a terminal: control characters other than line breaks and
-/// tabs are shown escaped, so a page cannot drive the terminal.
+/// Printable on a terminal (`terminal::safe`); a page's CRLF line ends
+/// are line ends, a lone carriage return (which would overwrite a line) is
+/// escaped.
 fn terminal_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    super::terminal::safe(&text.replace("\r\n", "\n"))
 }
 
 #[derive(serde::Serialize)]

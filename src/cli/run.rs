@@ -1,5 +1,6 @@
 //! Long-running commands: `migrate`, `worker`, `sandbox`.
 
+use super::terminal::{say, say_err};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -50,12 +51,12 @@ pub async fn sweep(url: &str, args: SweepArgs) -> Result<(), CliError> {
     let n = crate::queue::sweep(&store, std::time::Duration::from_secs(args.quiet_secs)).await?;
     store.close().await;
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({ "requeued": n, "quarantined_jobs": quarantined })
         );
     } else {
-        println!("re-queued {n} stranded record(s); set aside {quarantined} unreadable job row(s)");
+        say!("re-queued {n} stranded record(s); set aside {quarantined} unreadable job row(s)");
     }
     Ok(())
 }
@@ -63,7 +64,7 @@ pub async fn sweep(url: &str, args: SweepArgs) -> Result<(), CliError> {
 pub async fn migrate(url: &str) -> Result<(), CliError> {
     let store = Store::open(url).await?;
     store.close().await;
-    eprintln!("database is up to date");
+    say_err!("database is up to date");
     Ok(())
 }
 
@@ -233,7 +234,7 @@ pub async fn sandbox(args: SandboxArgs) -> Result<(), CliError> {
         CliError::other(format!("cannot listen on {}: {e}", args.addr))
             .hint("pick another --addr, or port 0 for any free port")
     })?;
-    println!("sandbox serving {count} reports on http://{addr} (Ctrl-C to stop)");
+    say!("sandbox serving {count} reports on http://{addr} (Ctrl-C to stop)");
     shutdown_token().cancelled().await;
     server.abort();
     Ok(())

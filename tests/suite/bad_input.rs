@@ -61,6 +61,10 @@ struct Want {
     error: Option<String>,
     #[serde(default)]
     error_detail: Option<String>,
+    /// Undecided records: text of the page (codes, ID numbers, names) that
+    /// must be found in neither `last_error` nor any event.
+    #[serde(default)]
+    never_kept: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -562,6 +566,13 @@ async fn hostile_pages(db: &TestDb) {
             events.iter().all(|e| e.to == Status::Unverified),
             "{name}: no decision: {events:?}"
         );
+        let kept = format!("{error}\n{}", serde_json::to_string(&events).unwrap());
+        for secret in &want.never_kept {
+            assert!(
+                !kept.contains(secret.as_str()),
+                "{name}: `{secret}` kept in {kept}"
+            );
+        }
     }
     common::assert_one_decision_each(db).await;
     assert_eq!(dead_jobs(db).await, 0, "no job died");

@@ -703,7 +703,17 @@ async fn our_faults_never_reject(db: &TestDb) {
 
     // A worker with no uploads root, and a screenshot row gone.
     let env = common::env_with_reader(db, &url, Some(common::ocr()));
+    let before = our_faults(db).await;
     common::drain(&env, 2).await;
+    let after = our_faults(db).await;
+    // An alert, not only a log line (other tests of this process may add
+    // to the process-wide counters, never take away).
+    for kind in ["configuration", "data"] {
+        assert!(
+            after.get(kind) > before.get(kind),
+            "credverify_our_faults_total{{kind=\"{kind}\"}}: {before:?} -> {after:?}"
+        );
+    }
     for (id, why) in [(by_ref, "configuration"), (lost, "data fault")] {
         let rec = db.store.record(id).await.unwrap().unwrap();
         assert_eq!(rec.status, Status::Unverified, "{why}: {:?}", rec.reasons);
@@ -717,6 +727,16 @@ on_both_backends!(
     our_faults_never_reject
 );
 
+/// `credverify_our_faults_total` by kind, as `/metrics` says it.
+async fn our_faults(db: &TestDb) -> std::collections::BTreeMap<String, u64> {
+    let text = credverify::metrics::render(&db.store).await.unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("credverify_our_faults_total{kind=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(kind, n)| (kind.to_string(), n.trim().parse().unwrap()))
+        .collect()
+}
+
 // --- 11, 15. What operators and their tools read ---------------------------------
 
 async fn serve_router(store: Store) -> String {
@@ -726,6 +746,116 @@ async fn serve_router(store: Store) -> String {
         let _ = axum::serve(listener, credverify::metrics::router(store)).await;
     });
     format!("http://{addr}")
+}
+
+/// Runs `script` with the tests' Python (pinned packages installed by
+/// `scripts/setup-system --postgres` into `.venv-tools/`; or
+/// `CREDVERIFY_TEST_PYTHON`), `stdin` on its standard input. `None` (said
+/// loudly) when that Python or its packages are missing, outside CI; in CI
+/// that fails.
+fn run_python(what: &str, script: &str, stdin: &str) -> Option<std::process::Output> {
+    use std::io::Write;
+    let python = std::env::var("CREDVERIFY_TEST_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-tools/bin/python").to_string()
+    });
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let missing = |why: String| {
+        assert!(
+            !in_ci,
+            "CI=true and {what} cannot run: {why} (scripts/setup-system --postgres installs it)"
+        );
+        eprintln!("SKIPPING {what}: {why} (run scripts/setup-system --postgres)");
+        None
+    };
+    let child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return missing(format!("{python}: {e}")),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") {
+        return missing(format!("{python}: {stderr}"));
+    }
+    Some(out)
+}
+
+/// Python's `prometheus_client` parses `body` with its OpenMetrics parser:
+/// `{family: type}`.
+fn openmetrics_types(body: &str) -> Option<serde_json::Value> {
+    let script = "import sys, json\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        print(json.dumps({f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}))";
+    let out = run_python("the OpenMetrics parser check", script, body)?;
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the body: {}\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// jobs/README.md's Python hint for the five-record limit, run with psycopg
+/// 3 against a real database: the sixth submission's error carries
+/// `sqlstate == "CV001"`, and `psycopg.errors.lookup("CV001")` (the hint it
+/// replaced) raises `KeyError`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_hint_for_the_limit_is_what_psycopg_does() {
+    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
+        return;
+    };
+    let script = r#"
+import json, sys
+import psycopg, psycopg.errors
+out = {}
+with psycopg.connect(sys.stdin.read().strip(), autocommit=True) as conn:
+    for i in range(6):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT credverify.submit_record(%s, %s, %s::jsonb, %s, %s, %s)",
+                    ("c-py", "王晓雯", json.dumps({"kind": "degree", "vcode": "A7K2M9QX4TB8R5WZ"}), None, f"upload-{i}", None),
+                ).fetchone()
+        except psycopg.Error as e:
+            out["failed_at"] = i
+            out["sqlstate"] = e.sqlstate
+try:
+    psycopg.errors.lookup("CV001")
+    out["lookup"] = "found"
+except KeyError:
+    out["lookup"] = "KeyError"
+print(json.dumps(out))
+"#;
+    let Some(out) = run_python("the psycopg hint check", script, &db.url) else {
+        db.cleanup().await;
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"failed_at": 5, "sqlstate": "CV001", "lookup": "KeyError"})
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/README.md")).unwrap();
+    assert!(readme.contains(r#"if e.sqlstate == "CV001""#));
+    assert!(!readme.contains("errors.lookup"));
+    db.cleanup().await;
 }
 
 async fn metrics_and_health_say_what_they_are(db: &TestDb) {
@@ -739,6 +869,24 @@ async fn metrics_and_health_say_what_they_are(db: &TestDb) {
     );
     assert!(body.trim_end().ends_with("# EOF"), "an OpenMetrics body");
     assert!(body.contains("# TYPE "), "types kept");
+    // A real OpenMetrics parser reads it, counter types and all.
+    if let Some(types) = openmetrics_types(&body) {
+        // Every family as the body declares it (families without samples
+        // yet are not written), and the ones always there.
+        let declared: Vec<(&str, &str)> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        assert!(declared.len() >= 4, "{body}");
+        for (family, kind) in declared.into_iter().chain([
+            ("credverify_chsi_pauses", "counter"),
+            ("credverify_chsi_request_seconds", "histogram"),
+            ("credverify_cluster_reporter", "gauge"),
+        ]) {
+            assert_eq!(types[family], kind, "{family} in {types}");
+        }
+    }
 
     // A database that went away: a generic message out, details in logs.
     db.store.close().await;
@@ -752,9 +900,318 @@ on_both_backends!(
     metrics_and_health_say_what_they_are
 );
 
+/// A decision's log line names its reasons as the API spells them
+/// (`holder_mismatch`), not as Rust's Debug does (`[HolderMismatch]`).
+async fn decisions_log_reason_codes(db: &TestDb) {
+    let (_sandbox, url) = common::sandbox().await;
+    let mut rec = vcode_record("c-other-holder");
+    rec.name = "张伟".into();
+    let id = db.store.submit(&rec).await.unwrap().record_id;
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "worker",
+            "--drain",
+            "--ocr-threads",
+            "0",
+        ])
+        .args([
+            "--chsi-url",
+            &url,
+            "--chsi-rate",
+            "0",
+            "--chsi-fetch",
+            "http",
+        ])
+        .env("CREDVERIFY_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let r = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Rejected, "{:?}", r.reasons);
+    let codes: Vec<&str> = r.reasons.iter().map(|x| x.code.as_str()).collect();
+    assert!(codes.contains(&"holder_mismatch"), "{codes:?}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("record decided"))
+        .unwrap_or_else(|| panic!("no decision line in {log}"));
+    assert!(
+        line.contains(&format!("reasons={}", codes.join(","))),
+        "{line}"
+    );
+    assert!(
+        !line.contains("HolderMismatch") && !line.contains('['),
+        "{line}"
+    );
+}
+on_both_backends!(
+    decisions_are_logged_with_reason_codes,
+    decisions_log_reason_codes
+);
+
+/// Collects a test's log lines (the human format, as operators read it).
+#[derive(Clone, Default)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogSink {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A notification that fails (nobody listening, then HTTP 500) and is
+/// delivered at the third attempt: every attempt's log names the record
+/// and the cause, and every attempt carries the same signed `event_id`,
+/// which receivers de-duplicate on (jobs/README.md).
+async fn webhook_attempts_name_their_record_and_cause_and_sign_the_dedup_key(db: &TestDb) {
+    use credverify::notify::{WebhookConfig, deliver_due, verify_signature};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let id = db
+        .store
+        .submit(&vcode_record("c-hook"))
+        .await
+        .unwrap()
+        .record_id;
+    let event_id = db.store.events(id).await.unwrap()[0].id;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = |url: String| WebhookConfig {
+        url,
+        secret: Some("whsec".into()),
+        timeout: Duration::from_secs(5),
+        poll: Duration::from_millis(10),
+        retry: credverify::retry::RetryPolicy {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+            max_retries: 5,
+            jitter: 0.0,
+        },
+    };
+    let http = reqwest::Client::new();
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .fmt_fields(credverify::cli::logging::escaped_fields())
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut delivered = 0;
+    for url in [
+        format!("http://127.0.0.1:{dead}/hook"),
+        format!("{}/hook", receiver.uri()),
+        format!("{}/hook", receiver.uri()),
+    ] {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        delivered += deliver_due(&db.store, &http, &config(url)).await.unwrap();
+    }
+    assert_eq!(delivered, 1, "delivered at the third attempt");
+    let log = sink.text();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("webhook delivery failed"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{log}");
+    for line in &failures {
+        assert!(
+            line.contains(&format!("record_id={id}")),
+            "names the record: {line}"
+        );
+        assert!(line.contains(&format!("event_id={event_id}")), "{line}");
+    }
+    assert!(
+        failures[0].to_lowercase().contains("connection refused"),
+        "names the cause: {}",
+        failures[0]
+    );
+    assert!(
+        failures[1].contains("HTTP 500"),
+        "names the cause: {}",
+        failures[1]
+    );
+
+    let got = receiver.received_requests().await.unwrap();
+    assert_eq!(got.len(), 2);
+    for req in &got {
+        let sig = req
+            .headers
+            .get("x-credverify-signature")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(verify_signature("whsec", sig, &req.body));
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(body["event_id"], event_id, "the same key in every attempt");
+        assert_eq!(body["record_id"], id);
+        // A replay under another key is caught by the signature.
+        let forged = String::from_utf8(req.body.clone()).unwrap().replace(
+            &format!("\"event_id\":{event_id}"),
+            &format!("\"event_id\":{}", event_id + 1000),
+        );
+        assert_ne!(
+            forged.as_bytes(),
+            &req.body[..],
+            "the body names its event_id"
+        );
+        assert!(!verify_signature("whsec", sig, forged.as_bytes()));
+    }
+}
+on_both_backends!(
+    webhook_failures_name_record_and_cause_and_the_dedup_key_is_signed,
+    webhook_attempts_name_their_record_and_cause_and_sign_the_dedup_key
+);
+
+/// Secrets a URL may carry, in every place a URL is given.
+const URL_SECRETS: [&str; 5] = [
+    "s3cr3t-pw",
+    "qu3ry-tok",
+    "us3r-tok",
+    "h00k-tok",
+    "pr3fix-sig",
+];
+
+#[test]
+fn help_config_and_start_up_logs_mask_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    // (SQLite takes no secrets in its query; that it is masked shows the rule.)
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("cv.db").display());
+    let hook = "http://us3r-tok@127.0.0.1:9/hook?token=h00k-tok";
+    let with_env = |c: &mut std::process::Command| {
+        c.env("CREDVERIFY_DATABASE_URL", &db)
+            .env("CREDVERIFY_WEBHOOK_URL", hook)
+            .env("CREDVERIFY_CHSI_URL", "http://127.0.0.1:9/?k=qu3ry-tok")
+            .env(
+                "CREDVERIFY_SCREENSHOT_URL_PREFIXES",
+                "https://store.example/u?sig=pr3fix-sig,https://b.example/",
+            )
+            .env("CREDVERIFY_WEBHOOK_SECRET", "s3cr3t-pw");
+    };
+    let check = |what: &str, out: &std::process::Output| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in URL_SECRETS {
+            assert!(!text.contains(secret), "{what}: `{secret}` shown:\n{text}");
+        }
+        text
+    };
+    for args in [
+        vec!["--help"],
+        vec!["worker", "--help"],
+        vec!["config", "--help"],
+    ] {
+        let mut c = common::bin();
+        with_env(&mut c);
+        let text = check(&format!("{args:?}"), &c.args(&args).output().unwrap());
+        assert!(text.contains("CREDVERIFY_"), "{args:?}: {text}");
+    }
+    // `config`: from the environment, and a database URL that does not parse.
+    let mut c = common::bin();
+    with_env(&mut c);
+    let out = c.args(["config", "--json"]).output().unwrap();
+    check("config", &out);
+    let settings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        settings["webhook-url"]["value"],
+        "http://***@127.0.0.1:9/hook?***"
+    );
+    assert_eq!(settings["webhook-url"]["source"], "environment");
+    let mut c = common::bin();
+    with_env(&mut c);
+    let out = c
+        .args(["--database-url", "postgres://cv:s3cr3t-pw@[db", "config"])
+        .output()
+        .unwrap();
+    let text = check("config with an unparseable URL", &out);
+    assert!(text.contains("<unparseable URL>"), "{text}");
+
+    // A worker's start-up lines: the database and the webhook.
+    let mut c = common::bin();
+    with_env(&mut c);
+    let out = c.args(["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = common::bin();
+    with_env(&mut c);
+    let out = c
+        .args(["worker", "--drain", "--ocr-threads", "0"])
+        .env("CREDVERIFY_LOG", "info")
+        .output()
+        .unwrap();
+    let text = check("worker start-up", &out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("delivering status notifications"), "{text}");
+    assert!(text.contains("http://***@127.0.0.1:9/hook?***"), "{text}");
+    assert!(
+        text.contains("cv.db?***") && !text.contains("mode=rwc"),
+        "the database named, masked: {text}"
+    );
+}
+
 #[test]
 fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
     let home = tempfile::tempdir().unwrap();
+    // Forgetting --database-url creates nothing: only `migrate` (and the
+    // demo's own temporary database) creates a database implicitly.
+    let default_db = home.path().join(".local/share/credverify/credverify.db");
+    let out = common::bin()
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .args([
+            "submit",
+            "--candidate",
+            "c-1",
+            "--name",
+            "王晓雯",
+            "--vcode",
+            "A7K2M9QX4TB8R5WZ",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no \"created\": {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("no database at sqlite://")
+            && stderr.contains(&default_db.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!default_db.exists(), "no database created");
     let out = common::bin()
         .env("HOME", home.path())
         .env_remove("XDG_DATA_HOME")
@@ -777,7 +1234,17 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
             .output()
             .unwrap()
     };
-    assert!(run(&["migrate"]).status.success());
+    let migrated = run(&["migrate"]);
+    assert!(migrated.status.success());
+    // Given one, a command still names it; in JSON logs as a JSON line.
+    let stderr = String::from_utf8_lossy(&migrated.stderr);
+    assert!(
+        stderr.contains(&format!("credverify: database {url}")),
+        "{stderr}"
+    );
+    let listed = run(&["--log-format", "json", "list"]);
+    let line: serde_json::Value = serde_json::from_slice(&listed.stderr).unwrap();
+    assert_eq!(line["database"], url.as_str());
     for i in 0..5 {
         let c = format!("c-{i}");
         let o = run(&[
@@ -791,18 +1258,70 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    // `credverify list | head -0`: the reader is gone before the first line.
-    let mut child = common::bin()
-        .args(["--database-url", &url, "list", "--json"])
+    // `credverify … | head -0`: the reader is gone before the first line.
+    for args in [
+        vec!["list", "--json"],
+        vec!["list"],
+        vec!["show", "1"],
+        vec!["show", "1", "--json"],
+        vec!["stats"],
+        vec!["config"],
+        vec!["operator", "list"],
+        vec!["rerun", "--status", "unverified", "--dry-run"],
+        vec!["--help"],
+    ] {
+        let mut child = common::bin()
+            .args(["--database-url", &url])
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        // Ended as `cat` would: done, or stopped by SIGPIPE; never a panic's 101.
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+    // A long-running command whose reader is gone goes on, quietly.
+    let mut sandbox = common::bin()
+        .args(["sandbox", "--addr", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    drop(sandbox.stdout.take());
+    std::thread::sleep(Duration::from_secs(2));
+    let still_running = sandbox.try_wait().unwrap().is_none();
+    let _ = sandbox.kill();
+    let out = sandbox.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        still_running && !stderr.contains("panicked"),
+        "sandbox: {stderr}"
+    );
+    // And through a shell pipe into `head`, the way it is typed.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" --database-url \"$1\" list | head -n 1 >/dev/null",
+        ])
+        .arg(env!("CARGO_BIN_EXE_credverify"))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
         "{stderr}"
     );
 }
@@ -1321,6 +1840,145 @@ fn a_worker_without_the_id_key_refuses_to_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Text a person reads: no control character but the line break and the
+/// tab, no bidirectional override.
+fn assert_inert(what: &str, text: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| (c.is_control() && !matches!(c, '\n' | '\t')) || c == '\u{202e}')
+        .collect();
+    assert!(raw.is_empty(), "{what}: raw {raw:?} in {text:?}");
+}
+
+/// The service answers with `fixtures/bad/pages/hostile-text.html`: escape
+/// sequences, the candidate's and another person's name, a full ID number
+/// and a grouped 在线验证码. A real worker's human log, `last_error`, the
+/// events and every admin output carry none of it raw or unredacted.
+async fn a_hostile_service_page_reaches_no_log_record_or_terminal_raw(db: &TestDb) {
+    use credverify::sandbox::{Fault, FaultKind, Faults};
+    let page = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/bad/pages/hostile-text.html"
+    );
+    let never: [&str; 6] = [
+        "测试考生",
+        "李雷",
+        "11010519990418002X",
+        "K3N8",
+        "X5M9",
+        "T4RB",
+    ];
+    let (sandbox, url) = common::sandbox().await;
+    let mut faults = Faults::default();
+    faults.per_code.insert(
+        "A7K2M9QX4TB8R5WZ".into(),
+        vec![Fault {
+            kind: FaultKind::Page {
+                file: page.into(),
+                status: None,
+            },
+            times: None,
+            probability: None,
+        }],
+    );
+    sandbox.set_faults(faults);
+    let mut rec = vcode_record("c-hostile");
+    rec.name = "测试考生".into();
+    let id = db.store.submit(&rec).await.unwrap().record_id;
+
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &db.url,
+            "--log-format",
+            "human",
+            "worker",
+            "--drain",
+        ])
+        .args([
+            "--chsi-url",
+            &url,
+            "--chsi-rate",
+            "0",
+            "--chsi-fetch",
+            "http",
+        ])
+        .args(["--retry-base-secs", "600", "--ocr-threads", "0"])
+        .env("CREDVERIFY_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("unrecognised_page"),
+        "the failure is logged: {log}"
+    );
+    assert!(log.contains("\\u{1b}"), "escaped, not dropped: {log}");
+    // Not a terminal: no colour codes either (any ESC would fail this).
+    assert_inert("human log", &log);
+    for secret in never {
+        assert!(!log.contains(secret), "`{secret}` in the log: {log}");
+    }
+
+    let r = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Unverified, "never the candidate's fault");
+    let events = db.store.events(id).await.unwrap();
+    let kept = format!(
+        "{}\n{}",
+        r.last_error.clone().unwrap_or_default(),
+        serde_json::to_string(&events).unwrap()
+    );
+    assert!(kept.contains("unrecognised_page"), "{kept}");
+    for secret in never {
+        assert!(!kept.contains(secret), "`{secret}` kept: {kept}");
+    }
+    // The raw page stays in the page store, for `credverify page`.
+    let pages = db.store.kept_pages(id).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    assert!(String::from_utf8_lossy(&pages[0].body).contains("11010519990418002X"));
+
+    let id_s = id.to_string();
+    for args in [
+        vec!["show", id_s.as_str()],
+        vec!["list"],
+        vec!["page", id_s.as_str()],
+        vec!["rerun", "--record", id_s.as_str(), "--dry-run"],
+    ] {
+        let out = common::bin()
+            .args(["--database-url", &db.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_inert(
+            &format!("{args:?} stdout"),
+            &String::from_utf8_lossy(&out.stdout),
+        );
+        assert_inert(
+            &format!("{args:?} stderr"),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+    }
+    // An error that quotes its input (here a candidate id) quotes it inert.
+    let out = common::bin()
+        .args(["--database-url", &db.url, "withdraw", &id_s])
+        .args(["--candidate", "c-\u{1b}]0;owned\u{7}\u{202e}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("\\u{1b}]0;owned"), "{stderr}");
+    assert_inert("error message", &stderr);
+}
+on_both_backends!(
+    hostile_service_page_reaches_no_log_record_or_terminal_raw,
+    a_hostile_service_page_reaches_no_log_record_or_terminal_raw
+);
 
 // --- 10. Least privilege on PostgreSQL ---------------------------------------------
 

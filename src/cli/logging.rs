@@ -1,0 +1,124 @@
+//! The process's logs on stderr: human lines or JSON objects. Human lines
+//! carry names, report values, service snippets and error texts from
+//! outside, so every field and message goes through
+//! [`terminal::safe_line`](super::terminal::safe_line): no escape sequence
+//! reaches an operator's terminal and no value forges a line. JSON lines are
+//! escaped by the JSON encoder.
+
+use std::fmt::Write as _;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{Writer, debug_fn};
+
+use super::terminal::safe_line;
+use super::{Cli, Command, LogFormat};
+
+/// Installs the global subscriber for `cli`.
+pub fn init(cli: &Cli) {
+    // Long-running commands narrate at info; one-shot commands keep stderr
+    // for warnings so their output stays readable and scriptable.
+    let default = match cli.command {
+        Command::Worker(_) | Command::Sandbox(_) => "info",
+        _ => "warn",
+    };
+    let mut filter = EnvFilter::try_from_env("CREDVERIFY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| {
+            EnvFilter::new(format!("{default},sqlx=warn,apalis=warn,apalis_core=warn"))
+        });
+    // At debug level these echo the pages and requests they handle, which
+    // carry 在线验证码 and names: capped whatever the filter asks for.
+    for quiet in [
+        "html5ever=warn",
+        "selectors=warn",
+        "reqwest=info",
+        "hyper=info",
+        "hyper_util=info",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    // Colour codes only for a person at a terminal, never into a log file.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Human => builder.fmt_fields(escaped_fields()).init(),
+    }
+}
+
+/// Fields of a human log line (events and spans), `message key=value`, each
+/// value escaped.
+pub fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    debug_fn(|w: &mut Writer<'_>, field, value| {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        if field.name() == "message" {
+            write!(w, "{}", safe_line(&text))
+        } else {
+            write!(w, "{}={}", field.name(), safe_line(&text))
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn human_log_lines_carry_no_control_characters() {
+        let sink = Sink::default();
+        let out = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(super::escaped_fields())
+            .with_writer(move || out.clone())
+            .finish();
+        let hostile = "王\u{1b}[2J\u{1b}]0;owned\u{7}\nforged line\u{202e}晓雯";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("job", name = %hostile);
+            let _e = span.enter();
+            tracing::warn!(detail = %hostile, plain = hostile, "page said {hostile}");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let line = text.trim_end_matches('\n');
+        assert!(!line.contains('\n'), "one line: {text:?}");
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+        assert_eq!(
+            line.matches("\\u{1b}[2J").count(),
+            4,
+            "escaped, not dropped: {line}"
+        );
+        assert!(
+            line.contains("detail=王") && line.contains("page said 王"),
+            "{line}"
+        );
+    }
+}

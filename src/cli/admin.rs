@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::ServiceArgs;
-use super::output::{CliError, print_json, table};
+use super::output::{CliError, SafeRows, print_json, table};
 use super::records::{parse_day, parse_reason, parse_status};
 use crate::admin::{self, AdminService, Decision, RerunPlan as Plan, Role};
 use crate::domain::{Field, ReasonCode, Status};
@@ -441,7 +441,7 @@ fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), Cl
                 Some(s) => format!("{s} {}", codes(&r.after_reasons)),
                 None => "—".into(),
             };
-            t.add_row(vec![
+            t.add_safe_row(vec![
                 r.record.to_string(),
                 r.candidate.clone(),
                 before,
@@ -453,7 +453,7 @@ fn print_rows(rows: &[RerunRow], args: &RerunArgs, phase: &str) -> Result<(), Cl
                 .note
                 .clone()
                 .unwrap_or_else(|| r.action.describe().to_string());
-            t.add_row(vec![
+            t.add_safe_row(vec![
                 r.record.to_string(),
                 r.candidate.clone(),
                 r.before.to_string(),
@@ -531,7 +531,7 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
     }
     let mut t = table(&["status", "records"]);
     for st in Status::ALL {
-        t.add_row(vec![
+        t.add_safe_row(vec![
             format!("{} {}", st, st.zh()),
             s.by_status
                 .get(st.as_str())
@@ -540,7 +540,7 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
                 .to_string(),
         ]);
     }
-    t.add_row(vec!["total".to_string(), s.total.to_string()]);
+    t.add_safe_row(vec!["total".to_string(), s.total.to_string()]);
     say!("{t}");
     say!(
         "waiting: {} (retries exhausted: {}){}",
@@ -564,7 +564,7 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
     if !s.by_reason.is_empty() {
         let mut t = table(&["reason", "records"]);
         for (code, n) in &s.by_reason {
-            t.add_row(vec![code.clone(), n.to_string()]);
+            t.add_safe_row(vec![code.clone(), n.to_string()]);
         }
         say!("{t}");
     }
@@ -576,7 +576,7 @@ pub async fn stats(url: &str, args: StatsArgs) -> Result<(), CliError> {
         "needs_review",
     ]);
     for (day, c) in s.per_day.iter().rev() {
-        t.add_row(vec![
+        t.add_safe_row(vec![
             day.clone(),
             c.submitted.to_string(),
             c.verified.to_string(),

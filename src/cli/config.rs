@@ -10,7 +10,7 @@ use clap::parser::ValueSource;
 use serde::Serialize;
 
 use super::Cli;
-use super::output::{CliError, print_json, table};
+use super::output::{CliError, SafeRows, print_json, table};
 
 #[derive(Serialize)]
 struct Setting {
@@ -82,7 +82,7 @@ pub fn show(json: bool) -> Result<(), CliError> {
     }
     let mut t = table(&["setting", "value", "environment variable", "from"]);
     for (name, s) in &settings {
-        t.add_row(vec![
+        t.add_safe_row(vec![
             format!("--{name}"),
             s.value.clone(),
             s.env.clone().unwrap_or_default(),

@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::output::{CliError, table};
+use super::output::{CliError, SafeRows, table};
 use super::run::BUNDLED_REGISTRY;
 use crate::chsi::{ChsiClient, ChsiConfig};
 use crate::domain::{CredentialFields, IdNumber, Status};
@@ -227,7 +227,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .iter()
             .map(|x| format!("{}: {}", x.code, x.message))
             .collect();
-        t.add_row(vec![
+        t.add_safe_row(vec![
             id.to_string(),
             demo.candidate.clone(),
             demo.name.clone(),

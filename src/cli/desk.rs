@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::admin::Operator;
-use super::output::{CliError, print_json, table};
+use super::output::{CliError, SafeRows, print_json, table};
 use crate::admin::{self, AdminError, AdminService, Role, Withdrawer, operators};
 use crate::store::{Store, WithdrawOutcome};
 
@@ -179,7 +179,7 @@ pub async fn operator(url: &str, args: OperatorArgs) -> Result<(), CliError> {
             } else {
                 let mut t = table(&["name", "role", "created (UTC)", "disabled"]);
                 for o in &ops {
-                    t.add_row(vec![
+                    t.add_safe_row(vec![
                         o.name.clone(),
                         o.role.clone(),
                         o.created_at.format("%Y-%m-%d %H:%M").to_string(),

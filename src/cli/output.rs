@@ -90,6 +90,23 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
+/// Rows of outside text: each cell made `terminal::safe` before the table
+/// measures it, so an escaped cell keeps its column's borders in line.
+pub trait SafeRows {
+    fn add_safe_row(&mut self, cells: Vec<String>) -> &mut Self;
+}
+
+impl SafeRows for Table {
+    fn add_safe_row(&mut self, cells: Vec<String>) -> &mut Self {
+        self.add_row(
+            cells
+                .iter()
+                .map(|c| super::terminal::safe(c))
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)

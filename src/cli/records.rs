@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use serde::Serialize;
 
-use super::output::{CliError, print_json, table};
+use super::output::{CliError, SafeRows, print_json, table};
 use crate::domain::{Field, ReasonCode, Status};
 use crate::parse::ParsedScreenshot;
 use crate::store::{EventView, ListFilter, RecordView, Store};
@@ -199,7 +199,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
             Some(Agreement::Match) => "✓",
             None => "",
         };
-        t.add_row(vec![
+        t.add_safe_row(vec![
             format!("{} {}", f.key(), f.label()),
             read.unwrap_or("").into(),
             claimed.unwrap_or("").into(),
@@ -221,7 +221,7 @@ fn print_record(r: &RecordView, events: &[EventView]) {
             what.push_str(n);
         }
         let from = e.from.map(|s| s.as_str()).unwrap_or("—");
-        t.add_row(vec![
+        t.add_safe_row(vec![
             e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
             e.actor.clone(),
             format!("{from} → {}", e.to),
@@ -287,7 +287,7 @@ pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
         } else if r.status == Status::Unverified && r.attempts > 0 {
             reasons.push("retrying");
         }
-        t.add_row(vec![
+        t.add_safe_row(vec![
             r.id.to_string(),
             r.candidate_id.clone(),
             r.candidate_name.clone(),

@@ -178,7 +178,7 @@ pub struct RegionReader<'a> {
 const LINE_READER: u8 = 10;
 
 impl RegionReader<'_> {
-    fn line_read(&mut self, region: Rect) -> Option<super::line_reader::LineRead> {
+    fn line_read(&mut self, region: Rect) -> Option<super::second_reading::CropRead> {
         let start = std::time::Instant::now();
         let read = super::second_reading::read(self.line.as_deref_mut()?, self.page, region);
         self.reads += 1;
@@ -215,7 +215,7 @@ impl Reread for RegionReader<'_> {
         // code is settled without a Tesseract reread.
         let Some(attempt) = self.tesseract_attempt(attempt) else {
             let read = self.line_read(region)?;
-            return Some(super::second_reading::code_text(&read, charset));
+            return Some(super::second_reading::code_text(&read.read, charset));
         };
         let start = std::time::Instant::now();
         let crop = crop_line(self.page, region)?;
@@ -261,8 +261,7 @@ impl Reread for RegionReader<'_> {
 
     fn sure_name(&mut self, region: Rect) -> Option<String> {
         let read = self.line_read(region)?;
-        let (text, confidence) = super::second_reading::name_text(&read);
-        (confidence >= super::second_reading::NAME_MIN_CONFIDENCE).then_some(text)
+        super::second_reading::sure_name(&read)
     }
 }
 

@@ -247,6 +247,22 @@ pub fn ocr() -> Arc<dyn ScreenshotReader> {
     .clone()
 }
 
+/// Tesseract alone, as a worker without the second line reader reads: its
+/// readers still disagree on some codes, which the candidate tests need.
+pub fn ocr_tesseract_only() -> Arc<dyn ScreenshotReader> {
+    static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        Arc::new(
+            credverify::ocr::OcrPool::new(credverify::ocr::OcrConfig {
+                threads: 1,
+                ..Default::default()
+            })
+            .expect("Tesseract with chi_sim (scripts/setup-system installs it)"),
+        )
+    })
+    .clone()
+}
+
 /// A fixture file's bytes, by its path under `fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -189,11 +189,15 @@ impl RegionReader<'_> {
     }
 
     /// Tesseract's attempt for `attempt`: with a second line reader, its
-    /// read comes first and Tesseract's follow.
+    /// read comes second, after the code model's. A PP-OCR line costs about
+    /// three Tesseract line reads (BENCHMARKS.md), and the page read and
+    /// the code model agree on most codes; PP-OCR is asked when they do
+    /// not.
     fn tesseract_attempt(&self, attempt: u8) -> Option<u8> {
-        match self.line {
-            Some(_) => attempt.checked_sub(1),
-            None => Some(attempt),
+        match (self.line.is_some(), attempt) {
+            (false, a) | (true, a @ 0) => Some(a),
+            (true, 1) => None,
+            (true, a) => Some(a - 1),
         }
     }
 }
@@ -211,8 +215,6 @@ const CODE_HEIGHT: i32 = 18;
 
 impl Reread for RegionReader<'_> {
     fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
-        // The second reader first: when it and the page read agree, the
-        // code is settled without a Tesseract reread.
         let Some(attempt) = self.tesseract_attempt(attempt) else {
             let read = self.line_read(region)?;
             return Some(super::second_reading::code_text(&read.read, charset));

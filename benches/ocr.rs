@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use credverify::ocr::line_reader::LineReaderDir;
 use credverify::ocr::{OcrConfig, OcrPool, tsv};
 use credverify::parse::{self, Codes, ParsedScreenshot};
 use fixtures::{Fixture, Tally, VERDICT_FIELDS};
@@ -53,7 +54,29 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
+/// The second line reader from `.line-reader/` (scripts/fetch-line-reader),
+/// as a worker started in the repository uses it; `BENCH_NO_LINE_READER=1`
+/// leaves it out.
+fn line_reader() -> Option<LineReaderDir> {
+    if std::env::var_os("BENCH_NO_LINE_READER").is_some() {
+        return None;
+    }
+    LineReaderDir::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(".line-reader")).ok()
+}
+
 fn ours(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
+    ours_with(
+        OcrConfig {
+            threads,
+            line_reader: line_reader(),
+            ..OcrConfig::default()
+        },
+        fx,
+        runs,
+    )
+}
+
+fn tesseract_only(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
     ours_with(
         OcrConfig {
             threads,
@@ -94,6 +117,10 @@ fn ours_with(config: OcrConfig, fx: &[Fixture], runs: usize) -> Outcome {
             tally.add(f, &fixtures::flat(&r.unwrap_or_default()));
         }
     }
+    println!(
+        "  resident after reading: {:.0} MiB (process, {threads} thread(s))",
+        rss_mib()
+    );
     let st = pool.stage_times();
     let n = st.images.max(1) as f64;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / n;
@@ -106,6 +133,13 @@ fn ours_with(config: OcrConfig, fx: &[Fixture], runs: usize) -> Outcome {
         st.rereads as f64 / n,
         ms(st.reread)
     );
+    if st.line_reads > 0 {
+        println!(
+            "  second line reader: {:.1} lines per image, {:.0} ms per line",
+            st.line_reads as f64 / n,
+            st.line_read.as_secs_f64() * 1000.0 / st.line_reads as f64
+        );
+    }
     pool.shutdown();
     Outcome { per_second, tally }
 }
@@ -205,11 +239,21 @@ fn main() {
         }
         return;
     }
+    let with = if line_reader().is_some() {
+        "with the second line reader"
+    } else {
+        "Tesseract only (no .line-reader/)"
+    };
+    println!("ours: {with}");
     let rows = [
         ("credverify pool, 1 thread", ours(1, &fx, runs)),
         ("credverify pool, 2 threads", ours(2, &fx, runs)),
         ("tesseract CLI, 1 process at a time", cli(1, &fx, runs)),
         ("tesseract CLI, 2 processes at a time", cli(2, &fx, runs)),
+        (
+            "credverify pool, 2 threads, Tesseract only",
+            tesseract_only(2, &fx, runs),
+        ),
     ];
     println!(
         "\n| configuration | images/s (median) | runs | verdict fields | all fields | wrong vcode / cert |"
@@ -238,6 +282,10 @@ fn main() {
         m(1) / m(3),
         m(1) / m(0),
         m(0) / m(2)
+    );
+    println!(
+        "Tesseract only, 2 threads / CLI 2 processes: {:.2}×",
+        m(4) / m(3)
     );
     for (name, o) in &rows {
         println!("\n### {name}\n\n{}", o.tally.render());

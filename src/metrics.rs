@@ -75,6 +75,20 @@ static PAUSED_UNTIL_MS: AtomicI64 = AtomicI64::new(0);
 /// for a worker to count as live.
 static WORKER: Mutex<Option<(String, Duration)>> = Mutex::new(None);
 
+/// 1 when screenshots' names and codes are read again by the second line
+/// reader (PP-OCR), 0 when Tesseract reads them alone.
+static LINE_READER: LazyLock<Gauge> = LazyLock::new(Gauge::default);
+
+/// Whether this process has the second line reader, for `/healthz` and
+/// `/metrics`.
+pub fn set_line_reader(present: bool) {
+    LINE_READER.set(i64::from(present));
+}
+
+pub fn line_reader() -> bool {
+    LINE_READER.get() == 1
+}
+
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("credverify");
     let jobs = Family::<OutcomeLabel, Counter>::default();
@@ -149,6 +163,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "outbox_pending",
         "Status notifications not yet delivered",
         outbox_pending.clone(),
+    );
+    registry.register(
+        "line_reader",
+        "1 if a second line reader (PP-OCR) re-reads names and codes",
+        LINE_READER.clone(),
     );
     let last_job = Gauge::default();
     registry.register(
@@ -346,6 +365,7 @@ async fn healthz(State(store): State<Store>) -> impl IntoResponse {
     let body = serde_json::json!({
         "database": if db.is_ok() { "ok" } else { "unreachable" },
         "last_job_at": last_job_at(),
+        "line_reader": line_reader(),
     });
     let code = if db.is_ok() {
         StatusCode::OK

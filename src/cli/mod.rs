@@ -367,6 +367,11 @@ pub struct OcrArgs {
     /// ("too large to read in time").
     #[arg(long, env = "CREDVERIFY_OCR_DEADLINE_SECS", default_value_t = 30)]
     pub ocr_deadline_secs: u64,
+    /// Directory of the second line reader (PP-OCR model and ONNX Runtime, filled by
+    /// scripts/fetch-line-reader) that reads names and codes again; unset: ./.line-reader if
+    /// present. Without one, Tesseract reads every value.
+    #[arg(long, env = "CREDVERIFY_LINE_READER_DIR")]
+    pub line_reader_dir: Option<std::path::PathBuf>,
 }
 
 impl OcrArgs {
@@ -375,14 +380,40 @@ impl OcrArgs {
             threads: self.ocr_threads.max(1),
             datapath: self.tessdata.clone(),
             deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
+            line_reader: self.line_reader(),
             ..crate::ocr::OcrConfig::default()
         }
+    }
+
+    /// The second line reader's directory: the one given, else
+    /// `.line-reader` in the working directory if it is there. A directory
+    /// given but unusable is reported and the worker reads as without one.
+    pub fn line_reader(&self) -> Option<crate::ocr::line_reader::LineReaderDir> {
+        let dir = match &self.line_reader_dir {
+            Some(d) => d.clone(),
+            None if std::path::Path::new(".line-reader").is_dir() => ".line-reader".into(),
+            None => return None,
+        };
+        crate::ocr::line_reader::LineReaderDir::open(dir)
+            .inspect_err(|e| tracing::warn!("{e}; values are read by Tesseract alone"))
+            .ok()
     }
 
     /// The worker's screenshot reader; `None` with 0 threads.
     pub fn reader(&self) -> Option<std::sync::Arc<dyn crate::pipeline::ScreenshotReader>> {
         (self.ocr_threads > 0).then(|| {
-            std::sync::Arc::new(crate::ocr::LazyOcr::new(self.config()))
+            let config = self.config();
+            match &config.line_reader {
+                Some(dir) => tracing::info!(
+                    dir = %dir.path().display(),
+                    "second line reader (PP-OCR) found: names and codes are read twice"
+                ),
+                None => tracing::info!(
+                    "no second line reader (scripts/fetch-line-reader): Tesseract reads every value"
+                ),
+            }
+            crate::metrics::set_line_reader(config.line_reader.is_some());
+            std::sync::Arc::new(crate::ocr::LazyOcr::new(config))
                 as std::sync::Arc<dyn crate::pipeline::ScreenshotReader>
         })
     }

@@ -163,9 +163,43 @@ pub struct RegionReader<'a> {
     /// and a different model makes its reads independent of the page read.
     pub codes: Option<&'a mut Engine>,
     pub page: &'a GrayImage,
+    /// The second line reader (PP-OCR), if one was loaded: it reads a
+    /// code first, and names (see `second_reading`).
+    pub line: Option<&'a mut super::line_reader::LineReader>,
     /// Reads made and the time they took, for profiling.
     pub reads: usize,
     pub time: std::time::Duration,
+    /// Of those, the second line reader's.
+    pub line_reads: usize,
+    pub line_time: std::time::Duration,
+}
+
+/// The second line reader's reader number: a model of its own.
+const LINE_READER: u8 = 10;
+
+impl RegionReader<'_> {
+    fn line_read(&mut self, region: Rect) -> Option<super::second_reading::CropRead> {
+        let start = std::time::Instant::now();
+        let read = super::second_reading::read(self.line.as_deref_mut()?, self.page, region);
+        self.reads += 1;
+        self.line_reads += 1;
+        self.time += start.elapsed();
+        self.line_time += start.elapsed();
+        read
+    }
+
+    /// Tesseract's attempt for `attempt`: with a second line reader, its
+    /// read comes second, after the code model's. A PP-OCR line costs about
+    /// three Tesseract line reads (BENCHMARKS.md), and the page read and
+    /// the code model agree on most codes; PP-OCR is asked when they do
+    /// not.
+    fn tesseract_attempt(&self, attempt: u8) -> Option<u8> {
+        match (self.line.is_some(), attempt) {
+            (false, a) | (true, a @ 0) => Some(a),
+            (true, 1) => None,
+            (true, a) => Some(a - 1),
+        }
+    }
 }
 
 /// How each attempt looks at the region, so two reads are not the same
@@ -181,6 +215,10 @@ const CODE_HEIGHT: i32 = 18;
 
 impl Reread for RegionReader<'_> {
     fn reread(&mut self, region: Rect, charset: &str, attempt: u8) -> Option<String> {
+        let Some(attempt) = self.tesseract_attempt(attempt) else {
+            let read = self.line_read(region)?;
+            return Some(super::second_reading::code_text(&read.read, charset));
+        };
         let start = std::time::Instant::now();
         let crop = crop_line(self.page, region)?;
         // Codes are read at the height the models read Latin best,
@@ -207,6 +245,9 @@ impl Reread for RegionReader<'_> {
     }
 
     fn reader(&self, attempt: u8) -> u8 {
+        let Some(attempt) = self.tesseract_attempt(attempt) else {
+            return LINE_READER;
+        };
         // The page read is reader 0. The code model's two reads are one
         // reader; the page model reading the cut-out line (other pixels,
         // other segmentation, a whitelist) counts as another.
@@ -214,6 +255,15 @@ impl Reread for RegionReader<'_> {
             (0 | 1, true) => 1,
             _ => 2 + attempt,
         }
+    }
+
+    fn attempts(&self) -> u8 {
+        crate::parse::MAX_REREADS + u8::from(self.line.is_some())
+    }
+
+    fn sure_name(&mut self, region: Rect) -> Option<String> {
+        let read = self.line_read(region)?;
+        super::second_reading::sure_name(&read)
     }
 }
 

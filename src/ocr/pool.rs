@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 use super::ScreenshotError;
 use super::engine::{Engine, EngineError, RegionReader};
 use super::intake::{self, Limits};
+use super::line_reader::LineReader;
 use super::preprocess::{self, Preprocess};
 use crate::parse::{self, Codes, ParsedScreenshot};
 
@@ -37,6 +38,9 @@ pub struct OcrConfig {
     /// read in time"): a screenshot reads in about a second, and a hostile
     /// one must not hold an OCR thread for minutes.
     pub deadline: Duration,
+    /// The second line reader's directory (`scripts/fetch-line-reader`);
+    /// `None`, or one that fails to load: Tesseract reads every value.
+    pub line_reader: Option<super::line_reader::LineReaderDir>,
 }
 
 impl Default for OcrConfig {
@@ -51,6 +55,7 @@ impl Default for OcrConfig {
             lang: "chi_sim".to_string(),
             code_lang: Some("eng".to_string()),
             deadline: Duration::from_secs(30),
+            line_reader: None,
         }
     }
 }
@@ -67,6 +72,9 @@ pub struct StageTimes {
     /// apart).
     pub reread: Duration,
     pub rereads: u64,
+    /// Of those, the second line reader's (codes and names).
+    pub line_read: Duration,
+    pub line_reads: u64,
 }
 
 #[derive(Default)]
@@ -78,6 +86,8 @@ struct Counters {
     parse: AtomicU64,
     reread: AtomicU64,
     rereads: AtomicU64,
+    line_read: AtomicU64,
+    line_reads: AtomicU64,
 }
 
 fn add(c: &AtomicU64, d: Duration) {
@@ -109,12 +119,22 @@ pub struct OcrPool {
     threads: Vec<JoinHandle<()>>,
     limits: Limits,
     counters: Arc<Counters>,
+    line_reader: bool,
 }
 
 impl OcrPool {
     /// Start the threads and load an engine on each; fails if Tesseract or
     /// its language data cannot be loaded.
-    pub fn new(config: OcrConfig) -> Result<OcrPool, EngineError> {
+    pub fn new(mut config: OcrConfig) -> Result<OcrPool, EngineError> {
+        // Loaded once here so a broken reader is reported once, not per
+        // thread; each thread then loads its own session.
+        if let Some(dir) = &config.line_reader
+            && let Err(e) = LineReader::load(dir)
+        {
+            warn!("{e}; values are read by Tesseract alone");
+            config.line_reader = None;
+        }
+        let line_reader = config.line_reader.is_some();
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let counters = Arc::new(Counters::default());
@@ -137,6 +157,7 @@ impl OcrPool {
             threads,
             limits: config.limits,
             counters,
+            line_reader,
         };
         for r in ready {
             match r.recv() {
@@ -156,6 +177,11 @@ impl OcrPool {
 
     pub fn threads(&self) -> usize {
         self.threads.len()
+    }
+
+    /// Whether the second line reader (PP-OCR) reads names and codes again.
+    pub fn has_line_reader(&self) -> bool {
+        self.line_reader
     }
 
     /// Read one screenshot. Cheap checks (size, format) happen here so a bad
@@ -217,6 +243,8 @@ impl OcrPool {
             parse: get(&c.parse),
             reread: get(&c.reread),
             rereads: c.rereads.load(Ordering::Relaxed),
+            line_read: get(&c.line_read),
+            line_reads: c.line_reads.load(Ordering::Relaxed),
         }
     }
 
@@ -261,6 +289,11 @@ fn worker(
             .inspect_err(|e| warn!("{e}; codes are read again with the page's model"))
             .ok()
     });
+    let mut line = config.line_reader.as_ref().and_then(|dir| {
+        LineReader::load(dir)
+            .inspect_err(|e| warn!("{e}; this thread reads values with Tesseract alone"))
+            .ok()
+    });
     let _ = ready.send(Ok(()));
     loop {
         let job = {
@@ -295,7 +328,14 @@ fn worker(
             }
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
-            read(&mut engine, codes.as_mut(), &bytes, &config, &counters)
+            read(
+                &mut engine,
+                codes.as_mut(),
+                line.as_mut(),
+                &bytes,
+                &config,
+                &counters,
+            )
         }));
         let result = match result {
             Ok(r) => r,
@@ -319,6 +359,7 @@ fn worker(
 fn read(
     engine: &mut Engine,
     codes: Option<&mut Engine>,
+    line: Option<&mut LineReader>,
     bytes: &[u8],
     config: &OcrConfig,
     counters: &Counters,
@@ -371,8 +412,11 @@ fn read(
         engine,
         codes,
         page: &prepared.image,
+        line,
         reads: 0,
         time: Duration::ZERO,
+        line_reads: 0,
+        line_time: Duration::ZERO,
     };
     let parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
     let t4 = Instant::now();
@@ -384,6 +428,10 @@ fn read(
     counters
         .rereads
         .fetch_add(reader.reads as u64, Ordering::Relaxed);
+    add(&counters.line_read, reader.line_time);
+    counters
+        .line_reads
+        .fetch_add(reader.line_reads as u64, Ordering::Relaxed);
     counters.images.fetch_add(1, Ordering::Relaxed);
     debug!(
         bytes = bytes.len(),

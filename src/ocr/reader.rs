@@ -62,6 +62,9 @@ impl LazyOcr {
                             )
                         })
                     });
+                // A reader that was found but would not load is reported
+                // by the pool; health says what the worker really has.
+                crate::metrics::set_line_reader(pool.as_ref().is_ok_and(|p| p.has_line_reader()));
                 match &pool {
                     Ok(_) => tracing::info!(
                         threads,

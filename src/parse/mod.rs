@@ -43,6 +43,19 @@ pub trait Reread {
     fn reader(&self, attempt: u8) -> u8 {
         attempt.saturating_add(1)
     }
+
+    /// How many attempts [`reread`](Self::reread) makes of one code before
+    /// giving up on it.
+    fn attempts(&self) -> u8 {
+        MAX_REREADS
+    }
+
+    /// The name at `region` as a second reader (another model) read it,
+    /// when that reader is sure of every character; `None` without such a
+    /// reader or when it is unsure, and the page read stands.
+    fn sure_name(&mut self, _region: Rect) -> Option<String> {
+        None
+    }
 }
 
 impl<F: FnMut(Rect, &str, u8) -> Option<String>> Reread for F {
@@ -100,7 +113,7 @@ enum Confirm {
 }
 
 /// Second reads tried per code before giving up on it.
-const MAX_REREADS: u8 = 4;
+pub const MAX_REREADS: u8 = 4;
 
 pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let markers = layout::markers(page);
@@ -148,6 +161,20 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         {
             fields.set(field, term);
         }
+    }
+    // The name, read again by a second reader that is surer of Han
+    // characters than the page read (a verdict compares it letter by
+    // letter with the registration).
+    if let Codes::Confirmed(r) = &mut codes
+        && let Some(region) = hits
+            .iter()
+            .find(|h| h.field == Field::name)
+            .and_then(|h| h.rect)
+        && let Some(name) = r
+            .sure_name(region)
+            .and_then(|t| values::repair(Field::name, &t))
+    {
+        fields.set(Field::name, name);
     }
     let kind = markers.kind.or_else(|| kind_from_fields(&fields));
     fields.kind = kind;
@@ -284,7 +311,7 @@ fn settle_code(
     let Some(region) = hit.rect else {
         return (None, reads);
     };
-    for attempt in 0..MAX_REREADS {
+    for attempt in 0..reread.attempts() {
         let read = match reread.reread(region, charset, attempt) {
             Some(raw) => Read::of(reread.reader(attempt), &raw, &valid),
             None => Read::none(reread.reader(attempt)),

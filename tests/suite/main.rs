@@ -22,6 +22,7 @@ mod harness;
 mod image_intake;
 mod intake;
 mod integration;
+mod line_reader;
 mod live_service;
 mod network_partition;
 mod non_report_pages;

@@ -19,6 +19,15 @@ use credverify::vcode_trials::MAX_LOOKUPS;
 
 const CODES: [&str; 2] = ["vcode", "certificate_no"];
 
+/// The reader as a worker with `.line-reader/` runs it: Tesseract for the
+/// page, PP-OCR reading names and codes again.
+fn config() -> OcrConfig {
+    OcrConfig {
+        line_reader: Some(crate::common::line_reader::dir()),
+        ..OcrConfig::default()
+    }
+}
+
 fn read_all(pool: &OcrPool, fixtures: &[Fixture]) -> (Tally, CodeReach) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -65,7 +74,7 @@ fn assert_codes(title: &str, tally: &Tally) {
 
 #[test]
 fn fixtures_are_read_accurately() {
-    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let pool = OcrPool::new(config()).expect("Tesseract with chi_sim");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots");
     let all = fixtures::load(&dir);
     assert!(
@@ -82,6 +91,15 @@ fn fixtures_are_read_accurately() {
         verdict.accuracy() >= 0.98,
         "verdict fields {:.2}% < 98%",
         verdict.accuracy() * 100.0
+    );
+    // Names: Tesseract alone read 51%; with the second line reader 91%
+    // was measured (BENCHMARKS.md), the misses rare characters the model
+    // lacks (䶮, 赟) or doubts (垚).
+    let name = tally.key("name");
+    assert!(
+        name.accuracy() >= 0.88,
+        "names {:.1}% < 88%",
+        name.accuracy() * 100.0
     );
 }
 
@@ -101,7 +119,7 @@ fn shared_samples_are_read_accurately() {
         );
         return;
     }
-    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let pool = OcrPool::new(config()).expect("Tesseract with chi_sim");
     let start = Instant::now();
     let (tally, codes) = read_all(&pool, &samples);
     report(
@@ -115,7 +133,7 @@ fn shared_samples_are_read_accurately() {
 
 #[test]
 fn held_out_family_is_read_accurately() {
-    let pool = OcrPool::new(OcrConfig::default()).expect("Tesseract with chi_sim");
+    let pool = OcrPool::new(config()).expect("Tesseract with chi_sim");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/screenshots-holdout");
     let all = fixtures::load(&dir);
     assert!(
@@ -135,24 +153,31 @@ fn held_out_family_is_read_accurately() {
     // Floors below what was measured (BENCHMARKS.md), not fitted to it: a
     // wrong certificate number is never emitted; the 在线验证码 is reached
     // (confirmed, or found within the lookups a record may spend) on at
-    // least 85% of the images that print one (measured 95%: one code was
+    // least 90% of the images that print one (measured 95%: one code was
     // read the same wrong way by two readers, which the service's "unknown
     // code" turns into a review, not a rejection); the fields a verdict
-    // compares at least 93% (measured 95.5%).
+    // compares at least 94% (measured 95.8%); names at least 90% (measured
+    // 95% with the second line reader, 50% with Tesseract alone).
     assert_eq!(
         tally.key("certificate_no").wrong,
         0,
         "held out: a wrong certificate_no was emitted"
     );
     assert!(
-        codes.reached() * 100 >= codes.shown * 85,
+        codes.reached() * 100 >= codes.shown * 90,
         "held out: {}",
         codes.render()
     );
     let verdict = tally.total(Some(&VERDICT_FIELDS));
     assert!(
-        verdict.accuracy() >= 0.93,
-        "held out: verdict fields {:.2}% < 93%",
+        verdict.accuracy() >= 0.94,
+        "held out: verdict fields {:.2}% < 94%",
         verdict.accuracy() * 100.0
+    );
+    let name = tally.key("name");
+    assert!(
+        name.accuracy() >= 0.90,
+        "held out: names {:.1}% < 90%",
+        name.accuracy() * 100.0
     );
 }

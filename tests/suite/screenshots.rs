@@ -91,7 +91,7 @@ async fn screenshot_records_decide_on_the_services_data(db: &TestDb) {
             Status::Verified,
             None,
         ),
-        // 武䶮浩: Tesseract has no 䶮 and reads 武美浩; the code is still read,
+        // 武䶮浩: neither Tesseract nor PP-OCRv4 knows 䶮 (武美浩, 武龚浩); the code is still read,
         // and the service's name is the one compared with the registration.
         (
             "rare character",
@@ -361,4 +361,106 @@ async fn killed_during_ocr(db: &TestDb) {
 on_both_backends!(
     job_of_a_worker_killed_during_ocr_is_rerun_by_its_successor,
     killed_during_ocr
+);
+
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+async fn health_and_gauge(addr: &str) -> (serde_json::Value, String) {
+    let http = reqwest::Client::new();
+    common::eventually(
+        Duration::from_secs(30),
+        "the health check answers",
+        || async {
+            http.get(format!("http://{addr}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+    )
+    .await;
+    let health = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = metrics
+        .lines()
+        .find(|l| l.starts_with("credverify_line_reader "))
+        .unwrap_or_else(|| panic!("no credverify_line_reader in\n{metrics}"))
+        .to_string();
+    (health, gauge)
+}
+
+/// A worker without the second line reader (no `.line-reader` where it
+/// runs, no `--line-reader-dir`) reads screenshots with Tesseract alone,
+/// as before, and says so; one given the directory says it has it.
+async fn worker_without_the_line_reader(db: &TestDb) {
+    let (_sandbox, url) = common::sandbox_with(registry("report-007")).await;
+    let id = db
+        .store
+        .submit(&upload("report-004", None, CredentialFields::default()))
+        .await
+        .unwrap()
+        .record_id;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut worker = common::bin()
+        .current_dir(elsewhere.path())
+        .env_remove("CREDVERIFY_LINE_READER_DIR")
+        .args(["--database-url", &db.url, "worker", "--chsi-url", &url])
+        .args(["--chsi-rate", "0", "--poll-ms", "100", "--ocr-threads", "1"])
+        .args(["--metrics-addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::eventually(Duration::from_secs(60), "the record is decided", || async {
+        db.store.record(id).await.unwrap().unwrap().status != Status::Unverified
+    })
+    .await;
+    let (health, gauge) = health_and_gauge(&addr).await;
+    common::sigkill(&mut worker);
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
+    assert_eq!(health["line_reader"], false, "{health}");
+    assert_eq!(gauge, "credverify_line_reader 0");
+
+    let dir = common::line_reader::dir();
+    let addr = free_addr();
+    let mut worker = common::bin()
+        .current_dir(elsewhere.path())
+        .args(["--database-url", &db.url, "worker", "--chsi-url", &url])
+        .args(["--ocr-threads", "1", "--metrics-addr", &addr])
+        .arg("--line-reader-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (health, gauge) = health_and_gauge(&addr).await;
+    common::sigkill(&mut worker);
+    assert_eq!(health["line_reader"], true, "{health}");
+    assert_eq!(gauge, "credverify_line_reader 1");
+}
+on_both_backends!(
+    a_worker_without_the_line_reader_reads_as_before_and_says_so,
+    worker_without_the_line_reader
 );

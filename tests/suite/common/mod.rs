@@ -2,6 +2,7 @@
 //! sandbox verification service, and the worker driven in `--drain` mode.
 
 pub mod fixtures;
+pub mod line_reader;
 pub mod pg;
 pub mod synthetic;
 
@@ -223,8 +224,26 @@ pub fn fast_retry() -> RetryPolicy {
 }
 
 /// One OCR engine shared by the tests of a binary: loading chi_sim takes a
-/// second and ~60 MiB, and the tests' images are few.
+/// second and ~60 MiB, and the tests' images are few. It has the second
+/// line reader, as a deployed worker does (`scripts/fetch-line-reader`).
 pub fn ocr() -> Arc<dyn ScreenshotReader> {
+    static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        Arc::new(
+            credverify::ocr::OcrPool::new(credverify::ocr::OcrConfig {
+                threads: 1,
+                line_reader: Some(line_reader::dir()),
+                ..Default::default()
+            })
+            .expect("Tesseract with chi_sim (scripts/setup-system installs it)"),
+        )
+    })
+    .clone()
+}
+
+/// Tesseract alone, as a worker without the second line reader reads: its
+/// readers still disagree on some codes, which the candidate tests need.
+pub fn ocr_tesseract_only() -> Arc<dyn ScreenshotReader> {
     static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         Arc::new(

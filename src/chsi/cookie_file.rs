@@ -69,7 +69,7 @@ pub fn parse(text: &str, host: &str, now: i64) -> Result<Vec<FileCookie>, Cookie
         .map(|c| FileCookie {
             name: c.name,
             value: c.value,
-            path: if c.path.starts_with('/') {
+            path: if is_cookie_path(&c.path) {
                 c.path
             } else {
                 "/".into()
@@ -172,6 +172,14 @@ fn is_token(s: &str) -> bool {
         .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
+/// RFC 6265's path-value, and absolute: no control characters and no `;`,
+/// which would end the path and start an attribute of the file's choosing
+/// in the `Set-Cookie` line the client's jar is given. Anything else falls
+/// back to `/`. (Found by the `outside_text` fuzz target: a NUL in a path.)
+fn is_cookie_path(s: &str) -> bool {
+    s.starts_with('/') && s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';')
+}
+
 fn is_cookie_value(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_graphic() && !b",;\\\"".contains(&b))
@@ -252,6 +260,19 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn a_path_cannot_smuggle_attributes_or_control_characters() {
+        let text = "www.chsi.com.cn\tFALSE\t/x\0lcx\tFALSE\t0\ta\t1\n\
+            www.chsi.com.cn\tFALSE\t/; Domain=evil.example\tFALSE\t0\tb\t2\n\
+            www.chsi.com.cn\tFALSE\t/xlcx\tFALSE\t0\tc\t3\n";
+        let lines: Vec<String> = parse(text, "www.chsi.com.cn", NOW)
+            .unwrap()
+            .iter()
+            .map(FileCookie::set_cookie_line)
+            .collect();
+        assert_eq!(lines, ["a=1; Path=/", "b=2; Path=/", "c=3; Path=/xlcx"]);
+    }
 
     #[test]
     fn netscape_files_keep_the_service_host_cookies_only() {

@@ -764,7 +764,9 @@ fn run_python(what: &str, script: &str, stdin: &str) -> Option<std::process::Out
             !in_ci,
             "CI=true and {what} cannot run: {why} (scripts/setup-system --postgres installs it)"
         );
-        common::skip(&format!("{what}: {why} (run scripts/setup-system --postgres)"));
+        common::skip(&format!(
+            "{what}: {why} (run scripts/setup-system --postgres)"
+        ));
         None
     };
     let child = std::process::Command::new(&python)

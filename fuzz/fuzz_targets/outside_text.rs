@@ -15,8 +15,15 @@ fuzz_target!(|data: &[u8]| {
     assert!(
         shown
             .chars()
-            .all(|c| c == '\n' || !(c.is_control() || is_bidi(c))),
+            .all(|c| matches!(c, '\n' | '\t') || !(c.is_control() || is_bidi(c))),
         "control or bidi character left in {shown:?}"
+    );
+
+    // A log line stays one line.
+    let line = terminal::safe_line(&text);
+    assert!(
+        !line.chars().any(|c| c.is_control() || is_bidi(c)),
+        "control or bidi character left in log line {line:?}"
     );
 
     // A masked URL shows no password and no query.

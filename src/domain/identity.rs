@@ -83,6 +83,12 @@ impl IdNumber {
         if v.chars().count() != 18 {
             return Err(IdNumberError::Length(v.chars().count()));
         }
+        // Byte offsets below are character offsets only for ASCII: 18
+        // characters with one multi-byte among them panicked the split
+        // (found by the `identifiers` fuzz target).
+        if !v.is_ascii() {
+            return Err(IdNumberError::Chars);
+        }
         let (body, last) = v.split_at(17);
         if !body.chars().all(|c| c.is_ascii_digit())
             || !(last == "X" || last.chars().all(|c| c.is_ascii_digit()))
@@ -275,6 +281,15 @@ mod tests {
         );
         assert_eq!(
             IdNumber::parse("11010519990418A02X"),
+            Err(IdNumberError::Chars)
+        );
+        // 18 characters, one of them multi-byte: refused, not a panic.
+        assert_eq!(
+            IdNumber::parse("103'\u{fffd}11\u{fffd}\u{fffd}\u{fffd}11\u{fffd}1\u{fffd}\u{fffd}21"),
+            Err(IdNumberError::Chars)
+        );
+        assert_eq!(
+            IdNumber::parse("11010519990418002é"),
             Err(IdNumberError::Chars)
         );
     }

@@ -372,6 +372,19 @@ pub struct OcrArgs {
     /// present. Without one, Tesseract reads every value.
     #[arg(long, env = "CREDVERIFY_LINE_READER_DIR")]
     pub line_reader_dir: Option<std::path::PathBuf>,
+    /// Names read from a screenshot with less confidence than this (0–100, the least sure
+    /// character's) are left out as unread. 0 keeps every name (for measuring:
+    /// scripts/confidence-floor).
+    #[arg(long, env = "CREDVERIFY_MIN_NAME_CONFIDENCE",
+          default_value_t = crate::parse::ConfidenceFloors::MEASURED.names,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub min_name_confidence: u8,
+    /// Other values read with less confidence than this are left out; codes are exempt (two
+    /// reads must agree on them). 0 keeps every value.
+    #[arg(long, env = "CREDVERIFY_MIN_VALUE_CONFIDENCE",
+          default_value_t = crate::parse::ConfidenceFloors::MEASURED.values,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub min_value_confidence: u8,
 }
 
 impl OcrArgs {
@@ -381,6 +394,10 @@ impl OcrArgs {
             datapath: self.tessdata.clone(),
             deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
             line_reader: self.line_reader(),
+            confidence_floors: crate::parse::ConfidenceFloors {
+                names: self.min_name_confidence,
+                values: self.min_value_confidence,
+            },
             ..crate::ocr::OcrConfig::default()
         }
     }

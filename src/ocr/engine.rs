@@ -261,7 +261,7 @@ impl Reread for RegionReader<'_> {
         crate::parse::MAX_REREADS + u8::from(self.line.is_some())
     }
 
-    fn sure_name(&mut self, region: Rect) -> Option<String> {
+    fn sure_name(&mut self, region: Rect) -> Option<(String, f32)> {
         let read = self.line_read(region)?;
         super::second_reading::sure_name(&read)
     }

@@ -55,6 +55,7 @@ pub fn parse(hocr: &str, width: i32, height: i32) -> OcrPage {
         width,
         height,
         lines,
+        redactions: Vec::new(),
     }
 }
 

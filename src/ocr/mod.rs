@@ -16,6 +16,7 @@ pub mod output;
 pub mod pool;
 pub mod preprocess;
 mod reader;
+pub mod redaction_boxes;
 pub mod second_reading;
 mod tess;
 pub use reader::LazyOcr;

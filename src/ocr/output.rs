@@ -8,19 +8,27 @@ use super::ScreenshotError;
 use crate::domain::Field;
 use crate::parse::ParsedScreenshot;
 
-/// `{"image": PATH, "kind": ..., "layout": ..., "fields": {...}}`, absent
-/// fields left out; `kind` and `layout` are `null` when unknown.
+/// `{"image": PATH, "kind": ..., "layout": ..., "fields": {...},
+/// "confidence": {...}}`, absent fields left out; `kind` and `layout` are
+/// `null` when unknown; `confidence` has the reader's confidence (0–100)
+/// in each value of `fields`, under the same key.
 pub fn json_line(image: &str, parsed: &ParsedScreenshot) -> String {
     let fields: Map<String, Value> = parsed
         .fields
         .iter()
         .map(|(f, v)| (f.key().to_string(), Value::String(v.to_string())))
         .collect();
+    let confidence: Map<String, Value> = parsed
+        .fields
+        .iter()
+        .filter_map(|(f, _)| Some((f.key().to_string(), json!(parsed.confidence.get(&f)?))))
+        .collect();
     json!({
         "image": image,
         "kind": parsed.kind.map(|k| k.as_str()),
         "layout": parsed.layout.map(|l| l.as_str()),
         "fields": fields,
+        "confidence": confidence,
     })
     .to_string()
 }
@@ -35,12 +43,12 @@ pub fn json_error_line(image: &str, err: &ScreenshotError) -> String {
     json!({"image": image, "error": code, "detail": detail}).to_string()
 }
 
-/// A readable table of one result: label, key and value for every field,
-/// `—` for those that could not be read.
+/// A readable table of one result: label, key, value and the reader's
+/// confidence for every field, `—` for those that could not be read.
 pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["字段", "key", "value"]);
+    t.set_header(vec!["字段", "key", "value", "confidence"]);
     let layout = parsed
         .layout
         .map_or("— (not a CHSI result)", |l| l.as_str());
@@ -53,10 +61,16 @@ pub fn table(image: &str, parsed: &ParsedScreenshot) -> String {
             None => true,
         };
         if printed || parsed.fields.get(*f).is_some() {
+            let confidence = parsed
+                .confidence
+                .get(f)
+                .filter(|_| parsed.fields.get(*f).is_some())
+                .map_or(String::new(), u8::to_string);
             t.add_row(vec![
                 f.label(),
                 f.key(),
                 parsed.fields.get(*f).unwrap_or("—"),
+                confidence.as_str(),
             ]);
         }
     }
@@ -78,17 +92,19 @@ mod tests {
         };
         p.fields.kind = Some(Kind::Degree);
         p.fields.set(Field::degree, "理学学士学位");
+        p.confidence.insert(Field::degree, 87);
         let v: Value = serde_json::from_str(&json_line("a.png", &p)).unwrap();
         assert_eq!(
             v,
             json!({"image": "a.png", "kind": "degree", "layout": "degree",
-                   "fields": {"degree": "理学学士学位"}})
+                   "fields": {"degree": "理学学士学位"},
+                   "confidence": {"degree": 87}})
         );
         let none: Value =
             serde_json::from_str(&json_line("b.png", &ParsedScreenshot::default())).unwrap();
         assert_eq!(
             none,
-            json!({"image": "b.png", "kind": null, "layout": null, "fields": {}})
+            json!({"image": "b.png", "kind": null, "layout": null, "fields": {}, "confidence": {}})
         );
     }
 
@@ -100,8 +116,10 @@ mod tests {
             ..Default::default()
         };
         p.fields.set(Field::school, "郑州大学");
+        p.confidence.insert(Field::school, 93);
         let t = table("x.png", &p);
         assert!(t.contains("郑州大学") && t.contains("report") && t.contains('—'));
+        assert!(t.contains("93"), "{t}");
         assert!(!t.contains("awarding_unit"));
     }
 }

@@ -19,6 +19,7 @@ use super::engine::{Engine, EngineError, RegionReader};
 use super::intake::{self, Limits};
 use super::line_reader::LineReader;
 use super::preprocess::{self, Preprocess};
+use super::redaction_boxes;
 use crate::parse::{self, Codes, ParsedScreenshot};
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ pub struct OcrConfig {
     /// The second line reader's directory (`scripts/fetch-line-reader`);
     /// `None`, or one that fails to load: Tesseract reads every value.
     pub line_reader: Option<super::line_reader::LineReaderDir>,
+    /// Values read with less confidence (0–100) are left out, as if not
+    /// read ([`ParsedScreenshot::drop_doubtful`]).
+    pub confidence_floors: parse::ConfidenceFloors,
 }
 
 impl Default for OcrConfig {
@@ -56,6 +60,7 @@ impl Default for OcrConfig {
             code_lang: Some("eng".to_string()),
             deadline: Duration::from_secs(30),
             line_reader: None,
+            confidence_floors: parse::ConfidenceFloors::MEASURED,
         }
     }
 }
@@ -368,6 +373,8 @@ fn read(
     let gray = intake::decode(bytes, &config.limits)?;
     let gray_size = gray.dimensions();
     let t1 = Instant::now();
+    // On the upload as it is: the preprocessing inverts dark regions.
+    let redactions = redaction_boxes::find(&gray);
     let prepared = preprocess::prepare(gray, &config.preprocess);
     let t2 = Instant::now();
     // Text the pixel limit kept too small to read: Tesseract would spend its
@@ -407,6 +414,11 @@ fn read(
         }
         other => other?,
     };
+    let mut page = page;
+    page.redactions = redactions
+        .into_iter()
+        .map(|r| redaction_boxes::scaled(r, prepared.scale))
+        .collect();
     let t3 = Instant::now();
     let mut reader = RegionReader {
         engine,
@@ -418,7 +430,11 @@ fn read(
         line_reads: 0,
         line_time: Duration::ZERO,
     };
-    let parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
+    let mut parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
+    let doubtful = parsed.drop_doubtful(config.confidence_floors);
+    if !doubtful.is_empty() {
+        debug!(fields = ?doubtful, "values read with too little confidence left out");
+    }
     let t4 = Instant::now();
     add(&counters.decode, t1 - t0);
     add(&counters.preprocess, t2 - t1);

@@ -115,11 +115,13 @@ pub fn code_text(read: &LineRead, charset: &str) -> String {
 }
 
 /// The name a crop read gives, if the model was sure enough of it and read
-/// as many characters as the crop is wide.
-pub fn sure_name(r: &CropRead) -> Option<String> {
+/// as many characters as the crop is wide, with its confidence in the least
+/// sure character (0–100).
+pub fn sure_name(r: &CropRead) -> Option<(String, f32)> {
     let (text, confidence) = name_text(&r.read);
     let n = text.chars().count();
-    (confidence >= NAME_MIN_CONFIDENCE && plausible_width(r.aspect, n)).then_some(text)
+    (confidence >= NAME_MIN_CONFIDENCE && plausible_width(r.aspect, n))
+        .then_some((text, confidence * 100.0))
 }
 
 /// Whether a crop `aspect` times as wide as high holds no more than `n`
@@ -211,7 +213,9 @@ mod tests {
                 aspect,
             })
         };
-        assert_eq!(sure("林平赟", 0.99, 2.71).as_deref(), Some("林平赟"));
+        let (name, conf) = sure("林平赟", 0.99, 2.71).unwrap();
+        assert_eq!(name, "林平赟");
+        assert!((conf - 99.0).abs() < 1e-3, "{conf}");
         assert_eq!(sure("林平", 0.99, 2.71), None);
         assert_eq!(sure("黄垚", 0.39, 1.89), None);
     }

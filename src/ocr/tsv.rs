@@ -52,6 +52,7 @@ pub fn parse(tsv: &str, width: i32, height: i32) -> OcrPage {
         width,
         height,
         lines,
+        redactions: Vec::new(),
     }
 }
 

@@ -9,8 +9,11 @@ pub mod layout;
 pub mod page;
 pub mod values;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::domain::fields::FieldClass;
 use crate::domain::{CredentialFields, Field, Kind};
 
 pub use layout::Layout;
@@ -29,6 +32,81 @@ pub struct ParsedScreenshot {
     /// decide between.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vcode_candidates: Vec<String>,
+    /// How sure the reader was of each value in `fields` (0–100): the
+    /// lowest confidence among its characters, from Tesseract or, where it
+    /// read the value again, the second line reader.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confidence: BTreeMap<Field, u8>,
+}
+
+/// The confidences (0–100) below which a value is not taken as read, set
+/// with `scripts/confidence-floor` on `fixtures/screenshots/` (the set the
+/// reader is tuned on) and checked on `fixtures/screenshots-holdout/`
+/// (BENCHMARKS.md, "Value confidences").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfidenceFloors {
+    /// Names (姓名, 校(院)长姓名). Wrong names cluster low: at 80, 7 of 17
+    /// wrong ones are left out for 2 of 98 right ones (held out: 3 of 9
+    /// for 1 of 49); higher floors lose right names faster than wrong ones.
+    pub names: u8,
+    /// Every other value. The few wrong ones are read as surely as the
+    /// right ones (89–96), so no floor pays; this one only leaves out reads
+    /// less sure than any right value seen in either set.
+    pub values: u8,
+}
+
+impl ConfidenceFloors {
+    pub const MEASURED: ConfidenceFloors = ConfidenceFloors {
+        names: 80,
+        values: 30,
+    };
+
+    /// No floor: every value read is kept (for measuring).
+    pub const NONE: ConfidenceFloors = ConfidenceFloors {
+        names: 0,
+        values: 0,
+    };
+
+    fn of(&self, field: Field) -> u8 {
+        match field.class() {
+            FieldClass::Name => self.names,
+            _ => self.values,
+        }
+    }
+}
+
+impl Default for ConfidenceFloors {
+    fn default() -> Self {
+        Self::MEASURED
+    }
+}
+
+impl ParsedScreenshot {
+    /// Leaves out every value read with less confidence than its floor, and
+    /// returns the fields left out. Codes are exempt: they are accepted only
+    /// when two reads agree, which says more than one read's confidence.
+    pub fn drop_doubtful(&mut self, floors: ConfidenceFloors) -> Vec<Field> {
+        let doubtful: Vec<Field> = self
+            .confidence
+            .iter()
+            .filter(|(f, c)| **c < floors.of(**f) && f.class() != FieldClass::Code)
+            .map(|(f, _)| *f)
+            .collect();
+        for f in &doubtful {
+            *self.fields.slot(*f) = None;
+            self.confidence.remove(f);
+        }
+        doubtful
+    }
+}
+
+/// A confidence (0–100, possibly unknown) as a whole percentage.
+fn percent(conf: f32) -> u8 {
+    if conf.is_finite() {
+        conf.round().clamp(0.0, 100.0) as u8
+    } else {
+        0
+    }
 }
 
 /// A second look at part of the page, restricted to `charset`. The engine
@@ -53,7 +131,9 @@ pub trait Reread {
     /// The name at `region` as a second reader (another model) read it,
     /// when that reader is sure of every character; `None` without such a
     /// reader or when it is unsure, and the page read stands.
-    fn sure_name(&mut self, _region: Rect) -> Option<String> {
+    /// Returns the name with the reader's confidence in its least sure
+    /// character (0–100).
+    fn sure_name(&mut self, _region: Rect) -> Option<(String, f32)> {
         None
     }
 }
@@ -118,9 +198,9 @@ pub const MAX_REREADS: u8 = 4;
 pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let markers = layout::markers(page);
     let scanned: Vec<labels::LineLabels> = page.lines.iter().map(labels::scan_line).collect();
-    let hits: Vec<labels::Hit> = scanned.iter().flat_map(|l| l.hits.clone()).collect();
+    let all_hits: Vec<&labels::Hit> = scanned.iter().flat_map(|l| &l.hits).collect();
     let distinct_fields = {
-        let mut f: Vec<Field> = hits.iter().map(|h| h.field).collect();
+        let mut f: Vec<Field> = all_hits.iter().map(|h| h.field).collect();
         f.sort();
         f.dedup();
         f.len()
@@ -137,13 +217,30 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         return ParsedScreenshot::default();
     }
 
+    // A value a redaction box covers in part is not the value: what is
+    // left of it would be read as a whole (王 for a blacked-out 王某某).
+    let hits: Vec<labels::Hit> = page
+        .lines
+        .iter()
+        .zip(&scanned)
+        .flat_map(|(line, scan)| {
+            let h = line.char_height();
+            scan.hits
+                .iter()
+                .filter(move |hit| !hit.rect.is_some_and(|r| page.redacted(r, h)))
+                .cloned()
+        })
+        .collect();
+
     let mut fields = CredentialFields::default();
+    let mut confidence: BTreeMap<Field, u8> = BTreeMap::new();
     for hit in &hits {
         if CODE_FIELDS.iter().any(|(f, ..)| *f == hit.field) || fields.get(hit.field).is_some() {
             continue;
         }
         if let Some(v) = values::repair(hit.field, &hit.raw) {
             fields.set(hit.field, v);
+            confidence.insert(hit.field, percent(hit.conf));
         }
     }
     // Lines whose label was unreadable: a closed-vocabulary value standing
@@ -153,13 +250,15 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         if scan.labels > 0 {
             continue;
         }
-        if let Some((field, term)) = line
-            .words
-            .last()
-            .and_then(|w| values::vocabulary_term(&w.text))
+        let Some(word) = line.words.last() else {
+            continue;
+        };
+        if let Some((field, term)) = values::vocabulary_term(&word.text)
             && fields.get(field).is_none()
+            && !page.redacted(word.rect, line.char_height())
         {
             fields.set(field, term);
+            confidence.insert(field, percent(word.conf));
         }
     }
     // The name, read again by a second reader that is surer of Han
@@ -170,17 +269,21 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
             .iter()
             .find(|h| h.field == Field::name)
             .and_then(|h| h.rect)
-        && let Some(name) = r
+        && let Some((name, conf)) = r
             .sure_name(region)
-            .and_then(|t| values::repair(Field::name, &t))
+            .and_then(|(t, conf)| Some((values::repair(Field::name, &t)?, conf)))
     {
         fields.set(Field::name, name);
+        confidence.insert(Field::name, percent(conf));
     }
     let kind = markers.kind.or_else(|| kind_from_fields(&fields));
     fields.kind = kind;
     // A degree page's 学科/专业 read without its 学科 is still the discipline.
     if kind == Some(Kind::Degree) && fields.discipline.is_none() {
         fields.discipline = fields.major.take();
+        if let Some(c) = confidence.remove(&Field::major) {
+            confidence.insert(Field::discipline, c);
+        }
     }
 
     let mut code_votes: Vec<code_candidates::Vote> = Vec::new();
@@ -190,6 +293,7 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
             let (settled, reads) = settle_code(hit, charset, confirm, kind, &fields, &mut codes);
             if let Some(v) = settled {
                 fields.set(field, v);
+                confidence.insert(field, percent(hit.conf));
                 break;
             }
             if field == Field::vcode {
@@ -219,6 +323,7 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         kind: fields.kind,
         fields,
         vcode_candidates,
+        confidence,
     }
 }
 

@@ -88,6 +88,10 @@ pub struct OcrPage {
     pub width: i32,
     pub height: i32,
     pub lines: Vec<OcrLine>,
+    /// Solid dark boxes painted over the page (a publisher's redactions),
+    /// in the page's pixels. Tesseract reads such a box as nothing or as a
+    /// stray character, so a value partly covered by one looks whole.
+    pub redactions: Vec<Rect>,
 }
 
 impl OcrPage {
@@ -130,6 +134,7 @@ impl OcrPage {
             width,
             height,
             lines,
+            redactions: Vec::new(),
         };
 
         fn word(text: &str, start: i32, end: i32, top: i32, cell: i32) -> OcrWord {
@@ -145,6 +150,21 @@ impl OcrPage {
                 chars: Vec::new(),
             }
         }
+    }
+
+    /// Whether a redaction box covers part of the value at `value` on a
+    /// line whose characters are `char_height` high, or stands right after
+    /// it (王 followed by a box is not a one-character name). Only boxes of
+    /// about a character's height count: a thick stroke of a big title is
+    /// thinner, a dark banner or photo taller.
+    pub fn redacted(&self, value: Rect, char_height: i32) -> bool {
+        let h = char_height.max(1);
+        self.redactions.iter().any(|b| {
+            let sized = b.height * 10 >= h * 6 && b.height <= h * 2 && b.width * 2 >= h;
+            let overlap_y = b.bottom().min(value.bottom()) - b.top.max(value.top);
+            let beside = b.left < value.right() + h && b.right() > value.left - h;
+            sized && overlap_y * 2 >= b.height.min(value.height) && beside
+        })
     }
 
     pub fn text(&self) -> String {

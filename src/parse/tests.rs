@@ -544,3 +544,81 @@ fn older_labels_name_the_same_fields() {
     assert_eq!(f.level.as_deref(), Some("专科"));
     assert_eq!(f.study_mode.as_deref(), Some("普通全日制"));
 }
+
+/// The box of characters `from..to` of line `row` in [`OcrPage::from_text`]'s
+/// grid.
+fn grid_box(row: i32, from: i32, to: i32) -> Rect {
+    Rect {
+        left: from * 20,
+        top: row * 40,
+        width: (to - from) * 20,
+        height: 20,
+    }
+}
+
+#[test]
+fn a_value_a_redaction_box_covers_or_follows_is_left_out() {
+    // 姓名 on line 4, its value from column 17.
+    // 尹梓 and a box where 晗 was.
+    let half_hidden = REPORT.replace("尹梓晗", "尹梓");
+    let mut page = OcrPage::from_text(&half_hidden);
+    assert_eq!(
+        parse_page(&page, Codes::SingleRead).fields.name.as_deref(),
+        Some("尹梓"),
+        "without the box what is left is taken for the name"
+    );
+    page.redactions = vec![grid_box(4, 19, 20)];
+    let p = parse_page(&page, Codes::SingleRead);
+    assert_eq!(p.fields.name, None, "尹梓 followed by a box is no name");
+    assert!(!p.confidence.contains_key(&Field::name));
+    // The rest of the page stands.
+    assert_eq!(p.fields.school.as_deref(), Some("北京卫生职业学院"));
+    assert_eq!(p.layout, Some(Layout::Report));
+
+    // A box over part of a whole-looking value.
+    let mut page = OcrPage::from_text(REPORT);
+    page.redactions = vec![grid_box(4, 18, 19)];
+    assert_eq!(parse_page(&page, Codes::SingleRead).fields.name, None);
+
+    // Boxes elsewhere, or too small to hide a character, hide nothing.
+    let mut page = OcrPage::from_text(REPORT);
+    page.redactions = vec![
+        grid_box(9, 30, 32),
+        Rect {
+            height: 4,
+            ..grid_box(4, 20, 22)
+        },
+    ];
+    assert_eq!(
+        parse_page(&page, Codes::SingleRead).fields.name.as_deref(),
+        Some("尹梓晗")
+    );
+}
+
+#[test]
+fn each_value_carries_its_confidence_and_doubtful_ones_can_be_left_out() {
+    let mut p = single(REPORT);
+    // `from_text` words are read with confidence 95.
+    for (f, _) in p.fields.iter() {
+        assert_eq!(p.confidence.get(&f), Some(&95), "{f}");
+    }
+    assert_eq!(p.confidence.len(), p.fields.iter().count());
+    let floors = |names, values| ConfidenceFloors { names, values };
+    assert!(p.drop_doubtful(floors(95, 95)).is_empty());
+    // Names have a floor of their own.
+    assert_eq!(
+        p.drop_doubtful(floors(96, 0)),
+        vec![Field::name, Field::principal]
+    );
+    assert_eq!(p.fields.name, None);
+    assert!(p.fields.school.is_some());
+    let dropped = p.drop_doubtful(floors(0, 96));
+    assert!(dropped.contains(&Field::school) && dropped.contains(&Field::major));
+    assert_eq!(p.fields.school, None);
+    // Codes are settled by agreeing reads, not by one read's confidence.
+    assert!(p.fields.vcode.is_some() && p.fields.certificate_no.is_some());
+    assert_eq!(
+        p.fields.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        p.confidence.keys().copied().collect::<Vec<_>>()
+    );
+}

@@ -30,6 +30,7 @@ mod ocr_accuracy;
 mod pipeline;
 mod properties;
 mod queues;
+mod redactions;
 mod reliability;
 mod screenshots;
 mod security;

@@ -94,12 +94,19 @@ fn fixtures_are_read_accurately() {
     );
     // Names: Tesseract alone read 51%; with the second line reader 91%
     // was measured (BENCHMARKS.md), the misses rare characters the model
-    // lacks (䶮, 赟) or doubts (垚).
+    // lacks (䶮, 赟) or doubts (垚). The confidence floor then leaves out
+    // doubtful names (88.8%, 1 wrong, 8 omitted): a name not read is
+    // better than a name invented.
     let name = tally.key("name");
     assert!(
-        name.accuracy() >= 0.88,
-        "names {:.1}% < 88%",
+        name.accuracy() >= 0.85,
+        "names {:.1}% < 85%",
         name.accuracy() * 100.0
+    );
+    let names_shown = tally.key("name").wrong + tally.key("principal").wrong;
+    assert!(
+        names_shown <= 12,
+        "{names_shown} wrong names (姓名, 校(院)长姓名) shown; 10 measured with the floor, 17 without"
     );
 }
 
@@ -179,5 +186,10 @@ fn held_out_family_is_read_accurately() {
         name.accuracy() >= 0.90,
         "held out: names {:.1}% < 90%",
         name.accuracy() * 100.0
+    );
+    let names_shown = tally.key("name").wrong + tally.key("principal").wrong;
+    assert!(
+        names_shown <= 8,
+        "held out: {names_shown} wrong names shown; 6 measured with the floor, 9 without"
     );
 }

@@ -18,7 +18,8 @@ pub struct OcrCmdArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// One JSON object per image per line, in the order given:
-    /// {"image", "kind", "layout", "fields"} or {"image", "error", "detail"}.
+    /// {"image", "kind", "layout", "fields", "confidence"} or {"image", "error", "detail"};
+    /// "confidence" holds the reader's confidence (0–100) in each value of "fields".
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

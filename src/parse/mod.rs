@@ -118,7 +118,16 @@ pub const MAX_REREADS: u8 = 4;
 pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let markers = layout::markers(page);
     let scanned: Vec<labels::LineLabels> = page.lines.iter().map(labels::scan_line).collect();
-    let hits: Vec<labels::Hit> = scanned.iter().flat_map(|l| l.hits.clone()).collect();
+    let mut hits: Vec<labels::Hit> = scanned.iter().flat_map(|l| l.hits.clone()).collect();
+    // A code printed over its caption: the caption stands alone on its line.
+    for (field, caption) in scanned.iter().flat_map(|l| &l.bare) {
+        if *field == Field::vcode
+            && let Some(hit) = layout::words_above(page, *caption)
+                .and_then(|line| labels::unlabelled_value(&line, Field::vcode))
+        {
+            hits.push(hit);
+        }
+    }
     let distinct_fields = {
         let mut f: Vec<Field> = hits.iter().map(|h| h.field).collect();
         f.sort();
@@ -175,6 +184,16 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
             .and_then(|t| values::repair(Field::name, &t))
     {
         fields.set(Field::name, name);
+    }
+    // `注册学籍（预计毕业日期：…）`: the status carries the date when no row
+    // of its own does.
+    if fields.expected_graduation_date.is_none()
+        && let Some(date) = fields
+            .enrollment_status
+            .as_deref()
+            .and_then(values::date_in_status)
+    {
+        fields.expected_graduation_date = Some(date);
     }
     let kind = markers.kind.or_else(|| kind_from_fields(&fields));
     fields.kind = kind;
@@ -247,6 +266,11 @@ fn votes(reads: &[Read]) -> Vec<code_candidates::Vote> {
 }
 
 fn kind_from_fields(fields: &CredentialFields) -> Option<Kind> {
+    // Only a 学籍 record states a 学籍状态 (a 学信档案 学籍 page has no title
+    // saying so).
+    if fields.enrollment_status.is_some() {
+        return Some(Kind::Enrollment);
+    }
     const DEGREE: [Field; 4] = [
         Field::degree_date,
         Field::awarding_unit,

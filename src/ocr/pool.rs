@@ -361,6 +361,63 @@ fn worker(
     }
 }
 
+/// Ruling lines are at least this many text heights long, and this many
+/// pixels when the text height is unknown.
+const RULE_LINE_HEIGHTS: f32 = 8.0;
+const RULE_MIN_PX: f32 = 200.0;
+
+fn count_rereads(counters: &Counters, reader: &RegionReader<'_>) {
+    add(&counters.reread, reader.time);
+    counters
+        .rereads
+        .fetch_add(reader.reads as u64, Ordering::Relaxed);
+    add(&counters.line_read, reader.line_time);
+    counters
+        .line_reads
+        .fetch_add(reader.line_reads as u64, Ordering::Relaxed);
+}
+
+/// Whether a page read leaves something a read without ruling lines may
+/// find: no CHSI page at all, or a report without its 在线验证码.
+fn wants_second_look(parsed: &ParsedScreenshot) -> bool {
+    use parse::Layout;
+    match parsed.layout {
+        None => true,
+        Some(Layout::Report | Layout::Degree | Layout::Enrollment) => {
+            parsed.fields.vcode.is_none() && parsed.vcode_candidates.is_empty()
+        }
+        Some(Layout::Web | Layout::Mobile) => false,
+    }
+}
+
+/// The first read, its absent fields filled from the second when both saw
+/// the same page; the second, when only it saw a CHSI page.
+fn with_second_look(first: ParsedScreenshot, second: ParsedScreenshot) -> ParsedScreenshot {
+    if first.layout.is_none() {
+        return if second.layout.is_some() {
+            second
+        } else {
+            first
+        };
+    }
+    if (second.layout, second.kind) != (first.layout, first.kind) {
+        return first;
+    }
+    let mut out = first;
+    for (field, value) in second.fields.iter() {
+        if out.fields.get(field).is_none() {
+            out.fields.set(field, value);
+            if let Some(c) = second.confidence.get(&field) {
+                out.confidence.insert(field, *c);
+            }
+        }
+    }
+    if out.fields.vcode.is_none() && out.vcode_candidates.is_empty() {
+        out.vcode_candidates = second.vcode_candidates;
+    }
+    out
+}
+
 fn read(
     engine: &mut Engine,
     codes: Option<&mut Engine>,
@@ -415,10 +472,11 @@ fn read(
         other => other?,
     };
     let mut page = page;
-    page.redactions = redactions
+    let redactions: Vec<parse::Rect> = redactions
         .into_iter()
         .map(|r| redaction_boxes::scaled(r, prepared.scale))
         .collect();
+    page.redactions.clone_from(&redactions);
     let t3 = Instant::now();
     let mut reader = RegionReader {
         engine,
@@ -431,23 +489,50 @@ fn read(
         line_time: Duration::ZERO,
     };
     let mut parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
-    let doubtful = parsed.drop_doubtful(config.confidence_floors);
-    if !doubtful.is_empty() {
-        debug!(fields = ?doubtful, "values read with too little confidence left out");
-    }
     let t4 = Instant::now();
     add(&counters.decode, t1 - t0);
     add(&counters.preprocess, t2 - t1);
     add(&counters.recognize, t3 - t2);
     add(&counters.parse, t4 - t3);
-    add(&counters.reread, reader.time);
-    counters
-        .rereads
-        .fetch_add(reader.reads as u64, Ordering::Relaxed);
-    add(&counters.line_read, reader.line_time);
-    counters
-        .line_reads
-        .fetch_add(reader.line_reads as u64, Ordering::Relaxed);
+    count_rereads(counters, &reader);
+    // A grid of bordered cells (the 2010 备案表) reads as nothing, and a
+    // framed line (the 学籍 card's code) goes unread: one more read with the
+    // ruling lines erased, when the page has any.
+    let min_rule = prepared
+        .scaled_text_height()
+        .map_or(RULE_MIN_PX, |h| (h * RULE_LINE_HEIGHTS).max(RULE_MIN_PX));
+    if wants_second_look(&parsed)
+        && let Some(clean) = preprocess::without_rules(&prepared.image, min_rule as u32)
+    {
+        let left = config.deadline.saturating_sub(t0.elapsed());
+        let RegionReader {
+            engine,
+            codes,
+            line,
+            ..
+        } = reader;
+        if let Ok(mut page) = engine.read_page(&clean, left) {
+            page.redactions.clone_from(&redactions);
+            let mut reader = RegionReader {
+                engine,
+                codes,
+                page: &clean,
+                line,
+                reads: 0,
+                time: Duration::ZERO,
+                line_reads: 0,
+                line_time: Duration::ZERO,
+            };
+            let second = parse::parse_page(&page, Codes::Confirmed(&mut reader));
+            count_rereads(counters, &reader);
+            parsed = with_second_look(parsed, second);
+        }
+        add(&counters.recognize, t4.elapsed());
+    }
+    let doubtful = parsed.drop_doubtful(config.confidence_floors);
+    if !doubtful.is_empty() {
+        debug!(fields = ?doubtful, "values read with too little confidence left out");
+    }
     counters.images.fetch_add(1, Ordering::Relaxed);
     debug!(
         bytes = bytes.len(),

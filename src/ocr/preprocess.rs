@@ -149,6 +149,101 @@ pub fn scaled(img: &GrayImage, scale: f32) -> GrayImage {
     resized.unwrap_or_else(|| img.clone())
 }
 
+/// A pixel darker than this may belong to a ruling line (table borders are
+/// often grey: #8a8a8a on the 2010 备案表).
+const RULE_INK: u8 = 215;
+/// The thickest stroke taken for a ruling line, in pixels.
+const RULE_MAX_THICKNESS: u32 = 6;
+
+/// `img` with its ruling lines (table borders, a frame around a line of
+/// text) painted white, or `None` when it has none. A ruling line is a run
+/// of ink at least `min_len` pixels long and at most a few pixels thick: no
+/// character's stroke is that long, and a filled area (a photo, a coloured
+/// bar) is thicker. Tesseract takes a grid of bordered cells for a picture
+/// and reads nothing in it; without the borders it reads the text.
+pub fn without_rules(img: &GrayImage, min_len: u32) -> Option<GrayImage> {
+    let (w, h) = img.dimensions();
+    let ink = |x: u32, y: u32| img.get_pixel(x, y).0[0] < RULE_INK;
+    // Pixels on long runs, along rows (horizontal rules) and columns.
+    let mut along_rows = vec![false; (w * h) as usize];
+    let mut along_cols = vec![false; (w * h) as usize];
+    for y in 0..h {
+        mark_runs(
+            w,
+            |x| ink(x, y),
+            min_len,
+            |x| along_rows[(y * w + x) as usize] = true,
+        );
+    }
+    for x in 0..w {
+        mark_runs(
+            h,
+            |y| ink(x, y),
+            min_len,
+            |y| along_cols[(y * w + x) as usize] = true,
+        );
+    }
+    let mut out = img.clone();
+    let mut erased = false;
+    // A horizontal rule is thin across it, that is, along each column.
+    for x in 0..w {
+        thin_runs(
+            h,
+            |y| along_rows[(y * w + x) as usize],
+            |y| {
+                out.put_pixel(x, y, Luma([255]));
+                erased = true;
+            },
+        );
+    }
+    for y in 0..h {
+        thin_runs(
+            w,
+            |x| along_cols[(y * w + x) as usize],
+            |x| {
+                out.put_pixel(x, y, Luma([255]));
+                erased = true;
+            },
+        );
+    }
+    erased.then_some(out)
+}
+
+/// Calls `mark` for every position of a run of `on` at least `min_len` long.
+fn mark_runs(n: u32, on: impl Fn(u32) -> bool, min_len: u32, mut mark: impl FnMut(u32)) {
+    let mut start = None;
+    for i in 0..=n {
+        match (i < n && on(i), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s >= min_len {
+                    (s..i).for_each(&mut mark);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Calls `mark` for every position of a run of `on` at most
+/// [`RULE_MAX_THICKNESS`] long.
+fn thin_runs(n: u32, on: impl Fn(u32) -> bool, mut mark: impl FnMut(u32)) {
+    let mut start = None;
+    for i in 0..=n {
+        match (i < n && on(i), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s <= RULE_MAX_THICKNESS {
+                    (s..i).for_each(&mut mark);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Side of the square blocks the background is judged in.
 const BLOCK: u32 = 24;
 /// A block whose median is darker than this has a dark background.
@@ -350,6 +445,27 @@ mod tests {
             let (sw, sh) = ((w as f32 * s).round() as u64, (h as f32 * s).round() as u64);
             assert!(sw * sh <= max, "{w}×{h} at {s}");
         }
+    }
+
+    #[test]
+    fn ruling_lines_are_erased_and_text_and_filled_areas_kept() {
+        let mut img = GrayImage::from_pixel(200, 100, Luma([255]));
+        // A grey border row, a thick dark bar, a short stroke.
+        for x in 0..200 {
+            img.put_pixel(x, 10, Luma([138]));
+            for y in 60..80 {
+                img.put_pixel(x, y, Luma([40]));
+            }
+        }
+        for x in 20..40 {
+            img.put_pixel(x, 30, Luma([0]));
+        }
+        let out = without_rules(&img, 100).expect("a rule to erase");
+        assert_eq!(out.get_pixel(50, 10).0[0], 255);
+        assert_eq!(out.get_pixel(25, 30).0[0], 0);
+        assert_eq!(out.get_pixel(50, 70).0[0], 40);
+        let plain = GrayImage::from_pixel(200, 100, Luma([255]));
+        assert!(without_rules(&plain, 100).is_none());
     }
 
     #[test]

@@ -24,12 +24,26 @@ pub struct Label {
     /// left of it after [`skeleton_char`] filtering.
     pub skeleton: &'static str,
     pub target: Target,
+    /// Whether the label is also found with one misread character.
+    pub fuzzy: bool,
 }
 
 const fn field(skeleton: &'static str, f: Field) -> Label {
     Label {
         skeleton,
         target: Target::Field(f),
+        fuzzy: true,
+    }
+}
+
+/// A label found only as printed: one misread character would make a
+/// shorter label and its value look like it (毕（结）业 结业 is one slip
+/// from 毕结业结论).
+const fn exact(skeleton: &'static str, f: Field) -> Label {
+    Label {
+        skeleton,
+        target: Target::Field(f),
+        fuzzy: false,
     }
 }
 
@@ -37,6 +51,7 @@ const fn distractor(skeleton: &'static str) -> Label {
     Label {
         skeleton,
         target: Target::Distractor,
+        fuzzy: true,
     }
 }
 
@@ -74,6 +89,17 @@ pub const LABELS: &[Label] = &[
     field("学历层次", Field::level),
     field("毕业院校", Field::school),
     field("专业名称", Field::major),
+    field("学历类型", Field::category),
+    exact("毕结业结论", Field::completion),
+    // 学籍 reports: the older table's short labels, the card's own rows.
+    field("院校", Field::school),
+    field("院系", Field::department),
+    field("班级", Field::class_name),
+    field("形式", Field::study_mode),
+    field("类型", Field::category),
+    field("学号", Field::student_no),
+    field("学籍状态", Field::enrollment_status),
+    field("预计毕业日期", Field::expected_graduation_date),
     // The web page's menu item, one character away from 在线验证码.
     distractor("在线验证报告"),
     distractor("分院"),
@@ -81,11 +107,9 @@ pub const LABELS: &[Label] = &[
     distractor("更新日期"),
     distractor("有效期至"),
     distractor("民族"),
-    distractor("学号"),
     distractor("考生号"),
     distractor("院校所在地"),
     distractor("入学方式"),
-    distractor("学籍状态"),
     distractor("离校日期"),
     distractor("毕业照片"),
     distractor("学位照片"),
@@ -97,10 +121,12 @@ pub const LABELS: &[Label] = &[
     Label {
         skeleton: "学历信息",
         target: Target::Heading,
+        fuzzy: true,
     },
     Label {
         skeleton: "学位信息",
         target: Target::Heading,
+        fuzzy: true,
     },
 ];
 
@@ -162,6 +188,9 @@ pub struct LineLabels {
     pub hits: Vec<Hit>,
     /// Number of labels of any kind found (fields, distractors, headings).
     pub labels: usize,
+    /// Field labels with nothing after them on the line, and where each
+    /// stands: a caption whose value is printed above or below it.
+    pub bare: Vec<(Field, Rect)>,
 }
 
 struct Found {
@@ -196,17 +225,32 @@ pub fn scan_line(line: &OcrLine) -> LineLabels {
     let mut out = LineLabels {
         hits: Vec::new(),
         labels: found.len(),
+        bare: Vec::new(),
     };
     for (i, f) in found.iter().enumerate() {
         let Target::Field(field) = f.target else {
             continue;
         };
         let stop = found.get(i + 1).map_or(units.len(), |n| n.start);
-        if let Some(hit) = value_after(line, &units, f.end, stop, field, f.exact) {
-            out.hits.push(hit);
+        match value_after(line, &units, f.end, stop, field, f.exact) {
+            Some(hit) => out.hits.push(hit),
+            None => {
+                let words = &line.words[units[f.start].word..=units[f.end - 1].word];
+                let rect = words[1..]
+                    .iter()
+                    .fold(words[0].rect, |r, w| r.union(&w.rect));
+                out.bare.push((field, rect));
+            }
         }
     }
     out
+}
+
+/// The whole of `line` as the value of `field`, for a value printed apart
+/// from its label (the 2010 备案表's code, captioned below).
+pub fn unlabelled_value(line: &OcrLine, field: Field) -> Option<Hit> {
+    let units = units(line);
+    value_after(line, &units, 0, units.len(), field, true)
 }
 
 fn units(line: &OcrLine) -> Vec<Unit> {
@@ -237,6 +281,11 @@ fn best_label_at(
     s: usize,
 ) -> Option<(&'static Label, usize, bool)> {
     let starts_cell = s == 0 || units[skel[s]].gap_before >= CELL_GAP;
+    // Inside brackets a label word is part of a value: the 学籍状态
+    // `注册学籍（预计毕业日期：2025年01月01日）` carries a date, not a row.
+    if in_brackets(&units[..skel[s]]) {
+        return None;
+    }
     let mut best: Option<(&'static Label, usize, bool)> = None;
     let mut fuzzy_tie = false;
     for label in LABELS {
@@ -253,21 +302,32 @@ fn best_label_at(
         let exact = subs == 0;
         // One slip is tolerated in long labels only; the first character
         // must be right so a value's tail is not mistaken for a label.
-        let fuzzy = subs == 1 && n >= 4 && fold(units[skel[s]].ch) == fold(first(label.skeleton));
+        let fuzzy = label.fuzzy
+            && subs == 1
+            && n >= 4
+            && fold(units[skel[s]].ch) == fold(first(label.skeleton));
         if !exact && !fuzzy {
             continue;
         }
         let end = skel[s + n - 1];
+        // A colon ends a label: none stands inside one (毕（结）业：结业 is
+        // 毕结业 and its value, not 毕结业结论 misread).
+        if units[skel[s]..end].iter().any(|u| is_separator(u.ch)) {
+            continue;
+        }
         let colon_after = units[end + 1..]
             .iter()
             .find(|u| !u.ch.is_whitespace())
             .is_some_and(|u| is_separator(u.ch));
         // A label starts a line or a cell, or is followed by a colon; one
-        // with a misread character must start the line or have the colon.
+        // with a misread character must start the line, have the colon, or
+        // stand alone in the line's last cell (a caption, 在线验证本 under
+        // its code).
+        let caption = starts_cell && s + n == skel.len();
         let context = if exact {
             starts_cell || colon_after
         } else {
-            s == 0 || colon_after
+            s == 0 || colon_after || caption
         };
         if !context {
             continue;
@@ -278,7 +338,7 @@ fn best_label_at(
                 if better {
                     best = Some((label, n, exact));
                     fuzzy_tie = false;
-                } else if n == bn && exact == bexact && b.skeleton != label.skeleton {
+                } else if n == bn && exact == bexact && b.target != label.target {
                     fuzzy_tie = true;
                 }
             }
@@ -289,6 +349,23 @@ fn best_label_at(
         return None;
     }
     best
+}
+
+/// Whether `before` ends inside a bracket opened right after Han text (a
+/// value's own bracket, not a stray mark read from a cell border).
+fn in_brackets(before: &[Unit]) -> bool {
+    let mut open: Vec<usize> = Vec::new();
+    for (i, u) in before.iter().enumerate() {
+        match u.ch {
+            '(' => open.push(i),
+            ')' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    open.last()
+        .is_some_and(|&i| i > 0 && is_cjk(before[i - 1].ch) && before[i].gap_before < CELL_GAP)
 }
 
 fn first(s: &str) -> char {
@@ -454,6 +531,8 @@ mod tests {
             ),
             ("毕（结）业：结业", Field::completion, "结业"),
             ("毕结业 毕业", Field::completion, "毕业"),
+            // One slip from 毕结业结论, which is found only as printed.
+            ("毕(结)业 结业", Field::completion, "结业"),
             ("校(院)长姓名”欧阳瘤凯", Field::principal, "欧阳瘤凯"),
             ("学科/专业 : 护理", Field::discipline, "护理"),
             (
@@ -503,6 +582,65 @@ mod tests {
         );
         // The footer sentence names the code without being its label.
         assert_eq!(scan("3.可登录学信网输入在线验证码进行查询验证。"), vec![]);
+    }
+
+    #[test]
+    fn label_words_in_a_values_brackets_are_not_labels() {
+        assert_eq!(
+            scan("学籍状态 注册学籍 (预计毕业日期: 2025年01月01日 )"),
+            vec![(
+                Field::enrollment_status,
+                "注册学籍 (预计毕业日期: 2025年01月01日 )".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn older_and_enrollment_labels_are_found() {
+        let cases: &[(&str, Field, &str)] = &[
+            ("学历类型 普通高等教育", Field::category, "普通高等教育"),
+            ("毕 结业 结论 毕业", Field::completion, "毕业"),
+            (
+                "学 习 形 式 普通 全 日 制",
+                Field::study_mode,
+                "普通 全 日 制",
+            ),
+            ("院 校 郑州 大 学", Field::school, "郑州 大 学"),
+            ("院 系 护理 学 院", Field::department, "护理 学 院"),
+            (
+                "班级 护理 学 本 科 三 班",
+                Field::class_name,
+                "护理 学 本 科 三 班",
+            ),
+            ("形式 普通全日制", Field::study_mode, "普通全日制"),
+            ("类 型 普通高等教育", Field::category, "普通高等教育"),
+            ("学 号 202207140233", Field::student_no, "202207140233"),
+            (
+                "预计 毕业 日 期 : 2024年06月30日",
+                Field::expected_graduation_date,
+                "2024年06月30日",
+            ),
+        ];
+        for (text, field, value) in cases {
+            assert_eq!(scan(text), vec![(*field, value.to_string())], "{text}");
+        }
+        // 院校所在地 is the longer label: no school.
+        assert_eq!(scan("院校所在地 河南省郑州市"), vec![]);
+    }
+
+    #[test]
+    fn a_caption_alone_on_its_line_is_bare() {
+        // Also with a misread character: it stands alone in its cell.
+        for text in [
+            "验证期至：2011年02月20日          在线验证码",
+            "验证期至：2011年02月20日          在 线 验证 本",
+        ] {
+            let page = OcrPage::from_text(text);
+            let l = scan_line(&page.lines[0]);
+            assert!(l.hits.is_empty(), "{text}");
+            assert_eq!(l.bare.len(), 1, "{text}");
+            assert_eq!(l.bare[0].0, Field::vcode, "{text}");
+        }
     }
 
     #[test]

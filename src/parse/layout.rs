@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Kind;
 use crate::domain::text::is_cjk;
 
-use super::page::OcrPage;
+use super::page::{OcrLine, OcrPage, OcrWord, Rect};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,20 +160,26 @@ pub fn markers(page: &OcrPage) -> Markers {
         };
     }
     // The app's title bar. Both strings also occur on the web page's tabs,
-    // which were ruled out above.
+    // which were ruled out above, and in a desktop page's menu (the 2010
+    // 学信档案 page, its header unread): a landscape page is no phone's.
     let diploma = contains_exact(&skel, MOBILE_DIPLOMA);
     let degree = contains_exact(&skel, MOBILE_DEGREE);
+    let phone = if page.width > page.height {
+        Layout::Web
+    } else {
+        Layout::Mobile
+    };
     match (diploma, degree) {
         (true, false) => Markers {
-            layout: Some(Layout::Mobile),
+            layout: Some(phone),
             kind: Some(Kind::Diploma),
         },
         (false, true) => Markers {
-            layout: Some(Layout::Mobile),
+            layout: Some(phone),
             kind: Some(Kind::Degree),
         },
         _ if has(MOBILE) => Markers {
-            layout: Some(Layout::Mobile),
+            layout: Some(phone),
             kind: None,
         },
         _ => Markers::default(),
@@ -197,6 +203,36 @@ pub fn without_title(page: &OcrPage, kind: Option<Kind>, has_vcode_label: bool) 
     }
 }
 
+/// The words printed just above a caption (the 2010 备案表 prints its
+/// 在线验证码 over the words 在线验证码), as a line of their own: from the
+/// nearest line above that has any, the words centred over the caption or
+/// beside it by at most its width. Words further left on that line (the
+/// sheet's 制表日期 at the other edge) are not part of it.
+pub fn words_above(page: &OcrPage, caption: Rect) -> Option<OcrLine> {
+    let (from, to) = (
+        caption.left - caption.width,
+        caption.right() + caption.width,
+    );
+    let reach = caption.height * 3;
+    page.lines
+        .iter()
+        .filter_map(|line| {
+            let words: Vec<OcrWord> = line
+                .words
+                .iter()
+                .filter(|w| {
+                    let centre = w.rect.left + w.rect.width / 2;
+                    (from..=to).contains(&centre)
+                        && w.rect.bottom() <= caption.top + caption.height / 4
+                        && w.rect.bottom() >= caption.top - reach
+                })
+                .cloned()
+                .collect();
+            (!words.is_empty()).then_some(OcrLine { words })
+        })
+        .max_by_key(|l| l.rect().map_or(i32::MIN, |r| r.bottom()))
+}
+
 fn contains_exact(hay: &[char], needle: &str) -> bool {
     let n: Vec<char> = needle.chars().collect();
     hay.windows(n.len()).any(|w| w == n.as_slice())
@@ -213,8 +249,24 @@ fn contains(hay: &[char], needle: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The markers of `text` on a page shaped like a phone's screenshot.
     fn detect(text: &str) -> Markers {
-        markers(&OcrPage::from_text(text))
+        let mut page = OcrPage::from_text(text);
+        page.height = page.width * 2;
+        markers(&page)
+    }
+
+    #[test]
+    fn a_landscape_page_is_no_phones() {
+        // The 2010 学信档案 page's menu says 学历信息; its header went unread.
+        let page = OcrPage::from_text("个人信息 高等教育学历信息\n学历信息 姓名 宋佳怡");
+        assert_eq!(
+            markers(&page),
+            Markers {
+                layout: Some(Layout::Web),
+                kind: Some(Kind::Diploma),
+            }
+        );
     }
 
     #[test]

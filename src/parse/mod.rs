@@ -198,7 +198,21 @@ pub const MAX_REREADS: u8 = 4;
 pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     let markers = layout::markers(page);
     let scanned: Vec<labels::LineLabels> = page.lines.iter().map(labels::scan_line).collect();
-    let all_hits: Vec<&labels::Hit> = scanned.iter().flat_map(|l| &l.hits).collect();
+    // A code printed over its caption: the caption stands alone on its line.
+    let mut over_captions: Vec<labels::Hit> = Vec::new();
+    for (field, caption) in scanned.iter().flat_map(|l| &l.bare) {
+        if *field == Field::vcode
+            && let Some(hit) = layout::words_above(page, *caption)
+                .and_then(|line| labels::unlabelled_value(&line, Field::vcode))
+        {
+            over_captions.push(hit);
+        }
+    }
+    let all_hits: Vec<&labels::Hit> = scanned
+        .iter()
+        .flat_map(|l| &l.hits)
+        .chain(&over_captions)
+        .collect();
     let distinct_fields = {
         let mut f: Vec<Field> = all_hits.iter().map(|h| h.field).collect();
         f.sort();
@@ -230,6 +244,11 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
                 .filter(move |hit| !hit.rect.is_some_and(|r| page.redacted(r, h)))
                 .cloned()
         })
+        .chain(
+            over_captions
+                .into_iter()
+                .filter(|hit| !hit.rect.is_some_and(|r| page.redacted(r, r.height))),
+        )
         .collect();
 
     let mut fields = CredentialFields::default();
@@ -275,6 +294,19 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
     {
         fields.set(Field::name, name);
         confidence.insert(Field::name, percent(conf));
+    }
+    // `注册学籍（预计毕业日期：…）`: the status carries the date when no row
+    // of its own does.
+    if fields.expected_graduation_date.is_none()
+        && let Some(date) = fields
+            .enrollment_status
+            .as_deref()
+            .and_then(values::date_in_status)
+    {
+        fields.expected_graduation_date = Some(date);
+        if let Some(c) = confidence.get(&Field::enrollment_status).copied() {
+            confidence.insert(Field::expected_graduation_date, c);
+        }
     }
     let kind = markers.kind.or_else(|| kind_from_fields(&fields));
     fields.kind = kind;
@@ -352,6 +384,11 @@ fn votes(reads: &[Read]) -> Vec<code_candidates::Vote> {
 }
 
 fn kind_from_fields(fields: &CredentialFields) -> Option<Kind> {
+    // Only a 学籍 record states a 学籍状态 (a 学信档案 学籍 page has no title
+    // saying so).
+    if fields.enrollment_status.is_some() {
+        return Some(Kind::Enrollment);
+    }
     const DEGREE: [Field; 4] = [
         Field::degree_date,
         Field::awarding_unit,

@@ -34,6 +34,13 @@ fn single(text: &str) -> ParsedScreenshot {
     parse_page(&OcrPage::from_text(text), Codes::SingleRead)
 }
 
+/// [`single`] on a page shaped like a phone's screenshot.
+fn phone(text: &str) -> ParsedScreenshot {
+    let mut page = OcrPage::from_text(text);
+    page.height = page.width * 2;
+    parse_page(&page, Codes::SingleRead)
+}
+
 const REPORT: &str = "\
 学信网 www.chsi.com.cn
 教育部学历证书电子注册备案表
@@ -184,7 +191,12 @@ fn each_layout_reads_to_canonical_fields() {
         ),
     ];
     for (text, want) in cases {
-        assert_eq!(flat(&single(text)), expect(want), "{text}");
+        let p = if *text == MOBILE {
+            phone(text)
+        } else {
+            single(text)
+        };
+        assert_eq!(flat(&p), expect(want), "{text}");
     }
 }
 
@@ -469,7 +481,7 @@ fn a_closed_vocabulary_value_survives_an_unreadable_label() {
 #[test]
 fn a_degree_pages_major_is_its_discipline() {
     let text = MOBILE.replace("学科/专业", "专业");
-    let p = single(&text);
+    let p = phone(&text);
     assert_eq!(p.fields.discipline.as_deref(), Some("康复治疗学"));
     assert_eq!(p.fields.major, None);
 }
@@ -543,6 +555,133 @@ fn older_labels_name_the_same_fields() {
     assert_eq!(f.major.as_deref(), Some("护理学"));
     assert_eq!(f.level.as_deref(), Some("专科"));
     assert_eq!(f.study_mode.as_deref(), Some("普通全日制"));
+}
+
+#[test]
+fn a_2010_sheet_is_read_with_two_pairs_a_row_and_its_code_over_its_caption() {
+    // The caption 在线验证码 stands below the 12-digit code; the line holding
+    // the code also holds the sheet's own date at the other edge.
+    let p = single(
+        "教育部学历证书电子注册备案表\n\
+         姓名     周文博                 性别     男\n\
+         出生日期     1987年03月12日     入学时间     2006年09月01日\n\
+         毕业时间     2010年07月01日     学历类型     普通高等教育\n\
+         学历层次     本科               毕业院校     河南中医学院\n\
+         院校所在地     河南省郑州市     专业名称     护理学\n\
+         学 习 形 式     普通全日制      毕结业结论     毕业\n\
+         制表日期：2010年08月20日                    2817 5093 6641\n\
+         验证期至：2011年02月20日                      在线验证码",
+    );
+    assert_eq!(
+        flat(&p),
+        expect(&[
+            ("layout", "report"),
+            ("kind", "diploma"),
+            ("name", "周文博"),
+            ("gender", "男"),
+            ("birth_date", "1987-03-12"),
+            ("enrollment_date", "2006-09-01"),
+            ("graduation_date", "2010-07-01"),
+            ("category", "普通高等教育"),
+            ("level", "本科"),
+            ("school", "河南中医学院"),
+            ("major", "护理学"),
+            ("study_mode", "普通全日制"),
+            ("completion", "毕业"),
+            ("vcode", "281750936641"),
+        ])
+    );
+}
+
+#[test]
+fn a_caption_takes_only_the_words_above_it() {
+    // Words above the caption's line but far to its left are not its value.
+    let p = single(
+        "教育部学历证书电子注册备案表\n姓名：周文博\n出生日期：1987年03月12日\n毕业院校：河南中医学院\n\
+         2817 5093 6641\n\
+         制表日期：2010年08月20日                      在线验证码",
+    );
+    assert_eq!(p.fields.vcode, None);
+}
+
+#[test]
+fn enrollment_reports_are_read_in_both_forms() {
+    // The older table: short labels, two pairs a row.
+    let table = single(
+        "教育部学籍在线验证报告\n\
+         姓名     韩思远               性别     男\n\
+         院校     河南中医药大学       层次     本科\n\
+         院系     护理学院             班级     护理学本科三班\n\
+         专业     护理学               学号     201805213047\n\
+         形式     普通全日制           类型     普通高等教育\n\
+         学籍状态     在籍 (注册学籍)\n\
+         在线验证码：A2QS 7B8D K5ZM 0R1T",
+    );
+    assert_eq!(
+        flat(&table),
+        expect(&[
+            ("layout", "enrollment"),
+            ("kind", "enrollment"),
+            ("name", "韩思远"),
+            ("gender", "男"),
+            ("school", "河南中医药大学"),
+            ("level", "本科"),
+            ("department", "护理学院"),
+            ("class_name", "护理学本科三班"),
+            ("major", "护理学"),
+            ("student_no", "201805213047"),
+            ("study_mode", "普通全日制"),
+            ("category", "普通高等教育"),
+            ("enrollment_status", "在籍(注册学籍)"),
+            ("vcode", "A2QS7B8DK5ZM0R1T"),
+        ])
+    );
+    // The card: empty rows, and the status carrying the expected date.
+    let card = single(
+        "教育部学籍在线验证报告\n姓名     林雨桐\n院校     郑州大学\n院系\n班级\n学制     2.5 年\n\
+         学籍状态     注册学籍（预计毕业日期：2025年01月01日）\n在线验证码 A5SB 8Z2Q D01K 7TQW",
+    );
+    assert_eq!(
+        flat(&card),
+        expect(&[
+            ("layout", "enrollment"),
+            ("kind", "enrollment"),
+            ("name", "林雨桐"),
+            ("school", "郑州大学"),
+            ("duration", "2.5"),
+            ("enrollment_status", "注册学籍(预计毕业日期:2025年01月01日)"),
+            ("expected_graduation_date", "2025-01-01"),
+            ("vcode", "A5SB8Z2QD01K7TQW"),
+        ])
+    );
+}
+
+#[test]
+fn a_web_page_stating_a_status_is_a_registration() {
+    let p = single(
+        "学信档案 chsi.com.cn\n硕士-武汉理工大学-机械工程\n\
+         姓名：邓子墨                 学历类别：普通高等教育\n\
+         学校名称：武汉理工大学       分院：机电工程学院\n\
+         层次：硕士研究生             学号：2021305120\n\
+         专业：机械工程               学籍状态：在籍（注册学籍）\n\
+         学制：3 年                   预计毕业日期：2024年06月30日",
+    );
+    assert_eq!(
+        flat(&p),
+        expect(&[
+            ("layout", "web"),
+            ("kind", "enrollment"),
+            ("name", "邓子墨"),
+            ("category", "普通高等教育"),
+            ("school", "武汉理工大学"),
+            ("level", "硕士研究生"),
+            ("student_no", "2021305120"),
+            ("major", "机械工程"),
+            ("enrollment_status", "在籍(注册学籍)"),
+            ("duration", "3"),
+            ("expected_graduation_date", "2024-06-30"),
+        ])
+    );
 }
 
 /// The box of characters `from..to` of line `row` in [`OcrPage::from_text`]'s

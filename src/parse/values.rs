@@ -38,9 +38,9 @@ pub fn repair(field: Field, raw: &str) -> Option<String> {
         | Field::major
         | Field::awarding_unit
         | Field::discipline
-        | Field::department
-        | Field::class_name
-        | Field::enrollment_status => text(raw),
+        | Field::department => text(raw),
+        Field::class_name => class_name(raw),
+        Field::enrollment_status => enrollment_status(raw),
         Field::student_no => Some(crate::domain::text::alnum_upper(raw)).filter(|s| !s.is_empty()),
     }
 }
@@ -96,6 +96,34 @@ fn cjk_only(raw: &str) -> Option<String> {
         return None;
     }
     Some(t.to_string())
+}
+
+/// A 学籍状态 as the service prints it, brackets and colons in their ASCII
+/// form: `在籍(注册学籍)`, `注册学籍(预计毕业日期:2025年01月01日)`.
+fn enrollment_status(raw: &str) -> Option<String> {
+    let t = crate::domain::text::normalize_text(raw);
+    let t = t.trim_matches(|c: char| !is_cjk(c) && !c.is_ascii_alphanumeric() && c != ')');
+    let first = t.chars().next()?;
+    let ok = is_cjk(first)
+        && t.chars()
+            .all(|c| is_cjk(c) || c.is_ascii_digit() || matches!(c, '(' | ')' | ':'));
+    let cjk = t.chars().filter(|&c| is_cjk(c)).count();
+    (ok && cjk >= 2 && t.matches('(').count() == t.matches(')').count()).then(|| t.to_string())
+}
+
+/// The 预计毕业日期 a 学籍状态 carries in brackets, ISO.
+pub fn date_in_status(status: &str) -> Option<String> {
+    let at = status.find("预计毕业日期:")?;
+    let rest = &status[at + "预计毕业日期:".len()..];
+    date(rest.split(')').next()?)
+}
+
+/// A 班级: Han text that may carry a year or number (护理2019级3班).
+fn class_name(raw: &str) -> Option<String> {
+    let t = crate::domain::text::normalize_text(raw);
+    let ok = t.chars().all(|c| is_cjk(c) || c.is_ascii_alphanumeric());
+    let cjk = t.chars().filter(|&c| is_cjk(c)).count();
+    (ok && cjk >= 1 && t.chars().count() >= 2).then_some(t)
 }
 
 fn text(raw: &str) -> Option<String> {
@@ -320,6 +348,14 @@ mod tests {
                 Some("A8BLBQS5ZRZ9DRY1"),
             ),
             (Field::vcode, "123456789012", Some("123456789012")),
+            // Old 12-digit codes, grouped in fours. A letter other than O or
+            // I is no digit of one (S5B8Z2QD01K7 is a 16-character code cut
+            // short, not 558200…).
+            (Field::vcode, "4364 2230 5570", Some("436422305570")),
+            (Field::vcode, "4364 223O 5570", Some("436422305570")),
+            (Field::vcode, "4364 2230 5S70", None),
+            (Field::vcode, "4364 2230 557", None),
+            (Field::vcode, "4364 2230 55X0", None),
             (Field::vcode, "FSKU VT72 NN8N EK0", None),
             (Field::vcode, "进行查询验证", None),
             // Certificate numbers: digits only, look-alike letters mapped.
@@ -392,6 +428,23 @@ mod tests {
             (Field::completion, "华业", None),
             (Field::degree, "医学学十学位", Some("医学学士学位")),
             (Field::degree, "护理硕土专业学位", Some("护理硕士专业学位")),
+            // 学籍 rows.
+            (
+                Field::enrollment_status,
+                "在籍 (注册学籍)",
+                Some("在籍(注册学籍)"),
+            ),
+            (
+                Field::enrollment_status,
+                "注册学籍（预计毕业日期：2025年01月01日）",
+                Some("注册学籍(预计毕业日期:2025年01月01日)"),
+            ),
+            (Field::enrollment_status, "在籍 (注册学籍", None),
+            (Field::enrollment_status, "2025年01月01日", None),
+            (Field::class_name, "护理2019级3班", Some("护理2019级3班")),
+            (Field::class_name, "机械硕士班", Some("机械硕士班")),
+            (Field::class_name, "3", None),
+            (Field::department, "护理学院", Some("护理学院")),
             // Durations.
             (Field::duration, "3 年", Some("3")),
             (Field::duration, "2.5年", Some("2.5")),
@@ -410,5 +463,14 @@ mod tests {
         for (field, raw, want) in cases {
             assert_eq!(repair(*field, raw).as_deref(), *want, "{field} {raw}");
         }
+    }
+
+    #[test]
+    fn a_status_carries_its_expected_graduation_date() {
+        assert_eq!(
+            date_in_status("注册学籍(预计毕业日期:2025年01月01日)").as_deref(),
+            Some("2025-01-01")
+        );
+        assert_eq!(date_in_status("在籍(注册学籍)"), None);
     }
 }

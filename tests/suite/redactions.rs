@@ -136,23 +136,7 @@ async fn a_partly_blacked_out_name_is_no_name_and_the_rest_is_still_read() {
 #[test]
 fn ocr_json_gives_a_confidence_for_every_value() {
     let images: Vec<_> = FIXTURES.iter().map(|f| image_path(f)).collect();
-    let out = common::bin()
-        .env("OMP_THREAD_LIMIT", "1")
-        .args(["ocr", "--json"])
-        .args(&images)
-        .output()
-        .expect("run credverify ocr");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), images.len());
+    let lines = common::ocr_cli::ocr_json(&images);
     for line in &lines {
         let fields = line["fields"].as_object().unwrap();
         let confidence = line["confidence"].as_object().unwrap();

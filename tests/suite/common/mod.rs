@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod line_reader;
+pub mod ocr_cli;
 pub mod pg;
 pub mod synthetic;
 

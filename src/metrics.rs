@@ -23,8 +23,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::domain::Status;
-use crate::store::Store;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
@@ -243,15 +243,54 @@ pub fn set_worker_if_unset(name: &str, live: Duration) {
     }
 }
 
+/// What `/metrics` and `/healthz` read from the database at scrape time.
+/// Named here, by what this module needs, so that it depends on nothing of
+/// ours; the worker's store answers it (`queue::gauges`).
+#[async_trait::async_trait]
+pub trait GaugeSource: Send + Sync + 'static {
+    /// Whether the database answers at all.
+    async fn ping(&self) -> Result<(), SourceError>;
+    /// The live worker (heartbeat within `live`) elected to report the
+    /// cluster's gauges, if any.
+    async fn reporter(&self, live: Duration) -> Result<Option<String>, SourceError>;
+    async fn gauges(&self) -> Result<DatabaseGauges, SourceError>;
+}
+
+/// The database's failure, as the source reports it (logged, never shown).
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The database's figures, read at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatabaseGauges {
+    /// Records by status name; every status the source knows, zeros
+    /// included, so a status that empties shows 0 rather than vanishing.
+    pub records: BTreeMap<String, i64>,
+    /// Unverified records whose retries ran out (waiting for a person).
+    pub retries_exhausted: i64,
+    pub jobs_pending: i64,
+    pub outbox_pending: i64,
+    pub chsi_pause: Pause,
+}
+
+/// Where the verification service's pause is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Pause {
+    /// In the database, shared by every worker: paused until then, if at all.
+    Shared(Option<chrono::DateTime<chrono::Utc>>),
+    /// In this process (an embedded database has one worker).
+    #[default]
+    ThisProcess,
+}
+
 /// Whether this process reports the cluster's gauges: a process running no
 /// worker (an embedding, a test) always does; a worker does when it is the
 /// cluster's elected reporter.
-async fn reports_cluster(store: &Store) -> Result<bool, crate::store::StoreError> {
+async fn reports_cluster(source: &dyn GaugeSource) -> Result<bool, SourceError> {
     let current = WORKER.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let Some((name, live)) = current else {
         return Ok(true);
     };
-    Ok(store.metrics_reporter(live).await?.as_deref() == Some(name.as_str()))
+    Ok(source.reporter(live).await?.as_deref() == Some(name.as_str()))
 }
 
 /// A plain request met the front door; `cookies` says which cookies it
@@ -302,34 +341,33 @@ pub fn last_job_at() -> Option<chrono::DateTime<chrono::Utc>> {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("reading the gauges")]
-    Store(#[from] crate::store::StoreError),
+    Source(#[source] SourceError),
     /// Our own bug, not the database's: the text encoder refused a value.
     #[error("encoding the metrics")]
     Encoding(#[from] std::fmt::Error),
 }
 
-pub async fn render(store: &Store) -> Result<String, RenderError> {
+pub async fn render(source: &dyn GaugeSource) -> Result<String, RenderError> {
     let m = &*METRICS;
-    let reporter = reports_cluster(store).await?;
+    let reporter = reports_cluster(source).await.map_err(RenderError::Source)?;
     m.reporter.set(i64::from(reporter));
     m.last_job.set(LAST_JOB_UNIX.load(Ordering::Relaxed));
     if reporter {
-        let g = store.cluster_gauges().await?;
+        let g = source.gauges().await.map_err(RenderError::Source)?;
         m.queue_depth.set(g.jobs_pending);
-        for st in Status::ALL {
-            let n = g.by_status.get(st.as_str()).copied().unwrap_or(0);
+        for (status, n) in &g.records {
             m.records
                 .get_or_create(&StatusLabel {
-                    status: st.as_str().to_string(),
+                    status: status.clone(),
                 })
-                .set(n);
+                .set(*n);
         }
         m.retries_exhausted.set(g.retries_exhausted);
         m.outbox_pending.set(g.outbox_pending);
         let now = chrono::Utc::now();
-        let until = match store.backend() {
-            crate::store::Backend::Postgres => store.chsi_paused_until().await?,
-            crate::store::Backend::Sqlite => {
+        let until = match g.chsi_pause {
+            Pause::Shared(until) => until,
+            Pause::ThisProcess => {
                 chrono::DateTime::from_timestamp_millis(PAUSED_UNTIL_MS.load(Ordering::Relaxed))
             }
         };
@@ -348,16 +386,18 @@ pub async fn render(store: &Store) -> Result<String, RenderError> {
     Ok(out)
 }
 
+type Source = Arc<dyn GaugeSource>;
+
 /// `/healthz` and `/metrics`.
-pub fn router(store: Store) -> Router {
+pub fn router(source: Source) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(store)
+        .with_state(source)
 }
 
-async fn healthz(State(store): State<Store>) -> impl IntoResponse {
-    let db = store.ping().await;
+async fn healthz(State(source): State<Source>) -> impl IntoResponse {
+    let db = source.ping().await;
     // The error text can name hosts, users and schema: logs only.
     if let Err(e) = &db {
         tracing::warn!(error = %e, "health check: database unreachable");
@@ -375,8 +415,8 @@ async fn healthz(State(store): State<Store>) -> impl IntoResponse {
     (code, axum::Json(body))
 }
 
-async fn metrics(State(store): State<Store>) -> impl IntoResponse {
-    match render(&store).await {
+async fn metrics(State(source): State<Source>) -> impl IntoResponse {
+    match render(source.as_ref()).await {
         Ok(text) => (
             StatusCode::OK,
             // The body is OpenMetrics text (counter types, `# EOF`): a
@@ -397,12 +437,12 @@ async fn metrics(State(store): State<Store>) -> impl IntoResponse {
 
 /// Serves the router on `addr` until the task is aborted.
 pub async fn serve(
-    store: Store,
+    source: Source,
     addr: &str,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(store);
+    let app = router(source);
     Ok((
         local,
         tokio::spawn(async move {

@@ -141,13 +141,12 @@ pub async fn worker(url: &str, args: WorkerArgs) -> Result<(), CliError> {
     let stop = shutdown_token();
     let metrics = match &args.ops.metrics_addr {
         Some(addr) => {
-            let (local, server) =
-                crate::metrics::serve(store.clone(), addr)
-                    .await
-                    .map_err(|e| {
-                        CliError::other(format!("cannot serve metrics on {addr}: {e}"))
-                            .hint("pick another --metrics-addr")
-                    })?;
+            let (local, server) = crate::metrics::serve(std::sync::Arc::new(store.clone()), addr)
+                .await
+                .map_err(|e| {
+                    CliError::other(format!("cannot serve metrics on {addr}: {e}"))
+                        .hint("pick another --metrics-addr")
+                })?;
             tracing::info!(%local, "serving /healthz and /metrics");
             Some(server)
         }

@@ -4,6 +4,7 @@
 //! error, a sweep for records no job will pick up, quarantine of rows apalis
 //! cannot parse, `--drain`, and a bounded graceful shutdown.
 
+mod gauges;
 pub mod job;
 
 use std::sync::Arc;

@@ -743,7 +743,11 @@ async fn serve_router(store: Store) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, credverify::metrics::router(store)).await;
+        let _ = axum::serve(
+            listener,
+            credverify::metrics::router(std::sync::Arc::new(store)),
+        )
+        .await;
     });
     format!("http://{addr}")
 }

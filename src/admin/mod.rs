@@ -204,12 +204,7 @@ impl AdminService {
         note: &str,
     ) -> Result<Status, AdminError> {
         who.require(Action::Review)?;
-        let note = note.trim();
-        if note.is_empty() {
-            return Err(AdminError::Invalid(
-                "a note must say what you checked".into(),
-            ));
-        }
+        let note = required(note, "a note must say what you checked")?;
         let record = self.load(record_id).await?;
         if !self.reviewable(&record).await? {
             return Err(AdminError::Refused(match record.status {
@@ -289,12 +284,7 @@ impl AdminService {
         note: Option<&str>,
     ) -> Result<(), AdminError> {
         who.require(Action::Revoke)?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(AdminError::Invalid(
-                "a revocation needs a reason the candidate can read".into(),
-            ));
-        }
+        let reason = required(reason, "a revocation needs a reason the candidate can read")?;
         let record = self.load(record_id).await?;
         if record.status != Status::Verified {
             return Err(AdminError::Refused(format!(
@@ -441,4 +431,14 @@ impl AdminService {
 
 fn codes(c: &[ReasonCode]) -> String {
     c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `text` without its surrounding white space, or [`AdminError::Invalid`]
+/// with `missing` when nothing is left.
+fn required<'a>(text: &'a str, missing: &str) -> Result<&'a str, AdminError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AdminError::Invalid(missing.into()));
+    }
+    Ok(text)
 }

@@ -3,35 +3,14 @@
 
 use crate::common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::TestDb;
 use common::synthetic::{record as new_record, report};
 use credverify::domain::{CredentialFields, Status};
 use credverify::sandbox::{Registry, ReportState};
-use credverify::store::{ListFilter, NewRecord};
+use credverify::store::NewRecord;
 use tokio_util::sync::CancellationToken;
-
-fn run(db: &TestDb, args: &[&str]) -> Output {
-    common::bin()
-        .arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .output()
-        .expect("run credverify")
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// `n` records the service wrongly called invalid (its registry was empty),
 /// with the sandbox that now knows them.
@@ -41,29 +20,14 @@ async fn wrongly_rejected(db: &TestDb, n: usize) -> (credverify::sandbox::Sandbo
         db.store.submit(&new_record(i)).await.unwrap();
     }
     common::drain(&common::env(db, &url), 4).await;
-    let rejected = db
-        .store
-        .list(&ListFilter {
-            status: Some(Status::Rejected),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rejected = common::records_with(db, Some(Status::Rejected)).await;
     assert_eq!(rejected.len(), n);
     sandbox.upsert((0..n).map(|i| report(i, ReportState::Ok)).collect());
     (sandbox, url)
 }
 
 async fn snapshot(db: &TestDb) -> (String, i64, i64) {
-    let records = db
-        .store
-        .list(&ListFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let records = common::records_with(db, None).await;
     let summary = records
         .iter()
         .map(|r| format!("{}:{}:{}", r.id, r.status, r.updated_at))
@@ -80,7 +44,7 @@ async fn snapshot(db: &TestDb) -> (String, i64, i64) {
 async fn dry_run(db: &TestDb) {
     let _sb = wrongly_rejected(db, 5).await;
     let before = snapshot(db).await;
-    let out = ok(&run(
+    let out = common::ok(&common::run_cli(
         db,
         &[
             "rerun",
@@ -94,7 +58,7 @@ async fn dry_run(db: &TestDb) {
     assert!(out.contains("back to unverified"), "{out}");
     assert_eq!(out.matches("vcode_invalid").count(), 5, "{out}");
     assert_eq!(snapshot(db).await, before, "a dry run changes nothing");
-    let o = run(db, &["rerun", "--dry-run"]);
+    let o = common::run_cli(db, &["rerun", "--dry-run"]);
     assert_eq!(o.status.code(), Some(2), "no selector is a usage error");
 }
 on_both_backends!(dry_run_changes_nothing, dry_run);
@@ -139,22 +103,14 @@ async fn rerun_after_fault(db: &TestDb) {
     .unwrap();
     stop.cancel();
     worker.await.unwrap().unwrap();
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&ok(&out)).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&common::ok(&out)).unwrap();
     assert_eq!(rows.len(), 200);
     assert!(
         rows.iter()
             .all(|r| r["before"] == "rejected" && r["after"] == "verified"),
         "{rows:?}"
     );
-    let verified = db
-        .store
-        .list(&ListFilter {
-            status: Some(Status::Verified),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let verified = common::records_with(db, Some(Status::Verified)).await;
     assert_eq!(verified.len(), 200);
     let events = db.store.events(verified[0].id).await.unwrap();
     let path: Vec<Status> = events.iter().map(|e| e.to).collect();
@@ -212,11 +168,11 @@ async fn interrupted_rerun(db: &TestDb) {
         .scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
         .await;
     // Resume, twice for good measure.
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["rerun", "--status", "rejected", "--by", "tester"],
     ));
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["rerun", "--status", "unverified", "--by", "tester"],
     ));
@@ -254,44 +210,38 @@ on_both_backends!(
     interrupted_rerun
 );
 
-async fn review_and_revoke(db: &TestDb) {
-    let (_sb, url) = common::sandbox().await;
-    let env = common::env(db, &url);
-    let near = |candidate: &str| NewRecord {
-        candidate_id: candidate.into(),
-        name: "张晓燕".into(),
-        id_number: None,
-        fields: CredentialFields::from_manual_json(
-            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
-        )
-        .unwrap(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let a = db.store.submit(&near("c-a")).await.unwrap().record_id;
-    let b = db.store.submit(&near("c-b")).await.unwrap().record_id;
-    common::drain(&env, 1).await;
-    let queue = ok(&run(db, &["list", "--status", "needs_review", "--json"]));
-    assert_eq!(
-        serde_json::from_str::<Vec<serde_json::Value>>(&queue)
-            .unwrap()
-            .len(),
-        2,
-        "the admin's queue"
-    );
+/// Runs `credverify review ID DECISION… --note NOTE --by li.na`.
+fn review_by_li_na(db: &TestDb, id: i64, decision: &[&str], note: &str) -> std::process::Output {
+    let id = id.to_string();
+    let mut args = vec!["review", id.as_str()];
+    args.extend_from_slice(decision);
+    args.extend(["--note", note, "--by", "li.na"]);
+    common::run_cli(db, &args)
+}
 
-    ok(&run(
+/// Asserts that record `id` is rejected with `reason` first among its
+/// reasons, and returns the record.
+async fn rejected_for(db: &TestDb, id: i64, reason: &str) -> credverify::store::RecordView {
+    let rec = db.store.record(id).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Rejected);
+    assert_eq!(rec.reasons[0].code.as_str(), reason);
+    rec
+}
+
+async fn review_and_revoke(db: &TestDb) {
+    let (_sb, env) = common::sandbox_and_env(db).await;
+    let near = |candidate: &str| common::near_miss(candidate);
+    let a = common::submit(db, &near("c-a")).await;
+    let b = common::submit(db, &near("c-b")).await;
+    common::drain(&env, 1).await;
+    let queue = common::cli_json(db, &["list", "--status", "needs_review", "--json"]);
+    assert_eq!(queue.as_array().map(Vec::len), Some(2), "the admin's queue");
+
+    common::ok(&review_by_li_na(
         db,
-        &[
-            "review",
-            &a.to_string(),
-            "--approve",
-            "--note",
-            "ID card says 张晓艳; typo at registration",
-            "--by",
-            "li.na",
-        ],
+        a,
+        &["--approve"],
+        "ID card says 张晓艳; typo at registration",
     ));
     let rec = db.store.record(a).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified);
@@ -306,40 +256,20 @@ async fn review_and_revoke(db: &TestDb) {
     );
 
     // Same certificate for the other candidate: approval is refused.
-    let o = run(
-        db,
-        &[
-            "review",
-            &b.to_string(),
-            "--approve",
-            "--note",
-            "looks fine",
-            "--by",
-            "li.na",
-        ],
-    );
+    let o = review_by_li_na(db, b, &["--approve"], "looks fine");
     assert_eq!(
         o.status.code(),
         Some(3),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    ok(&run(
+    common::ok(&review_by_li_na(
         db,
-        &[
-            "review",
-            &b.to_string(),
-            "--reject",
-            "holder_mismatch",
-            "--note",
-            "not the same person",
-            "--by",
-            "li.na",
-        ],
+        b,
+        &["--reject", "holder_mismatch"],
+        "not the same person",
     ));
-    let rec = db.store.record(b).await.unwrap().unwrap();
-    assert_eq!(rec.status, Status::Rejected);
-    assert_eq!(rec.reasons[0].code.as_str(), "holder_mismatch");
+    let rec = rejected_for(db, b, "holder_mismatch").await;
     assert_eq!(
         rec.reasons[0].detail, None,
         "the reviewer's note stays in the event log, not in what the candidate sees"
@@ -347,24 +277,13 @@ async fn review_and_revoke(db: &TestDb) {
     let last = db.store.events(b).await.unwrap().pop().unwrap();
     assert_eq!(last.note.as_deref(), Some("not the same person"));
 
-    let o = run(
-        db,
-        &[
-            "review",
-            &b.to_string(),
-            "--approve",
-            "--note",
-            "again",
-            "--by",
-            "li.na",
-        ],
-    );
+    let o = review_by_li_na(db, b, &["--approve"], "again");
     assert_eq!(
         o.status.code(),
         Some(3),
         "only needs_review records are reviewed"
     );
-    let o = run(
+    let o = common::run_cli(
         db,
         &[
             "review",
@@ -380,7 +299,7 @@ async fn review_and_revoke(db: &TestDb) {
     );
     assert_eq!(o.status.code(), Some(2), "approve and reject are exclusive");
 
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "revoke",
@@ -391,10 +310,8 @@ async fn review_and_revoke(db: &TestDb) {
             "li.na",
         ],
     ));
-    let rec = db.store.record(a).await.unwrap().unwrap();
-    assert_eq!(rec.status, Status::Rejected);
-    assert_eq!(rec.reasons[0].code.as_str(), "revoked");
-    let o = run(
+    rejected_for(db, a, "revoked").await;
+    let o = common::run_cli(
         db,
         &[
             "revoke",
@@ -424,12 +341,15 @@ async fn verified_only_rechecked(db: &TestDb) {
         screenshot: None,
         screenshot_ref: None,
     };
-    let id = db.store.submit(&rec).await.unwrap().record_id;
+    let id = common::submit(db, &rec).await;
     common::drain(&env, 1).await;
     let events_before = db.store.events(id).await.unwrap().len();
-    let out = ok(&run(db, &["rerun", "--candidate", "c-v", "--by", "t"]));
+    let out = common::ok(&common::run_cli(
+        db,
+        &["rerun", "--candidate", "c-v", "--by", "t"],
+    ));
     assert!(out.contains("skipped"), "{out}");
-    let out = ok(&run(
+    let out = common::ok(&common::run_cli(
         db,
         &[
             "rerun",
@@ -445,10 +365,7 @@ async fn verified_only_rechecked(db: &TestDb) {
         ],
     ));
     assert!(out.contains("still confirmed"), "{out}");
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     assert_eq!(
         db.store.events(id).await.unwrap().len(),
         events_before,
@@ -458,8 +375,7 @@ async fn verified_only_rechecked(db: &TestDb) {
 on_both_backends!(verified_records_are_only_rechecked, verified_only_rechecked);
 
 async fn stats_match(db: &TestDb) {
-    let (_sb, url) = common::sandbox().await;
-    let env = common::env(db, &url);
+    let (_sb, env) = common::sandbox_and_env(db).await;
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/demo/records.json"
@@ -483,16 +399,8 @@ async fn stats_match(db: &TestDb) {
         db.store.submit(&new).await.unwrap();
     }
     common::drain(&env, 1).await;
-    let stats: serde_json::Value =
-        serde_json::from_str(&ok(&run(db, &["stats", "--json", "--days", "3"]))).unwrap();
-    let all = db
-        .store
-        .list(&ListFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let stats: serde_json::Value = common::cli_json(db, &["stats", "--json", "--days", "3"]);
+    let all = common::records_with(db, None).await;
     assert_eq!(stats["total"], all.len() as i64);
     for st in Status::ALL {
         let n = all.iter().filter(|r| r.status == st).count() as i64;
@@ -512,6 +420,6 @@ async fn stats_match(db: &TestDb) {
     assert_eq!(stats["per_day"][&today]["submitted"], all.len() as i64);
     let decided_today = all.iter().filter(|r| r.status == Status::Verified).count() as i64;
     assert_eq!(stats["per_day"][&today]["verified"], decided_today);
-    assert!(ok(&run(db, &["stats"])).contains("needs_review"));
+    assert!(common::ok(&common::run_cli(db, &["stats"])).contains("needs_review"));
 }
 on_both_backends!(stats_counts_match_the_records, stats_match);

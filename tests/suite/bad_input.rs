@@ -139,6 +139,16 @@ fn every_corpus_file_has_an_expected_outcome() {
     );
 }
 
+/// Submits case `name`'s record and returns its id; a refusal fails the
+/// test, naming the case.
+async fn submit_case(db: &TestDb, name: &str, new: &NewRecord) -> i64 {
+    db.store
+        .submit(new)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: submit: {e}"))
+        .record_id
+}
+
 fn submission(
     candidate: String,
     fields: CredentialFields,
@@ -211,13 +221,7 @@ async fn bad_uploads(db: &TestDb) {
             CredentialFields::default(),
             Some(bytes.clone()),
         );
-        let id = db
-            .store
-            .submit(&new)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: submit: {e}"))
-            .record_id;
-        ids.push(id);
+        ids.push(submit_case(db, name, &new).await);
     }
     common::drain(&env, 2).await;
 
@@ -324,18 +328,9 @@ async fn serve(
     routes: Arc<BTreeMap<String, Answer>>,
     hits: Arc<Mutex<BTreeMap<String, u32>>>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match sock.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 64 * 1024 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
+    let Some(head) = common::read_request_head(&mut sock).await else {
+        return;
+    };
     let line = head.lines().next().unwrap_or_default();
     let code = line
         .split_once("vcode=")
@@ -508,13 +503,7 @@ async fn hostile_pages(db: &TestDb) {
         )
         .unwrap();
         let new = submission(format!("bad-page-{i}"), fields, None);
-        let id = db
-            .store
-            .submit(&new)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: submit: {e}"))
-            .record_id;
-        ids.push(id);
+        ids.push(submit_case(db, name, &new).await);
     }
 
     let before = reset_peak_memory();

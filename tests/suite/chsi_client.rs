@@ -414,12 +414,7 @@ async fn a_slow_service_times_out_as_transient() {
 
 #[tokio::test]
 async fn an_unreachable_service_is_transient_and_the_error_hides_the_code() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = client(&format!("http://127.0.0.1:{port}"), |_| {})
+    let err = client(&format!("http://{}", common::free_addr()), |_| {})
         .lookup(&code())
         .await
         .unwrap_err();

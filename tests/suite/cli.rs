@@ -7,33 +7,22 @@ use std::process::Output;
 
 use common::{TestDb, bin};
 
-fn run(db: &TestDb, args: &[&str]) -> Output {
-    bin()
-        .arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .output()
-        .expect("run credverify")
-}
-
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 async fn sixth_submit_is_refused(db: &TestDb) {
+    let submit = [
+        "submit",
+        "--candidate",
+        "c-cli",
+        "--name",
+        "王晓雯",
+        "--vcode",
+        "A7K2M9QX4TB8R5WZ",
+    ];
     for i in 0..5 {
-        let o = run(
-            db,
-            &[
-                "submit",
-                "--candidate",
-                "c-cli",
-                "--name",
-                "王晓雯",
-                "--vcode",
-                "A7K2M9QX4TB8R5WZ",
-            ],
-        );
+        let o = common::run_cli(db, &submit);
         assert_eq!(o.status.code(), Some(0), "submit {i}: {}", stderr(&o));
         let id: i64 = String::from_utf8_lossy(&o.stdout)
             .trim()
@@ -41,18 +30,7 @@ async fn sixth_submit_is_refused(db: &TestDb) {
             .expect("prints the record id");
         assert!(id > 0);
     }
-    let o = run(
-        db,
-        &[
-            "submit",
-            "--candidate",
-            "c-cli",
-            "--name",
-            "王晓雯",
-            "--vcode",
-            "A7K2M9QX4TB8R5WZ",
-        ],
-    );
+    let o = common::run_cli(db, &submit);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let msg = stderr(&o);
     assert!(
@@ -110,7 +88,7 @@ async fn invalid_input_names_the_field(db: &TestDb) {
     for (args, field) in cases {
         let mut all = vec!["submit", "--candidate", "c-bad"];
         all.extend(args.iter());
-        let o = run(db, &all);
+        let o = common::run_cli(db, &all);
         assert_eq!(o.status.code(), Some(2), "{all:?}: {}", stderr(&o));
         assert!(
             stderr(&o).contains(field),
@@ -126,7 +104,7 @@ on_both_backends!(
 );
 
 async fn show_json_round_trips(db: &TestDb) {
-    let o = run(
+    let o = common::run_cli(
         db,
         &[
             "submit",
@@ -142,9 +120,7 @@ async fn show_json_round_trips(db: &TestDb) {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let submitted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let id = submitted["record_id"].as_i64().unwrap();
-    let o = run(db, &["show", &id.to_string(), "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = common::cli_json(db, &["show", &id.to_string(), "--json"]);
     let record: credverify::store::RecordView =
         serde_json::from_value(doc["record"].clone()).unwrap();
     let events: Vec<credverify::store::EventView> =
@@ -160,7 +136,7 @@ async fn show_json_round_trips(db: &TestDb) {
         "stable document"
     );
 
-    let o = run(db, &["show", "999999"]);
+    let o = common::run_cli(db, &["show", "999999"]);
     assert_eq!(o.status.code(), Some(4), "not found exits 4");
     assert!(
         stderr(&o).contains("999999") && stderr(&o).contains("hint"),
@@ -168,11 +144,11 @@ async fn show_json_round_trips(db: &TestDb) {
         stderr(&o)
     );
 
-    let o = run(db, &["list", "--candidate", "c-show", "--json"]);
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = common::cli_json(db, &["list", "--candidate", "c-show", "--json"]);
+    let listed = listed.as_array().expect("a JSON array");
     assert_eq!(listed.len(), 1);
-    let o = run(db, &["list", "--status", "verified", "--json"]);
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = common::cli_json(db, &["list", "--status", "verified", "--json"]);
+    let listed = listed.as_array().expect("a JSON array");
     assert!(listed.is_empty());
 }
 on_both_backends!(
@@ -234,12 +210,12 @@ async fn exit_codes_agree(db: &TestDb) {
         vec!["rerun", "--record", "999999"],
         vec!["withdraw", "999999", "--candidate", "c-none"],
     ] {
-        let o = run(db, &args);
+        let o = common::run_cli(db, &args);
         assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("999999"), "{args:?}: {}", stderr(&o));
     }
     // A typed record has no screenshot: not found either.
-    let o = run(
+    let o = common::run_cli(
         db,
         &[
             "submit",
@@ -257,9 +233,9 @@ async fn exit_codes_agree(db: &TestDb) {
         .find(|w| !w.is_empty())
         .expect("the record id")
         .to_string();
-    let o = run(db, &["screenshot", &id, "-o", out]);
+    let o = common::run_cli(db, &["screenshot", &id, "-o", out]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    let o = run(db, &["show", "not-a-number"]);
+    let o = common::run_cli(db, &["show", "not-a-number"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // An unreachable database is our side: 1, the cause printed once.
     let o = bin()

@@ -19,14 +19,7 @@ async fn sandbox_for(n: usize, delay_ms: u64) -> (Sandbox, String) {
     })
     .await;
     if delay_ms > 0 {
-        sb.set_faults(Faults {
-            global: vec![Fault {
-                kind: FaultKind::Delay { ms: delay_ms },
-                times: None,
-                probability: None,
-            }],
-            ..Default::default()
-        });
+        sb.set_faults(common::every_request(FaultKind::Delay { ms: delay_ms }));
     }
     (sb, url)
 }
@@ -50,11 +43,7 @@ fn spawn(db: &TestDb, url: &str, count: usize, extra: &[&str]) -> Workers {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_workers_keep_to_one_cluster_budget_and_use_all_of_it() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn one_cluster_budget(db: &TestDb) {
     let n = 40;
     // 300 ms answers and two jobs per worker: one worker alone could not
     // reach the rate, three together could exceed it three times over.
@@ -62,13 +51,13 @@ async fn three_workers_keep_to_one_cluster_budget_and_use_all_of_it() {
     for i in 0..n {
         db.store.submit(&record(i)).await.unwrap();
     }
-    let workers = spawn(&db, &url, 3, &["--chsi-rate", "4", "--concurrency", "2"]);
+    let workers = spawn(db, &url, 3, &["--chsi-rate", "4", "--concurrency", "2"]);
     eventually(Duration::from_secs(60), "every record decided", || async {
-        count_status(&db, "verified").await == n as i64
+        count_status(db, "verified").await == n as i64
     })
     .await;
     drop(workers);
-    assert_one_decision_each(&db).await;
+    assert_one_decision_each(db).await;
 
     let arrivals = sandbox.arrivals();
     assert_eq!(arrivals.len(), n, "one request per record");
@@ -84,14 +73,13 @@ async fn three_workers_keep_to_one_cluster_budget_and_use_all_of_it() {
         rate >= 3.4,
         "the cluster used only {rate:.2} of its 4 requests/s"
     );
-    db.cleanup().await;
 }
+on_postgres!(
+    three_workers_keep_to_one_cluster_budget_and_use_all_of_it,
+    one_cluster_budget
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_captcha_met_by_one_worker_pauses_every_worker() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn a_captcha_pauses_the_cluster(db: &TestDb) {
     let n = 24;
     let (sandbox, url) = sandbox_for(n, 0).await;
     for i in 0..n {
@@ -99,7 +87,7 @@ async fn a_captcha_met_by_one_worker_pauses_every_worker() {
     }
     let back_off = Duration::from_secs(3);
     let workers = spawn(
-        &db,
+        db,
         &url,
         3,
         &[
@@ -137,11 +125,11 @@ async fn a_captcha_met_by_one_worker_pauses_every_worker() {
     })
     .await;
     eventually(Duration::from_secs(60), "every record decided", || async {
-        count_status(&db, "verified").await == n as i64
+        count_status(db, "verified").await == n as i64
     })
     .await;
     drop(workers);
-    assert_one_decision_each(&db).await;
+    assert_one_decision_each(db).await;
 
     let captcha_at = sandbox.fault_arrivals()[0];
     let arrivals = sandbox.arrivals();
@@ -167,8 +155,11 @@ async fn a_captcha_met_by_one_worker_pauses_every_worker() {
         busiest <= 5,
         "{busiest} requests in one second at --chsi-rate 4"
     );
-    db.cleanup().await;
 }
+on_postgres!(
+    a_captcha_met_by_one_worker_pauses_every_worker,
+    a_captcha_pauses_the_cluster
+);
 
 /// Records by status as `/metrics` reads them (the trigger-kept summary)
 /// and as counted from the records themselves.
@@ -193,7 +184,7 @@ async fn status_counts_follow_every_transition(db: &TestDb) {
     let (_sandbox, url) = sandbox_for(4, 0).await;
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(db.store.submit(&record(i)).await.unwrap().record_id);
+        ids.push(common::submit(db, &record(i)).await);
     }
     let (kept, counted) = counts_both_ways(db).await;
     assert_eq!(kept, counted, "after submitting");
@@ -282,11 +273,7 @@ on_both_backends!(
     one_reporter
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_budget_row_grants_one_token_at_a_time_and_holds_everyone_during_a_pause() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn budget_row_tokens(db: &TestDb) {
     // After an idle spell the bucket holds one token (burst 1): one grant,
     // then the wait until the next token (1/R less the time between asks).
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -317,14 +304,13 @@ async fn the_budget_row_grants_one_token_at_a_time_and_holds_everyone_during_a_p
             "the pause holds every asker, even an unlimited one: {wait:?}"
         );
     }
-    db.cleanup().await;
 }
+on_postgres!(
+    the_budget_row_grants_one_token_at_a_time_and_holds_everyone_during_a_pause,
+    budget_row_tokens
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_budget_is_a_transient_failure_and_sends_nothing() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn unreachable_budget(db: &TestDb) {
     let (sandbox, url) = sandbox_for(1, 0).await;
     let config = credverify::chsi::ChsiConfig {
         base_url: url,
@@ -347,5 +333,8 @@ async fn an_unreachable_budget_is_a_transient_failure_and_sends_nothing() {
         "gave up in time"
     );
     assert_eq!(sandbox.stats().requests, 0, "no request without a token");
-    db.cleanup().await;
 }
+on_postgres!(
+    an_unreachable_budget_is_a_transient_failure_and_sends_nothing,
+    unreachable_budget
+);

@@ -19,22 +19,11 @@ use credverify::vcode_trials::MAX_LOOKUPS;
 const HOLDOUT: &str = "screenshots-holdout";
 
 fn expected(name: &str) -> serde_json::Value {
-    let text = String::from_utf8(common::fixture(&format!("{HOLDOUT}/{name}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::fixture_expected(HOLDOUT, name)
 }
 
 fn image_of(name: &str) -> Vec<u8> {
-    ["png", "jpg"]
-        .iter()
-        .map(|ext| format!("{HOLDOUT}/{name}.{ext}"))
-        .find(|p| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(p)
-                .exists()
-        })
-        .map(|p| common::fixture(&p))
-        .unwrap_or_else(|| panic!("no image for held-out fixture {name}"))
+    common::fixture(&common::fixture_image_path(HOLDOUT, name))
 }
 
 fn registry() -> Registry {
@@ -102,7 +91,7 @@ async fn run_with(
     let env = common::env_with_reader(db, &url, Some(reader));
     let mut ids = Vec::new();
     for r in &records {
-        ids.push(db.store.submit(r).await.unwrap().record_id);
+        ids.push(common::submit(db, r).await);
     }
     common::drain_until_settled(&env, 2, Duration::from_secs(120)).await;
     let mut out = Vec::new();
@@ -184,6 +173,14 @@ on_both_backends!(
 /// without `.line-reader` does.
 const DISAGREEING: &str = "degree-003";
 
+/// The 在线验证码 that [`DISAGREEING`] truly shows.
+fn disagreeing_code() -> String {
+    expected(DISAGREEING)["meta"]["vcode"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn run_disagreeing(
     db: &TestDb,
     registry: Registry,
@@ -206,10 +203,7 @@ async fn a_code_the_reads_disagree_on_is_found_by_trying(db: &TestDb) {
         "the readers agree now: pick another fixture"
     );
     assert!(!reading.vcode_candidates.is_empty());
-    let want = expected(DISAGREEING)["meta"]["vcode"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let want = disagreeing_code();
     assert_eq!(
         sandbox.stats().by_code.get(&want),
         Some(&1),
@@ -243,10 +237,7 @@ on_both_backends!(
 /// No candidate is known to the service: a person looks, with the
 /// candidates shown by `credverify show`; at most three lookups were spent.
 async fn when_no_candidate_works_a_person_decides(db: &TestDb) {
-    let want = expected(DISAGREEING)["meta"]["vcode"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let want = disagreeing_code();
     let mut reg = registry();
     reg.reports.retain(|r| r.vcode != want);
     let (sandbox, recs) = run_disagreeing(db, reg).await;
@@ -286,10 +277,7 @@ on_both_backends!(
 /// The right code leads to a report of someone else (as a wrong guess
 /// could): it verifies nobody, and is no rejection either.
 async fn someone_elses_report_verifies_nobody(db: &TestDb) {
-    let want = expected(DISAGREEING)["meta"]["vcode"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let want = disagreeing_code();
     let mut reg = registry();
     for r in reg.reports.iter_mut().filter(|r| r.vcode == want) {
         r.fields.name = Some("司马未名".into());

@@ -530,15 +530,11 @@ async fn idempotency_and_the_record_limit_agree() {
 }
 
 fn credverify_record(fields: &str) -> NewRecord {
-    NewRecord {
-        candidate_id: "c-conf".into(),
-        name: "王晓雯".into(),
-        id_number: None,
-        fields: CredentialFields::from_manual_json(fields).unwrap(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    }
+    common::typed_record(
+        "c-conf",
+        "王晓雯",
+        CredentialFields::from_manual_json(fields).unwrap(),
+    )
 }
 
 // --- the status transition ----------------------------------------------------

@@ -26,6 +26,30 @@ impl Drop for Desk {
     }
 }
 
+/// Asks the console for `url` as JSON (the API's form of a page) and reads
+/// the answer.
+async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("ask the console")
+        .json()
+        .await
+        .expect("the console answers JSON")
+}
+
+/// Asks the console for `url` as a browser does and reads the answer's text.
+async fn get_text(c: &reqwest::Client, url: String) -> String {
+    c.get(url)
+        .send()
+        .await
+        .expect("ask the console")
+        .text()
+        .await
+        .expect("the console answers text")
+}
+
 /// The console on a free port, with a reviewer `wang.fang` and an admin
 /// `li.na`. It has its own connections, as the console process has in
 /// production, apart from the pool the test's worker drained on.
@@ -113,32 +137,8 @@ async fn csrf_of(c: &reqwest::Client, desk: &Desk, name: &str) -> String {
     body["csrf"].as_str().unwrap().to_string()
 }
 
-/// A record a person must decide: a one-character name difference.
-async fn needs_review(db: &TestDb) -> i64 {
-    let (_sb, url) = common::sandbox().await;
-    let near = NewRecord {
-        candidate_id: "c-near".into(),
-        name: "张晓燕".into(),
-        id_number: None,
-        fields: CredentialFields::from_manual_json(
-            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
-        )
-        .unwrap(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let id = db.store.submit(&near).await.unwrap().record_id;
-    common::drain(&common::env(db, &url), 1).await;
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::NeedsReview
-    );
-    id
-}
-
 async fn console_rules(db: &TestDb) {
-    let id = needs_review(db).await;
+    let id = common::record_in_review(db).await;
     let desk = desk(db).await;
     let reviewer = client();
 
@@ -158,15 +158,11 @@ async fn console_rules(db: &TestDb) {
     assert_eq!(res.status(), 303);
 
     let csrf = csrf_of(&reviewer, &desk, "wang.fang").await;
-    let queue: serde_json::Value = reviewer
-        .get(format!("{}/records?status=needs_review", desk.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue = get_json(
+        &reviewer,
+        format!("{}/records?status=needs_review", desk.base),
+    )
+    .await;
     assert_eq!(queue["records"][0]["id"], id);
     assert_eq!(queue["counts_by_reason"]["name_near_match"], 1);
 
@@ -180,29 +176,14 @@ async fn console_rules(db: &TestDb) {
         )
         .await
         .unwrap();
-    let html = reviewer
-        .get(format!("{}/records/{id}", desk.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&reviewer, format!("{}/records/{id}", desk.base)).await;
     assert!(html.contains("id=\"service-page\""), "{html}");
     assert!(html.contains("&lt;script&gt;alert("), "{html}");
     assert!(
         !html.contains("<script>alert("),
         "the page is shown as text"
     );
-    let page: serde_json::Value = reviewer
-        .get(format!("{}/records/{id}", desk.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&reviewer, format!("{}/records/{id}", desk.base)).await;
     assert_eq!(page["service_page"]["http_status"], 200);
     assert!(
         page["service_page"]["text"]
@@ -224,10 +205,7 @@ async fn console_rules(db: &TestDb) {
     };
     assert_eq!(review(None).await.unwrap().status(), 403);
     assert_eq!(review(Some("0000")).await.unwrap().status(), 403);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::NeedsReview
-    );
+    assert_eq!(common::status_of(db, id).await, Status::NeedsReview);
     assert_eq!(review(Some(&csrf)).await.unwrap().status(), 303);
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified);
@@ -246,10 +224,7 @@ async fn console_rules(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     let admin = client();
     let admin_csrf = csrf_of(&admin, &desk, "li.na").await;
     let res = admin
@@ -306,10 +281,7 @@ async fn console_rules(db: &TestDb) {
     .await
     .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Unverified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Unverified);
     let res = post(
         &admin,
         format!("/records/{id}/withdraw"),
@@ -321,10 +293,7 @@ async fn console_rules(db: &TestDb) {
     .await
     .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Withdrawn
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Withdrawn);
     let last = db.store.events(id).await.unwrap().pop().unwrap();
     assert_eq!(
         (last.actor.as_str(), last.note.as_deref()),
@@ -333,7 +302,7 @@ async fn console_rules(db: &TestDb) {
 
     // A rejection takes a reason a review may give; the note stays internal
     // and is shown escaped.
-    let id2 = needs_review(db).await;
+    let id2 = common::record_in_review(db).await;
     for bad in ["name_near_match", "revoked", "nonsense"] {
         let res = post(
             &reviewer,
@@ -368,28 +337,13 @@ async fn console_rules(db: &TestDb) {
         (rec.status, rec.reasons[0].detail.as_deref()),
         (Status::Rejected, None)
     );
-    let page = reviewer
-        .get(format!("{}/records/{id2}", desk.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&reviewer, format!("{}/records/{id2}", desk.base)).await;
     assert!(
         page.contains("&lt;img src=x onerror=alert(1)&gt; not the same person"),
         "escaped note"
     );
     assert!(!page.contains("<img src=x"), "never markup");
-    let doc: serde_json::Value = reviewer
-        .get(format!("{}/records/{id2}", desk.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = get_json(&reviewer, format!("{}/records/{id2}", desk.base)).await;
     assert_eq!(doc["record"]["status"], "rejected");
     assert_eq!(
         doc["events"].as_array().unwrap().last().unwrap()["note"],
@@ -474,8 +428,7 @@ fn chromium() -> Option<std::path::PathBuf> {
 /// sends it to a person with `screenshot_mismatch`.
 async fn screenshot_record(db: &TestDb) -> (i64, serde_json::Value) {
     let name = "report-007";
-    let want: serde_json::Value =
-        serde_json::from_slice(&common::fixture(&format!("screenshots/{name}.json"))).unwrap();
+    let want = common::fixture_expected("screenshots", name);
     let mut registry = credverify::sandbox::Registry::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/sandbox/screenshots-registry.json"
@@ -490,23 +443,14 @@ async fn screenshot_record(db: &TestDb) -> (i64, serde_json::Value) {
         .fields
         .school = Some("长沙医学院".into());
     let (_sb, url) = common::sandbox_with(registry).await;
-    let image = ["png", "jpg"]
-        .iter()
-        .map(|ext| format!("screenshots/{name}.{ext}"))
-        .find(|p| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(p)
-                .exists()
-        })
-        .unwrap();
+    let image = common::fixture_image_path("screenshots", name);
     let typed = CredentialFields {
         major: want["major"].as_str().map(String::from),
         ..Default::default()
     };
-    let id = db
-        .store
-        .submit(&NewRecord {
+    let id = common::submit(
+        db,
+        &NewRecord {
             candidate_id: "c-shot".into(),
             name: want["name"].as_str().unwrap().into(),
             id_number: Some(
@@ -517,10 +461,9 @@ async fn screenshot_record(db: &TestDb) -> (i64, serde_json::Value) {
             idempotency_key: None,
             screenshot: Some(common::fixture(&image)),
             screenshot_ref: None,
-        })
-        .await
-        .unwrap()
-        .record_id;
+        },
+    )
+    .await;
     common::drain(&common::env_with_reader(db, &url, Some(common::ocr())), 1).await;
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::NeedsReview, "{:?}", rec.reasons);
@@ -707,10 +650,7 @@ async fn browser_flow(db: &TestDb) {
     browser.close().await.ok();
     browser.wait().await.ok();
     events.abort();
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
 }
 
 /// Waits until the page has left `from` and finished loading the next one.

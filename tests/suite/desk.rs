@@ -5,34 +5,12 @@
 
 use crate::common;
 
-use std::process::Output;
-
 use common::TestDb;
 use common::synthetic::{record as new_record, report};
 use credverify::admin::{AdminError, AdminService, Decision, Operator, Role, Withdrawer};
-use credverify::domain::{CredentialFields, ReasonCode, Status};
+use credverify::domain::{ReasonCode, Status};
 use credverify::sandbox::{Registry, ReportState};
-use credverify::store::{NewRecord, SubmitError};
-
-fn run(db: &TestDb, args: &[&str]) -> Output {
-    common::bin()
-        .arg("--database-url")
-        .arg(&db.url)
-        .args(args)
-        .output()
-        .expect("run credverify")
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use credverify::store::SubmitError;
 
 fn transitions(events: &[credverify::store::EventView]) -> Vec<String> {
     events
@@ -49,19 +27,16 @@ async fn verified_record(db: &TestDb) -> (credverify::sandbox::Sandbox, String, 
         ..Default::default()
     })
     .await;
-    let id = db.store.submit(&new_record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &new_record(0)).await;
     common::drain(&common::env(db, &url), 1).await;
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     (sandbox, url, id)
 }
 
 async fn rerun_leaves_a_revocation_alone(db: &TestDb) {
     let (_sb, url, id) = verified_record(db).await;
     let rid = id.to_string();
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "revoke",
@@ -73,16 +48,19 @@ async fn rerun_leaves_a_revocation_alone(db: &TestDb) {
         ],
     ));
 
-    let dry = ok(&run(db, &["rerun", "--status", "rejected", "--dry-run"]));
+    let dry = common::ok(&common::run_cli(
+        db,
+        &["rerun", "--status", "rejected", "--dry-run"],
+    ));
     assert!(dry.contains("revoked by an admin"), "{dry}");
-    let dry = run(db, &["rerun", "--status", "rejected", "--dry-run"]);
+    let dry = common::run_cli(db, &["rerun", "--status", "rejected", "--dry-run"]);
     let stderr = String::from_utf8_lossy(&dry.stderr);
     assert!(
         stderr.contains("would skip 1"),
         "the dry run counts the skips: {stderr}"
     );
 
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["rerun", "--status", "rejected", "--by", "li.na"],
     ));
@@ -95,7 +73,7 @@ async fn rerun_leaves_a_revocation_alone(db: &TestDb) {
         ["unverified", "verified", "rejected"]
     );
 
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "rerun",
@@ -134,26 +112,8 @@ on_both_backends!(
 );
 
 async fn person_decisions_stay_final(db: &TestDb) {
-    let (_sb, url) = common::sandbox().await;
-    let near = NewRecord {
-        candidate_id: "c-near".into(),
-        name: "张晓燕".into(),
-        id_number: None,
-        fields: CredentialFields::from_manual_json(
-            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
-        )
-        .unwrap(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let id = db.store.submit(&near).await.unwrap().record_id;
-    common::drain(&common::env(db, &url), 1).await;
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::NeedsReview
-    );
-    ok(&run(
+    let id = common::record_in_review(db).await;
+    common::ok(&common::run_cli(
         db,
         &[
             "review",
@@ -177,16 +137,13 @@ async fn person_decisions_stay_final(db: &TestDb) {
         rec.reasons[0].message
     );
 
-    let dry = run(db, &["rerun", "--record", &id.to_string(), "--dry-run"]);
+    let dry = common::run_cli(db, &["rerun", "--record", &id.to_string(), "--dry-run"]);
     assert!(String::from_utf8_lossy(&dry.stdout).contains("decided by a person"));
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["rerun", "--record", &id.to_string(), "--by", "li.na"],
     ));
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Rejected
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Rejected);
 }
 on_both_backends!(
     a_reviewers_rejection_is_not_reopened_by_rerun,
@@ -194,22 +151,8 @@ on_both_backends!(
 );
 
 async fn field_mismatch_names_the_fields(db: &TestDb) {
-    let (_sb, url) = common::sandbox().await;
-    let near = NewRecord {
-        candidate_id: "c-near".into(),
-        name: "张晓燕".into(),
-        id_number: None,
-        fields: CredentialFields::from_manual_json(
-            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
-        )
-        .unwrap(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let id = db.store.submit(&near).await.unwrap().record_id;
-    common::drain(&common::env(db, &url), 1).await;
-    let o = run(
+    let id = common::record_in_review(db).await;
+    let o = common::run_cli(
         db,
         &[
             "review",
@@ -227,7 +170,7 @@ async fn field_mismatch_names_the_fields(db: &TestDb) {
         Some(2),
         "no field differs and none is named: refused"
     );
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "review",
@@ -262,8 +205,8 @@ async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
         ..Default::default()
     })
     .await;
-    let a = db.store.submit(&new_record(0)).await.unwrap().record_id;
-    let b = db.store.submit(&new_record(1)).await.unwrap().record_id;
+    let a = common::submit(db, &new_record(0)).await;
+    let b = common::submit(db, &new_record(1)).await;
     // Exhaust both by hand: what the worker does when the budget is spent.
     db.exec("UPDATE records SET retries_exhausted = true, job_id = NULL, attempts = 5")
         .await;
@@ -285,10 +228,7 @@ async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        db.store.record(a).await.unwrap().unwrap().status,
-        Status::Rejected
-    );
+    assert_eq!(common::status_of(db, a).await, Status::Rejected);
 
     let err = service
         .review(&reviewer, b, &Decision::Approve, "looks fine")
@@ -300,7 +240,7 @@ async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
     );
     let err = service.rerun(&reviewer, b, false, None).await.unwrap_err();
     assert!(matches!(err, AdminError::Forbidden { .. }), "{err}");
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "rerun",
@@ -329,10 +269,7 @@ async fn stuck_record_is_reviewed_or_requeued(db: &TestDb) {
         "a re-queue is an event with who and why"
     );
     common::drain(&common::env(db, &url), 1).await;
-    assert_eq!(
-        db.store.record(b).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, b).await, Status::Verified);
 }
 on_both_backends!(
     a_stuck_record_can_be_reviewed_or_requeued_with_an_event,
@@ -345,7 +282,7 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
     for i in 1..5 {
         let mut r = new_record(i);
         r.candidate_id = "c-0".into();
-        ids.push(db.store.submit(&r).await.unwrap().record_id);
+        ids.push(common::submit(db, &r).await);
     }
     let mut sixth = new_record(6);
     sixth.candidate_id = "c-0".into();
@@ -354,7 +291,7 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
         Err(SubmitError::LimitReached { .. })
     ));
 
-    let o = run(
+    let o = common::run_cli(
         db,
         &["withdraw", &verified.to_string(), "--candidate", "c-0"],
     );
@@ -363,11 +300,8 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
         Some(3),
         "a verified record is never withdrawn"
     );
-    assert_eq!(
-        db.store.record(verified).await.unwrap().unwrap().status,
-        Status::Verified
-    );
-    let o = run(
+    assert_eq!(common::status_of(db, verified).await, Status::Verified);
+    let o = common::run_cli(
         db,
         &[
             "withdraw",
@@ -388,7 +322,7 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
         String::from_utf8_lossy(&o.stderr)
     );
 
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &[
             "withdraw",
@@ -406,7 +340,7 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
         (last.actor.as_str(), last.note.as_deref()),
         ("candidate:c-0", Some("ticket 8812"))
     );
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["withdraw", &ids[1].to_string(), "--candidate", "c-0"],
     ));
@@ -425,14 +359,11 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
 
     // The worker leaves it alone, and no re-run re-opens it, forced or not.
     common::drain(&common::env(db, &url), 1).await;
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["rerun", "--candidate", "c-0", "--force", "--by", "li.na"],
     ));
-    assert_eq!(
-        db.store.record(ids[1]).await.unwrap().unwrap().status,
-        Status::Withdrawn
-    );
+    assert_eq!(common::status_of(db, ids[1]).await, Status::Withdrawn);
     let direct = db
         .try_exec(&format!(
             "UPDATE records SET status = 'unverified' WHERE id = {}",
@@ -493,7 +424,7 @@ async fn show_and_export_a_screenshot_record(db: &TestDb) {
     r.fields.vcode = None;
     r.fields.major = Some("药学".into());
     r.screenshot = Some(image.clone());
-    let id = db.store.submit(&r).await.unwrap().record_id;
+    let id = common::submit(db, &r).await;
     // What the reader stores for a screenshot (kept apart from typed fields).
     let reading = serde_json::json!({
         "layout": "report",
@@ -502,7 +433,7 @@ async fn show_and_export_a_screenshot_record(db: &TestDb) {
     });
     db.store.save_reading(id, &reading).await.unwrap();
 
-    let out = ok(&run(db, &["show", &id.to_string()]));
+    let out = common::ok(&common::run_cli(db, &["show", &id.to_string()]));
     assert!(out.contains("layout report, reads as diploma"), "{out}");
     let school = out
         .lines()
@@ -524,7 +455,7 @@ async fn show_and_export_a_screenshot_record(db: &TestDb) {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shot.png");
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["screenshot", &id.to_string(), "-o", file.to_str().unwrap()],
     ));
@@ -534,8 +465,8 @@ async fn show_and_export_a_screenshot_record(db: &TestDb) {
         "byte for byte as uploaded"
     );
 
-    let typed = db.store.submit(&new_record(1)).await.unwrap().record_id;
-    let o = run(
+    let typed = common::submit(db, &new_record(1)).await;
+    let o = common::run_cli(
         db,
         &[
             "screenshot",
@@ -551,6 +482,14 @@ on_both_backends!(
     show_prints_the_reading_and_screenshot_exports_the_image,
     show_and_export_a_screenshot_record
 );
+
+/// Whether operator `who` can sign in to the console with `password` now.
+async fn signs_in(db: &TestDb, who: &str, password: &str) -> bool {
+    credverify::admin::operators::authenticate(&db.store, who, password)
+        .await
+        .unwrap()
+        .is_some()
+}
 
 async fn operators_from_the_cli(db: &TestDb) {
     use std::io::Write;
@@ -575,7 +514,7 @@ async fn operators_from_the_cli(db: &TestDb) {
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
         child.wait_with_output().unwrap()
     };
-    ok(&add("wang.fang", "reviewer", "a long enough password"));
+    common::ok(&add("wang.fang", "reviewer", "a long enough password"));
     assert_eq!(
         add("short", "admin", "2short").status.code(),
         Some(2),
@@ -595,8 +534,7 @@ async fn operators_from_the_cli(db: &TestDb) {
         Some(2)
     );
 
-    let list: serde_json::Value =
-        serde_json::from_str(&ok(&run(db, &["operator", "list", "--json"]))).unwrap();
+    let list: serde_json::Value = common::cli_json(db, &["operator", "list", "--json"]);
     assert_eq!(list[0]["name"], "wang.fang");
     assert_eq!(list[0]["role"], "reviewer");
     assert!(list[0].get("password_hash").is_none(), "never printed");
@@ -604,31 +542,13 @@ async fn operators_from_the_cli(db: &TestDb) {
         .scalar("SELECT COUNT(*) FROM operators WHERE password_hash LIKE '$argon2id$%'")
         .await;
     assert_eq!(stored, 1, "stored as an argon2id hash");
-    assert!(
-        credverify::admin::operators::authenticate(
-            &db.store,
-            "wang.fang",
-            "a long enough password"
-        )
-        .await
-        .unwrap()
-        .is_some()
-    );
+    assert!(signs_in(db, "wang.fang", "a long enough password").await);
 
-    ok(&run(
+    common::ok(&common::run_cli(
         db,
         &["operator", "disable", "wang.fang", "--by", "li.na"],
     ));
-    assert!(
-        credverify::admin::operators::authenticate(
-            &db.store,
-            "wang.fang",
-            "a long enough password"
-        )
-        .await
-        .unwrap()
-        .is_none()
-    );
+    assert!(!signs_in(db, "wang.fang", "a long enough password").await);
 }
 on_both_backends!(
     operators_are_added_listed_and_disabled_from_the_cli,

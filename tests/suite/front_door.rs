@@ -26,14 +26,7 @@ async fn front_door_sandbox(status: Option<u16>) -> (Sandbox, String) {
         ..Default::default()
     })
     .await;
-    sb.set_faults(Faults {
-        global: vec![Fault {
-            kind: FaultKind::FrontDoor { status },
-            times: None,
-            probability: None,
-        }],
-        ..Default::default()
-    });
+    sb.set_faults(common::every_request(FaultKind::FrontDoor { status }));
     (sb, url)
 }
 
@@ -355,7 +348,7 @@ async fn wait_for_retry(db: &TestDb, id: i64) {
 
 async fn http_then_cookie_file(db: &TestDb) {
     let (sb, url) = front_door_sandbox(None).await;
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &record(0)).await;
     drain_worker(db, &url, &["--chsi-fetch", "http"]).await;
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Unverified, "never a rejection");
@@ -392,8 +385,8 @@ async fn auto_through_chromium(db: &TestDb) {
     }
     let (sb, url) = front_door_sandbox(None).await;
     let ids = [
-        db.store.submit(&record(0)).await.unwrap().record_id,
-        db.store.submit(&record(1)).await.unwrap().record_id,
+        common::submit(db, &record(0)).await,
+        common::submit(db, &record(1)).await,
     ];
     drain_worker(db, &url, &["--chsi-fetch", "auto", "--concurrency", "1"]).await;
     for id in ids {
@@ -433,14 +426,11 @@ async fn metric_when_cookies_stop_passing(db: &TestDb) {
         uploads: credverify::uploads::Uploads::new(Default::default()).unwrap(),
         id_key: Some(credverify::domain::IdKey::generate()),
     });
-    let a = db.store.submit(&record(0)).await.unwrap().record_id;
+    let a = common::submit(db, &record(0)).await;
     common::drain(&env, 1).await;
-    assert_eq!(
-        db.store.record(a).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, a).await, Status::Verified);
     std::fs::write(&file, json_cookies("127.0.0.1", &name, "revoked")).unwrap();
-    let b = db.store.submit(&record(1)).await.unwrap().record_id;
+    let b = common::submit(db, &record(1)).await;
     common::drain(&env, 1).await;
     let rec = db.store.record(b).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Unverified);
@@ -531,7 +521,7 @@ async fn headed_under_xvfb(db: &TestDb) {
         return;
     }
     let (sb, url) = front_door_sandbox(None).await;
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &record(0)).await;
     let mut child = std::process::Command::new("xvfb-run")
         .args(["-a", env!("CARGO_BIN_EXE_credverify")])
         .env_remove("CREDVERIFY_DATABASE_URL")
@@ -580,14 +570,7 @@ async fn the_browser_s_reload_takes_a_rate_limit_slot() {
     assert_eq!(found(client.lookup(&vcode(0)).await), "考生0");
     // Past the next slot, so the lookup itself does not wait.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    sb.set_faults(Faults {
-        global: vec![Fault {
-            kind: FaultKind::FrontDoor { status: None },
-            times: None,
-            probability: None,
-        }],
-        ..Default::default()
-    });
+    sb.set_faults(common::every_request(FaultKind::FrontDoor { status: None }));
     let started = std::time::Instant::now();
     assert_eq!(found(client.lookup(&vcode(1)).await), "考生1");
     let took = started.elapsed();

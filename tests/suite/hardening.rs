@@ -17,7 +17,7 @@ use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
 use credverify::uploads::{FetchError, Uploads, UploadsConfig};
 use credverify::verdict::Lookup;
 use image::{GrayImage, ImageFormat, Luma};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A 6300×6300 page of 9-px "text": passes the 40 MP intake limit, and the
 /// 28-px text target would enlarge it ×3 to 357 MP.
@@ -72,11 +72,10 @@ fn glyph_noise(side: u32, glyph: u32) -> Vec<u8> {
 
 // --- 1. OCR has a deadline -----------------------------------------------------
 
-#[test]
-fn a_huge_page_of_tiny_text_ends_unreadable_in_bounded_time() {
-    let bytes = giant_tiny_text();
-    assert!(bytes.len() < 15 * 1024 * 1024, "passes the byte limit");
-    let deadline = Duration::from_secs(4);
+/// Reads `bytes` with a one-thread pool whose OCR deadline is `deadline`,
+/// expecting the read to end unreadable (`why` says so in a failure);
+/// returns the error's detail and how long the read took.
+fn read_to_unreadable(bytes: Vec<u8>, deadline: Duration, why: &str) -> (String, Duration) {
     let pool = OcrPool::new(OcrConfig {
         threads: 1,
         deadline,
@@ -84,18 +83,26 @@ fn a_huge_page_of_tiny_text_ends_unreadable_in_bounded_time() {
     })
     .expect("Tesseract with chi_sim");
     let started = Instant::now();
-    let e = pool
-        .read_screenshot_blocking(bytes)
-        .expect_err("too large to read in time");
+    let e = pool.read_screenshot_blocking(bytes).expect_err(why);
     let took = started.elapsed();
-    eprintln!("giant page ended in {took:?}: {e}");
-    match &e {
-        ScreenshotError::Unreadable { detail } => {
-            assert!(detail.contains("too large to read in time"), "{detail}");
-            assert!(detail.contains("6300×6300"), "{detail}");
-        }
+    eprintln!("{why}: ended in {took:?}: {e}");
+    match e {
+        ScreenshotError::Unreadable { detail } => (detail, took),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_huge_page_of_tiny_text_ends_unreadable_in_bounded_time() {
+    let bytes = giant_tiny_text();
+    assert!(bytes.len() < 15 * 1024 * 1024, "passes the byte limit");
+    let (detail, took) = read_to_unreadable(
+        bytes,
+        Duration::from_secs(4),
+        "the giant page is too large to read in time",
+    );
+    assert!(detail.contains("too large to read in time"), "{detail}");
+    assert!(detail.contains("6300×6300"), "{detail}");
     // No Tesseract at all: the time is decoding and measuring 40 MP, ~26 s
     // in an unoptimised test build on a busy machine (it ran past 400 s
     // before).
@@ -106,29 +113,15 @@ fn a_huge_page_of_tiny_text_ends_unreadable_in_bounded_time() {
 fn recognition_stops_at_the_deadline() {
     // Legible (28-px) glyphs, so nothing refuses it before Tesseract: a
     // dense page whose recognition takes far longer than a second.
-    let bytes = glyph_noise(2000, 28);
-    let deadline = Duration::from_secs(1);
-    let pool = OcrPool::new(OcrConfig {
-        threads: 1,
-        deadline,
-        ..OcrConfig::default()
-    })
-    .expect("Tesseract with chi_sim");
-    let started = Instant::now();
-    let e = pool
-        .read_screenshot_blocking(bytes)
-        .expect_err("not read in time");
-    let took = started.elapsed();
-    eprintln!("dense page ended in {took:?}: {e}");
-    match &e {
-        ScreenshotError::Unreadable { detail } => {
-            assert!(
-                detail.contains("not read within 1 s"),
-                "Tesseract's deadline ended it: {detail}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (detail, took) = read_to_unreadable(
+        glyph_noise(2000, 28),
+        Duration::from_secs(1),
+        "the dense page is not read in time",
+    );
+    assert!(
+        detail.contains("not read within 1 s"),
+        "Tesseract's deadline ended it: {detail}"
+    );
     assert!(took < Duration::from_secs(30), "ended after {took:?}");
 }
 
@@ -139,15 +132,7 @@ fn vcode_record(candidate: &str) -> NewRecord {
         vcode: Some("A7K2M9QX4TB8R5WZ".into()),
         ..CredentialFields::default()
     };
-    NewRecord {
-        candidate_id: candidate.into(),
-        name: "王晓雯".into(),
-        id_number: None,
-        fields,
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    }
+    common::typed_record(candidate, "王晓雯", fields)
 }
 
 fn nested(depth: usize) -> String {
@@ -155,18 +140,8 @@ fn nested(depth: usize) -> String {
 }
 
 async fn damaged_rows_are_listed_and_swept_around(db: &TestDb) {
-    let bad = db
-        .store
-        .submit(&vcode_record("c-bad"))
-        .await
-        .unwrap()
-        .record_id;
-    let stranded = db
-        .store
-        .submit(&vcode_record("c-ok"))
-        .await
-        .unwrap()
-        .record_id;
+    let bad = common::submit(db, &vcode_record("c-bad")).await;
+    let stranded = common::submit(db, &vcode_record("c-ok")).await;
     // Written behind intake's back, as a hostile producer once could.
     db.exec(&format!(
         "UPDATE records SET claimed = '{{\"school\": {}}}' WHERE id = {bad}",
@@ -208,17 +183,9 @@ async fn damaged_rows_are_listed_and_swept_around(db: &TestDb) {
         vec!["show".into(), bad.to_string()],
         vec!["sweep".into(), "--quiet-secs".into(), "0".into()],
     ] {
-        let out = common::bin()
-            .arg("--database-url")
-            .arg(&db.url)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        eprintln!("credverify {args:?}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::ok(&common::run_cli(db, &args));
     }
 }
 on_both_backends!(
@@ -470,16 +437,10 @@ where
             let answer = Arc::clone(&answer);
             let counted = Arc::clone(&counted);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(text) = common::read_request_head(&mut sock).await else {
+                    return;
+                };
                 counted.fetch_add(1, Ordering::SeqCst);
-                let text = String::from_utf8_lossy(&head);
                 let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (status, headers, body) = answer(&path);
                 let reply = format!(
@@ -693,11 +654,11 @@ async fn our_faults_never_reject(db: &TestDb) {
     let mut by_ref = vcode_record("c-ref");
     by_ref.fields.vcode = None;
     by_ref.screenshot_ref = Some("shots/a.png".into());
-    let by_ref = db.store.submit(&by_ref).await.unwrap().record_id;
+    let by_ref = common::submit(db, &by_ref).await;
     let mut lost = vcode_record("c-lost");
     lost.fields.vcode = None;
     lost.screenshot = Some(common::fixture("bad/blank.png"));
-    let lost = db.store.submit(&lost).await.unwrap().record_id;
+    let lost = common::submit(db, &lost).await;
     db.exec(&format!("DELETE FROM screenshots WHERE record_id = {lost}"))
         .await;
 
@@ -912,7 +873,7 @@ async fn decisions_log_reason_codes(db: &TestDb) {
     let (_sandbox, url) = common::sandbox().await;
     let mut rec = vcode_record("c-other-holder");
     rec.name = "张伟".into();
-    let id = db.store.submit(&rec).await.unwrap().record_id;
+    let id = common::submit(db, &rec).await;
     let out = common::bin()
         .args([
             "--database-url",
@@ -985,12 +946,7 @@ async fn webhook_attempts_name_their_record_and_cause_and_sign_the_dedup_key(db:
     use credverify::notify::{WebhookConfig, deliver_due, verify_signature};
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
-    let id = db
-        .store
-        .submit(&vcode_record("c-hook"))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &vcode_record("c-hook")).await;
     let event_id = db.store.events(id).await.unwrap()[0].id;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
@@ -1335,12 +1291,7 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
 // --- 8. Terminals ----------------------------------------------------------------
 
 async fn hostile_text_reaches_no_terminal_raw(db: &TestDb) {
-    let id = db
-        .store
-        .submit(&vcode_record("c-term"))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &vcode_record("c-term")).await;
     // Stored before intake refused such names, or by a report value.
     db.exec(&format!(
         "UPDATE records SET candidate_name = '王' || {esc} || '[2J' || {esc} || ']0;owned' || {bel} || '晓雯' || {rlo}, \
@@ -1660,12 +1611,7 @@ on_both_backends!(
 /// screenshot's reading or in the report a decision stores, keeps only its
 /// last two characters.
 async fn a_printed_id_number_is_stored_as_its_last_two_characters(db: &TestDb) {
-    let id = db
-        .store
-        .submit(&vcode_record("c-printed"))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &vcode_record("c-printed")).await;
     let printed = "3702**********518X";
     db.store
         .save_reading(
@@ -1738,13 +1684,7 @@ async fn a_backend_submitted_number_is_sealed_by_the_worker(db: &TestDb) {
         .fetch_one(p)
         .await
         .unwrap(),
-        Store::Sqlite(_) => {
-            db.store
-                .submit(&id_record("c-seal", id))
-                .await
-                .unwrap()
-                .record_id
-        }
+        Store::Sqlite(_) => common::submit(db, &id_record("c-seal", id)).await,
     };
     let pending = format!(
         "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending = '{id}' \
@@ -1891,7 +1831,7 @@ async fn a_hostile_service_page_reaches_no_log_record_or_terminal_raw(db: &TestD
     sandbox.set_faults(faults);
     let mut rec = vcode_record("c-hostile");
     rec.name = "测试考生".into();
-    let id = db.store.submit(&rec).await.unwrap().record_id;
+    let id = common::submit(db, &rec).await;
 
     let out = common::bin()
         .args([
@@ -2001,12 +1941,7 @@ async fn a_backend_role_can_submit_and_nothing_more() {
         "cv_backend_{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
-    let submitted = db
-        .store
-        .submit(&vcode_record("c-other"))
-        .await
-        .unwrap()
-        .record_id;
+    let submitted = common::submit(&db, &vcode_record("c-other")).await;
     db.exec(&format!("CREATE ROLE {role} LOGIN")).await;
     db.exec(&format!("GRANT USAGE ON SCHEMA credverify TO {role}"))
         .await;
@@ -2142,12 +2077,7 @@ async fn the_database_allows_the_status_changes_the_state_machine_allows(db: &Te
     table.sort();
     assert_eq!(table, rust);
     // Every pair, tried on a record in `from` by a writer with table rights.
-    let id = db
-        .store
-        .submit(&vcode_record("c-machine"))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &vcode_record("c-machine")).await;
     // Unverified last: its move to withdrawn ends the walk.
     let froms = [
         Status::Verified,

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::TestDb;
 use credverify::domain::{CredentialFields, Field, IdNumber, Kind};
-use credverify::store::{NewRecord, SubmitError};
+use credverify::store::{NewRecord, SubmitError, Submitted};
 
 fn record(candidate: &str, key: Option<String>) -> NewRecord {
     let mut fields = CredentialFields {
@@ -65,17 +65,18 @@ on_both_backends!(
     forty_concurrent_submits_leave_exactly_five
 );
 
+/// Submits a record of `candidate` under idempotency key `key`; a refusal
+/// fails the test.
+async fn submit_keyed(db: &TestDb, candidate: &str, key: &str) -> Submitted {
+    db.store
+        .submit(&record(candidate, Some(key.into())))
+        .await
+        .expect("submit")
+}
+
 async fn idempotency_key_returns_the_same_record(db: &TestDb) {
-    let first = db
-        .store
-        .submit(&record("c-idem", Some("upload-1".into())))
-        .await
-        .unwrap();
-    let again = db
-        .store
-        .submit(&record("c-idem", Some("upload-1".into())))
-        .await
-        .unwrap();
+    let first = submit_keyed(db, "c-idem", "upload-1").await;
+    let again = submit_keyed(db, "c-idem", "upload-1").await;
     assert_eq!(first.record_id, again.record_id);
     assert!(first.created && !again.created);
     assert_eq!(db.store.count_for_candidate("c-idem").await.unwrap(), 1);
@@ -98,11 +99,7 @@ async fn idempotency_key_returns_the_same_record(db: &TestDb) {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(db.store.count_for_candidate("c-idem").await.unwrap(), 2);
     // Another candidate may use the same key.
-    let other = db
-        .store
-        .submit(&record("c-other", Some("upload-1".into())))
-        .await
-        .unwrap();
+    let other = submit_keyed(db, "c-other", "upload-1").await;
     assert_ne!(other.record_id, first.record_id);
 }
 on_both_backends!(
@@ -113,19 +110,9 @@ on_both_backends!(
 async fn a_known_key_is_answered_even_at_the_limit(db: &TestDb) {
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            db.store
-                .submit(&record("c-full", Some(format!("k{i}"))))
-                .await
-                .unwrap()
-                .record_id,
-        );
+        ids.push(common::submit(db, &record("c-full", Some(format!("k{i}")))).await);
     }
-    let again = db
-        .store
-        .submit(&record("c-full", Some("k3".into())))
-        .await
-        .unwrap();
+    let again = submit_keyed(db, "c-full", "k3").await;
     assert_eq!(again.record_id, ids[3]);
     assert!(matches!(
         db.store.submit(&record("c-full", Some("k5".into()))).await,

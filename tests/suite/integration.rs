@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::{TestDb, count_status, eventually};
 use credverify::domain::{CredentialFields, Status};
-use credverify::store::NewRecord;
 
 fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,11 +87,7 @@ fn job_contract_examples_validate_and_are_what_the_code_reads() {
     assert!(!job.is_valid(&serde_json::json!({"record": 1})));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_submit_from_psql_is_picked_up_and_verified() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn sql_submit_is_verified(db: &TestDb) {
     let (_sb, url) = common::sandbox().await;
     let psql = |sql: &str| {
         std::process::Command::new("psql")
@@ -130,7 +125,7 @@ async fn sql_submit_from_psql_is_picked_up_and_verified() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("vcode"));
 
-    common::drain(&common::env(&db, &url), 2).await;
+    common::drain(&common::env(db, &url), 2).await;
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified);
     assert_eq!(
@@ -138,14 +133,13 @@ async fn sql_submit_from_psql_is_picked_up_and_verified() {
         1,
         "one job for the record, none for the rolled-back one"
     );
-    db.cleanup().await;
 }
+on_postgres!(
+    sql_submit_from_psql_is_picked_up_and_verified,
+    sql_submit_is_verified
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_changes_are_notified_to_listeners() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn status_notifications(db: &TestDb) {
     let (_sb, url) = common::sandbox().await;
     let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
     listener.listen("credverify_status").await.unwrap();
@@ -153,17 +147,9 @@ async fn status_changes_are_notified_to_listeners() {
         r#"{"kind":"diploma","vcode":"7QXH2KB9TM4DZ5WN","school":"北京大学"}"#,
     )
     .unwrap();
-    let new = NewRecord {
-        candidate_id: "c-listen".into(),
-        name: "赵敏".into(),
-        id_number: None,
-        fields,
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let id = db.store.submit(&new).await.unwrap().record_id;
-    common::drain(&common::env(&db, &url), 1).await;
+    let new = common::typed_record("c-listen", "赵敏", fields);
+    let id = common::submit(db, &new).await;
+    common::drain(&common::env(db, &url), 1).await;
     let mut got = Vec::new();
     while got.len() < 2 {
         let n = tokio::time::timeout(Duration::from_secs(10), listener.recv())
@@ -179,8 +165,11 @@ async fn status_changes_are_notified_to_listeners() {
     assert_eq!(got[1]["previous_status"], "unverified");
     assert_eq!(got[1]["reasons"], serde_json::json!(["field_mismatch"]));
     assert!(validator("jobs/schema/notification.schema.json").is_valid(&got[1]));
-    db.cleanup().await;
 }
+on_postgres!(
+    status_changes_are_notified_to_listeners,
+    status_notifications
+);
 
 /// What the receiver was sent: headers and body of each request.
 type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
@@ -238,16 +227,8 @@ async fn webhook(db: &TestDb) {
     let fields =
         CredentialFields::from_manual_json(r#"{"kind":"diploma","vcode":"A7K2M9QX4TB8R5WZ"}"#)
             .unwrap();
-    let new = |c: &str| NewRecord {
-        candidate_id: c.into(),
-        name: "王晓雯".into(),
-        id_number: None,
-        fields: fields.clone(),
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
-    let id = db.store.submit(&new("c-hook")).await.unwrap().record_id;
+    let new = |c: &str| common::typed_record(c, "王晓雯", fields.clone());
+    let id = common::submit(db, &new("c-hook")).await;
     let mut worker = common::spawn_worker(db, &url, &webhook_args);
     eventually(
         Duration::from_secs(30),
@@ -318,12 +299,13 @@ async fn webhook(db: &TestDb) {
         "--webhook-retry-base-secs",
         "0.2",
     ];
-    let id2 = db.store.submit(&new("c-hook-2")).await.unwrap().record_id;
+    let id2 = common::submit(db, &new("c-hook-2")).await;
     let mut worker = common::spawn_worker(db, &url, &args2);
-    eventually(
+    common::until_decided(
+        db,
+        id2,
         Duration::from_secs(30),
         "the second record is decided",
-        || async { db.store.record(id2).await.unwrap().unwrap().status != Status::Unverified },
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -354,7 +336,7 @@ async fn webhook(db: &TestDb) {
     .await;
     common::sigkill(&mut worker);
     server.abort();
-    let decided = db.store.record(id2).await.unwrap().unwrap().status;
+    let decided = common::status_of(db, id2).await;
     let got = receiver.got.lock().unwrap();
     assert!(got.len() >= before + 2);
     let statuses: Vec<String> = got
@@ -376,25 +358,12 @@ on_both_backends!(
 
 async fn health_and_metrics(db: &TestDb) {
     let (sandbox, url) = common::sandbox().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = common::free_addr();
     let fields =
         CredentialFields::from_manual_json(r#"{"kind":"diploma","vcode":"A7K2M9QX4TB8R5WZ"}"#)
             .unwrap();
     db.store
-        .submit(&NewRecord {
-            candidate_id: "c-m".into(),
-            name: "王晓雯".into(),
-            id_number: None,
-            fields,
-            idempotency_key: None,
-            screenshot: None,
-            screenshot_ref: None,
-        })
+        .submit(&common::typed_record("c-m", "王晓雯", fields))
         .await
         .unwrap();
     let mut faults = credverify::sandbox::Faults::default();
@@ -413,41 +382,16 @@ async fn health_and_metrics(db: &TestDb) {
         &["--metrics-addr", &addr, "--retry-base-secs", "1"],
     );
     let http = reqwest::Client::new();
-    eventually(
-        Duration::from_secs(30),
-        "the health check answers",
-        || async {
-            http.get(format!("http://{addr}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-    )
-    .await;
+    common::wait_until_healthy(&http, &addr).await;
     eventually(
         Duration::from_secs(30),
         "the record is verified",
         || async { count_status(db, "verified").await == 1 },
     )
     .await;
-    let health: serde_json::Value = http
-        .get(format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (health, metrics) = common::health_and_metrics(&http, &addr).await;
     assert_eq!(health["database"], "ok");
     assert!(health["last_job_at"].is_string(), "{health}");
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     common::sigkill(&mut worker);
     for series in [
         "credverify_jobs_total{outcome=\"decided_verified\"} 1",
@@ -477,15 +421,7 @@ async fn json_logs_carry_the_record_id_on_every_job_line() {
     for (c, code) in [("c-1", "A7K2M9QX4TB8R5WZ"), ("c-2", "X7T2K9Q4M8B5Z3WN")] {
         let fields =
             CredentialFields::from_manual_json(&format!(r#"{{"vcode":"{code}"}}"#)).unwrap();
-        let new = NewRecord {
-            candidate_id: c.into(),
-            name: "王晓雯".into(),
-            id_number: None,
-            fields,
-            idempotency_key: None,
-            screenshot: None,
-            screenshot_ref: None,
-        };
+        let new = common::typed_record(c, "王晓雯", fields);
         db.store.submit(&new).await.unwrap();
     }
     let out = common::bin()

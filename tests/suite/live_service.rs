@@ -326,13 +326,7 @@ async fn the_live_format_ends_in_the_right_decisions(db: &TestDb) {
     ];
     let mut ids = Vec::new();
     for (cand, name, code, kind, ..) in &cases {
-        ids.push(
-            db.store
-                .submit(&record(cand, name, code, *kind))
-                .await
-                .unwrap()
-                .record_id,
-        );
+        ids.push(common::submit(db, &record(cand, name, code, *kind)).await);
     }
     common::drain_until_settled(&env, 2, Duration::from_secs(60)).await;
     for (id, (cand, _, _, _, status, reason)) in ids.iter().zip(&cases) {
@@ -366,20 +360,9 @@ async fn the_live_format_ends_in_the_right_decisions(db: &TestDb) {
     let login = std::fs::read_to_string(own_fixtures().join("login.html")).unwrap();
     assert_eq!(body, login);
     assert_eq!(pages[0].http_status, 200);
-    let out = common::bin()
-        .args(["--database-url", &db.url, "page", &unknown.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), login);
-    let show = common::bin()
-        .args(["--database-url", &db.url, "show", &unknown.to_string()])
-        .output()
-        .unwrap();
+    let page = common::ok(&common::run_cli(db, &["page", &unknown.to_string()]));
+    assert_eq!(page, login);
+    let show = common::run_cli(db, &["show", &unknown.to_string()]);
     assert!(String::from_utf8_lossy(&show.stdout).contains(&format!("credverify page {unknown}")));
 }
 on_both_backends!(
@@ -389,12 +372,7 @@ on_both_backends!(
 
 async fn a_worker_without_ocr_leaves_drawn_names_to_one_with_it(db: &TestDb) {
     let (_sb, url) = sandbox_for_the_live_format().await;
-    let id = db
-        .store
-        .submit(&record("c-read", "陈国华", READ, Kind::Diploma))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &record("c-read", "陈国华", READ, Kind::Diploma)).await;
     let without = common::env_with_reader(db, &url, None);
     common::drain(&without, 1).await;
     let rec = db.store.record(id).await.unwrap().unwrap();
@@ -402,10 +380,7 @@ async fn a_worker_without_ocr_leaves_drawn_names_to_one_with_it(db: &TestDb) {
     assert!(rec.last_error.unwrap_or_default().contains("OCR"));
     let with = common::env_with_reader(db, &url, Some(common::ocr()));
     common::drain_until_settled(&with, 1, Duration::from_secs(30)).await;
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
 }
 on_both_backends!(
     without_ocr,
@@ -617,7 +592,7 @@ async fn every_page_ends_its_record_as_documented(db: &TestDb) {
         // candidates would be a duplicate.
         let candidate = format!("c-{name}-{}", i / 4);
         let r = record(&candidate, name, &code_for(100 + i), *kind);
-        ids.push(db.store.submit(&r).await.unwrap().record_id);
+        ids.push(common::submit(db, &r).await);
     }
     // One pass: every record's first answer (retries fall due later).
     let env = common::env_with_reader(db, &url, Some(common::ocr()));
@@ -694,7 +669,7 @@ async fn bad_drawn_images_end_in_defined_states(db: &TestDb) {
     let mut ids = Vec::new();
     for i in 0..cases.len() {
         let r = record("c-bad-images", "王晓雯", &code_for(200 + i), Kind::Diploma);
-        ids.push(db.store.submit(&r).await.unwrap().record_id);
+        ids.push(common::submit(db, &r).await);
     }
     let env = common::env_with_reader(db, &url, Some(common::ocr()));
     common::drain(&env, 2).await;

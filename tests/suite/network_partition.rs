@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::synthetic::{record, report};
 use common::{TestDb, assert_one_decision_each, count_status, eventually};
-use credverify::sandbox::{Fault, FaultKind, Faults, Registry, ReportState, Sandbox};
+use credverify::sandbox::{FaultKind, Registry, ReportState, Sandbox};
 
 const PREFIX: &str = "cvns-";
 const HOSTS: usize = 3;
@@ -208,14 +208,7 @@ async fn a_cut_off_host_loses_no_record_and_breaks_no_budget() {
         7,
     );
     // Slow answers keep jobs in flight when the link goes down.
-    sandbox.set_faults(Faults {
-        global: vec![Fault {
-            kind: FaultKind::Delay { ms: 400 },
-            times: None,
-            probability: None,
-        }],
-        ..Default::default()
-    });
+    sandbox.set_faults(common::every_request(FaultKind::Delay { ms: 400 }));
     let pg: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let mut urls = Vec::new();
     for h in &hosts.0 {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::TestDb;
 use credverify::domain::{CredentialFields, IdNumber, ReasonCode, Status};
 use credverify::pipeline::{self, Outcome};
-use credverify::sandbox::{Fault, FaultKind, Faults};
+use credverify::sandbox::{FaultKind, Faults};
 use credverify::store::NewRecord;
 
 #[derive(serde::Deserialize)]
@@ -48,7 +48,7 @@ async fn every_verdict_path(db: &TestDb) {
     let env = common::env_with_reader(db, &url, Some(common::ocr()));
     let mut ids = Vec::new();
     for r in demo_records() {
-        ids.push((db.store.submit(&new_record(&r)).await.unwrap().record_id, r));
+        ids.push((common::submit(db, &new_record(&r)).await, r));
     }
     // One at a time: the namesake's certificate is a duplicate only once the
     // first holder is verified.
@@ -97,23 +97,15 @@ async fn every_verdict_path(db: &TestDb) {
 on_both_backends!(each_verdict_path_end_to_end, every_verdict_path);
 
 async fn transient_faults_are_not_rejections(db: &TestDb) {
-    let (sandbox, url) = common::sandbox().await;
-    let env = common::env(db, &url);
+    let (sandbox, env) = common::sandbox_and_env(db).await;
     let r = &demo_records()[0];
-    let id = db.store.submit(&new_record(r)).await.unwrap().record_id;
+    let id = common::submit(db, &new_record(r)).await;
 
     for (fault, label) in [
         (FaultKind::Captcha, "captcha"),
         (FaultKind::Status { status: 503 }, "503"),
     ] {
-        sandbox.set_faults(Faults {
-            global: vec![Fault {
-                kind: fault,
-                times: None,
-                probability: None,
-            }],
-            ..Default::default()
-        });
+        sandbox.set_faults(common::every_request(fault));
         common::drain(&env, 2).await;
         let rec = db.store.record(id).await.unwrap().unwrap();
         assert_eq!(
@@ -160,14 +152,8 @@ on_both_backends!(
 );
 
 async fn delivered_twice_decides_once(db: &TestDb) {
-    let (_sandbox, url) = common::sandbox().await;
-    let env = common::env(db, &url);
-    let id = db
-        .store
-        .submit(&new_record(&demo_records()[0]))
-        .await
-        .unwrap()
-        .record_id;
+    let (_sandbox, env) = common::sandbox_and_env(db).await;
+    let id = common::submit(db, &new_record(&demo_records()[0])).await;
     let job_id = db
         .store
         .job_record(id)
@@ -195,10 +181,7 @@ async fn delivered_twice_decides_once(db: &TestDb) {
     ))
     .await;
     common::drain(&env, 2).await;
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     assert_eq!(
         db.store.events(id).await.unwrap().len(),
         2,
@@ -211,22 +194,13 @@ on_both_backends!(
 );
 
 async fn superseded_jobs_do_nothing(db: &TestDb) {
-    let (_sandbox, url) = common::sandbox().await;
-    let env = common::env(db, &url);
-    let id = db
-        .store
-        .submit(&new_record(&demo_records()[0]))
-        .await
-        .unwrap()
-        .record_id;
+    let (_sandbox, env) = common::sandbox_and_env(db).await;
+    let id = common::submit(db, &new_record(&demo_records()[0])).await;
     let out = pipeline::verify(&env, id, "01JOLDJOBTHATNOLONGEROWNS0")
         .await
         .unwrap();
     assert_eq!(out, Outcome::Superseded);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Unverified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Unverified);
     let missing = pipeline::verify(&env, 424242, "x").await;
     assert!(matches!(
         missing,
@@ -239,21 +213,10 @@ on_both_backends!(
 );
 
 async fn duplicate_certificate_across_candidates(db: &TestDb) {
-    let (_sandbox, url) = common::sandbox().await;
-    let env = common::env(db, &url);
+    let (_sandbox, env) = common::sandbox_and_env(db).await;
     let records = demo_records();
-    let first = db
-        .store
-        .submit(&new_record(&records[0]))
-        .await
-        .unwrap()
-        .record_id;
-    let namesake = db
-        .store
-        .submit(&new_record(&records[8]))
-        .await
-        .unwrap()
-        .record_id;
+    let first = common::submit(db, &new_record(&records[0])).await;
+    let namesake = common::submit(db, &new_record(&records[8])).await;
     // Both at once: exactly one may hold the certificate.
     common::drain(&env, 2).await;
     let a = db.store.record(first).await.unwrap().unwrap();

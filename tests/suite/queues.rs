@@ -14,23 +14,13 @@ use credverify::sandbox::Registry;
 use credverify::store::NewRecord;
 
 fn expected(name: &str) -> serde_json::Value {
-    let text = String::from_utf8(common::fixture(&format!("screenshots/{name}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::fixture_expected("screenshots", name)
 }
 
 /// A record uploading fixture `name`'s screenshot, by the candidate it shows.
 fn upload(name: &str) -> NewRecord {
     let want = expected(name);
-    let image = ["png", "jpg"]
-        .iter()
-        .map(|ext| format!("screenshots/{name}.{ext}"))
-        .find(|p| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(p)
-                .exists()
-        })
-        .unwrap();
+    let image = common::fixture_image_path("screenshots", name);
     NewRecord {
         candidate_id: format!("c-{name}"),
         name: want["name"].as_str().unwrap().to_string(),

@@ -29,16 +29,23 @@ fn fault(kind: FaultKind, times: Option<u32>, probability: Option<f64>) -> Fault
     }
 }
 
-async fn killed_mid_http_call(db: &TestDb) {
+/// Record 0 submitted, and a sandbox that knows its report but hangs 8 s on
+/// the first request for its code: long enough to kill the worker inside
+/// that HTTP call. Returns the sandbox, its URL and the record's id.
+async fn hanging_first_answer(db: &TestDb) -> (credverify::sandbox::Sandbox, String, i64) {
     let (sandbox, url) = sandbox_for(1).await;
-    // The first request hangs long enough to kill the worker during it.
     let mut faults = Faults::default();
     faults.per_code.insert(
         code(0),
         vec![fault(FaultKind::Delay { ms: 8_000 }, Some(1), None)],
     );
     sandbox.set_faults(faults);
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &record(0)).await;
+    (sandbox, url, id)
+}
+
+async fn killed_mid_http_call(db: &TestDb) {
+    let (sandbox, url, id) = hanging_first_answer(db).await;
 
     let mut first = common::spawn_worker(db, &url, &["--chsi-timeout-secs", "20"]);
     eventually(
@@ -48,24 +55,11 @@ async fn killed_mid_http_call(db: &TestDb) {
     )
     .await;
     common::sigkill(&mut first);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Unverified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Unverified);
 
     // A restarted worker on this host releases its dead predecessor's job at once.
-    let mut second = common::spawn_worker(db, &url, &[]);
-    let took = eventually(
-        Duration::from_secs(60),
-        "the record is decided after the restart",
-        || async { db.store.record(id).await.unwrap().unwrap().status != Status::Unverified },
-    )
-    .await;
-    common::sigkill(&mut second);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    let took = common::worker_decides(db, &url, &[], id).await;
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     assert_one_decision_each(db).await;
     assert_eq!(db.store.events(id).await.unwrap().len(), 2);
     eprintln!("recovered {took:?} after the restart");
@@ -80,14 +74,7 @@ on_both_backends!(
 );
 
 async fn killed_with_a_peer_running(db: &TestDb) {
-    let (sandbox, url) = sandbox_for(1).await;
-    let mut faults = Faults::default();
-    faults.per_code.insert(
-        code(0),
-        vec![fault(FaultKind::Delay { ms: 8_000 }, Some(1), None)],
-    );
-    sandbox.set_faults(faults);
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let (sandbox, url, id) = hanging_first_answer(db).await;
     let heartbeat = ["--heartbeat-secs", "2"];
     let mut doomed = common::spawn_worker(db, &url, &heartbeat);
     eventually(
@@ -100,17 +87,15 @@ async fn killed_with_a_peer_running(db: &TestDb) {
     let mut peer = common::spawn_worker(db, &url, &heartbeat);
     tokio::time::sleep(Duration::from_millis(500)).await;
     common::sigkill(&mut doomed);
-    let took = eventually(
+    let took = common::until_decided(
+        db,
+        id,
         Duration::from_secs(60),
         "a live peer re-runs the dead worker's job",
-        || async { db.store.record(id).await.unwrap().unwrap().status != Status::Unverified },
     )
     .await;
     common::sigkill(&mut peer);
-    assert_eq!(
-        db.store.record(id).await.unwrap().unwrap().status,
-        Status::Verified
-    );
+    assert_eq!(common::status_of(db, id).await, Status::Verified);
     assert_one_decision_each(db).await;
     eprintln!("recovered {took:?} after the kill (heartbeat 2 s)");
     // Dead after 3 missed heartbeats, noticed at the peer's next heartbeat.
@@ -127,7 +112,7 @@ async fn no_tight_loop(db: &TestDb) {
         global: vec![fault(FaultKind::Captcha, None, None)],
         ..Default::default()
     });
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &record(0)).await;
     let mut worker = common::spawn_worker(
         db,
         &url,
@@ -200,7 +185,7 @@ async fn poison(db: &TestDb) {
     let ids: Vec<i64> = {
         let mut v = Vec::new();
         for i in 0..3 {
-            v.push(db.store.submit(&record(i)).await.unwrap().record_id);
+            v.push(common::submit(db, &record(i)).await);
         }
         v
     };
@@ -228,7 +213,7 @@ async fn poison(db: &TestDb) {
     common::drain(&common::env(db, &url), 2).await;
     for id in ids {
         assert_eq!(
-            db.store.record(id).await.unwrap().unwrap().status,
+            common::status_of(db, id).await,
             Status::Verified,
             "good jobs still ran"
         );
@@ -250,7 +235,7 @@ on_both_backends!(poison_jobs_are_set_aside_and_the_worker_carries_on, poison);
 
 async fn crash_looping_job(db: &TestDb) {
     let (_sb, url) = sandbox_for(1).await;
-    let id = db.store.submit(&record(0)).await.unwrap().record_id;
+    let id = common::submit(db, &record(0)).await;
     // As if workers had died on it again and again.
     db.exec(&format!("UPDATE {} SET attempts = 7", db.jobs_table()))
         .await;
@@ -277,36 +262,10 @@ async fn stranded(db: &TestDb) {
     db.exec(&format!("DELETE FROM {}", db.jobs_table())).await;
     db.exec("UPDATE records SET job_id = NULL WHERE id = 1")
         .await;
-    let out = common::bin()
-        .args([
-            "--database-url",
-            &db.url,
-            "sweep",
-            "--quiet-secs",
-            "0",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["requeued"], 20);
+    let sweep = ["sweep", "--quiet-secs", "0", "--json"];
+    assert_eq!(common::cli_json(db, &sweep)["requeued"], 20);
     // A second sweep finds nothing: each record has its live job.
-    let again = common::bin()
-        .args([
-            "--database-url",
-            &db.url,
-            "sweep",
-            "--quiet-secs",
-            "0",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap()["requeued"],
-        0
-    );
+    assert_eq!(common::cli_json(db, &sweep)["requeued"], 0);
     common::drain(&common::env(db, &url), 4).await;
     assert_eq!(count_status(db, "verified").await, 20);
 
@@ -429,7 +388,7 @@ async fn soak(db: &TestDb) {
     });
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push((db.store.submit(&record(i)).await.unwrap().record_id, i));
+        ids.push((common::submit(db, &record(i)).await, i));
     }
     let args = [
         "--concurrency",
@@ -498,11 +457,7 @@ on_both_backends!(
     soak
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_carry_on_after_their_connections_are_killed() {
-    let Some(db) = TestDb::new(common::Kind::Postgres).await else {
-        return;
-    };
+async fn killed_connections(db: &TestDb) {
     let n = 200;
     let (sandbox, url) = sandbox_for(n).await;
     sandbox.set_faults(Faults {
@@ -513,7 +468,7 @@ async fn workers_carry_on_after_their_connections_are_killed() {
         db.store.submit(&record(i)).await.unwrap();
     }
     let mut worker =
-        common::spawn_worker(&db, &url, &["--concurrency", "4", "--heartbeat-secs", "1"]);
+        common::spawn_worker(db, &url, &["--concurrency", "4", "--heartbeat-secs", "1"]);
     let dbname = db.url.rsplit('/').next().unwrap().to_string();
     let mut killed = 0;
     for _ in 0..8 {
@@ -535,18 +490,21 @@ async fn workers_carry_on_after_their_connections_are_killed() {
     eventually(
         Duration::from_secs(120),
         "every record decided after the connection losses",
-        || async { count_status(&db, "unverified").await == 0 },
+        || async { count_status(db, "unverified").await == 0 },
     )
     .await;
     common::sigkill(&mut worker);
     assert_eq!(
-        count_status(&db, "verified").await,
+        count_status(db, "verified").await,
         n as i64,
         "no record lost"
     );
-    assert_one_decision_each(&db).await;
-    db.cleanup().await;
+    assert_one_decision_each(db).await;
 }
+on_postgres!(
+    workers_carry_on_after_their_connections_are_killed,
+    killed_connections
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_sqlite_database_is_waited_for_not_failed() {

@@ -15,21 +15,11 @@ use credverify::store::NewRecord;
 
 /// The fixture's expected fields (its JSON beside the image).
 fn expected(name: &str) -> serde_json::Value {
-    let text = String::from_utf8(common::fixture(&format!("screenshots/{name}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::fixture_expected("screenshots", name)
 }
 
 fn image_of(name: &str) -> String {
-    ["png", "jpg"]
-        .iter()
-        .map(|ext| format!("screenshots/{name}.{ext}"))
-        .find(|p| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(p)
-                .exists()
-        })
-        .unwrap_or_else(|| panic!("no image for fixture {name}"))
+    common::fixture_image_path("screenshots", name)
 }
 
 /// A record uploading fixture `name`'s screenshot, by the candidate the
@@ -163,7 +153,7 @@ async fn screenshot_records_decide_on_the_services_data(db: &TestDb) {
     for (i, (label, mut record, status, reason)) in cases.into_iter().enumerate() {
         // One candidate each: the five-record limit is not under test here.
         record.candidate_id = format!("c-shot-{i}");
-        let id = db.store.submit(&record).await.unwrap().record_id;
+        let id = common::submit(db, &record).await;
         ids.push((label, id, status, reason));
     }
     common::drain(&env, 2).await;
@@ -217,20 +207,21 @@ async fn a_submitted_screenshot_outlives_its_file(db: &TestDb) {
     let copy = dir.path().join("upload.png");
     std::fs::write(&copy, common::fixture(&image_of("report-004"))).unwrap();
     let want = expected("report-004");
-    let out = common::bin()
-        .args(["--database-url", &db.url, "submit", "--candidate", "c-file"])
-        .args(["--name", want["name"].as_str().unwrap()])
-        .args(["--id-number", want["meta"]["id_number"].as_str().unwrap()])
-        .arg("--screenshot")
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = common::ok(&common::run_cli(
+        db,
+        &[
+            "submit",
+            "--candidate",
+            "c-file",
+            "--name",
+            want["name"].as_str().unwrap(),
+            "--id-number",
+            want["meta"]["id_number"].as_str().unwrap(),
+            "--screenshot",
+            copy.to_str().unwrap(),
+        ],
+    ));
+    let id: i64 = out.trim().parse().unwrap();
     std::fs::remove_file(&copy).unwrap();
 
     let status = common::bin()
@@ -321,12 +312,7 @@ fn ocr_command_without_json_prints_a_table() {
 /// read): the restarted worker reclaims the job and decides the record once.
 async fn killed_during_ocr(db: &TestDb) {
     let (sandbox, url) = common::sandbox_with(registry("report-007")).await;
-    let id = db
-        .store
-        .submit(&upload("report-004", None, CredentialFields::default()))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &upload("report-004", None, CredentialFields::default())).await;
     let jobs = db.jobs_table();
     let running = format!("SELECT COUNT(*) FROM {jobs} WHERE status = 'Running'");
     let mut first = common::spawn_worker(db, &url, &["--ocr-threads", "1"]);
@@ -344,14 +330,7 @@ async fn killed_during_ocr(db: &TestDb) {
         "killed before the reading was saved and before the service was asked"
     );
 
-    let mut second = common::spawn_worker(db, &url, &["--ocr-threads", "1"]);
-    let took = common::eventually(
-        Duration::from_secs(60),
-        "the record is decided after the restart",
-        || async { db.store.record(id).await.unwrap().unwrap().status != Status::Unverified },
-    )
-    .await;
-    common::sigkill(&mut second);
+    let took = common::worker_decides(db, &url, &["--ocr-threads", "1"], id).await;
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
     common::assert_one_decision_each(db).await;
@@ -363,44 +342,10 @@ on_both_backends!(
     killed_during_ocr
 );
 
-fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
 async fn health_and_gauge(addr: &str) -> (serde_json::Value, String) {
     let http = reqwest::Client::new();
-    common::eventually(
-        Duration::from_secs(30),
-        "the health check answers",
-        || async {
-            http.get(format!("http://{addr}/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-    )
-    .await;
-    let health = http
-        .get(format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    common::wait_until_healthy(&http, addr).await;
+    let (health, metrics) = common::health_and_metrics(&http, addr).await;
     let gauge = metrics
         .lines()
         .find(|l| l.starts_with("credverify_line_reader "))
@@ -414,14 +359,9 @@ async fn health_and_gauge(addr: &str) -> (serde_json::Value, String) {
 /// as before, and says so; one given the directory says it has it.
 async fn worker_without_the_line_reader(db: &TestDb) {
     let (_sandbox, url) = common::sandbox_with(registry("report-007")).await;
-    let id = db
-        .store
-        .submit(&upload("report-004", None, CredentialFields::default()))
-        .await
-        .unwrap()
-        .record_id;
+    let id = common::submit(db, &upload("report-004", None, CredentialFields::default())).await;
     let elsewhere = tempfile::tempdir().unwrap();
-    let addr = free_addr();
+    let addr = common::free_addr();
     let mut worker = common::bin()
         .current_dir(elsewhere.path())
         .env_remove("CREDVERIFY_LINE_READER_DIR")
@@ -432,10 +372,7 @@ async fn worker_without_the_line_reader(db: &TestDb) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    common::eventually(Duration::from_secs(60), "the record is decided", || async {
-        db.store.record(id).await.unwrap().unwrap().status != Status::Unverified
-    })
-    .await;
+    common::until_decided(db, id, Duration::from_secs(60), "the record is decided").await;
     let (health, gauge) = health_and_gauge(&addr).await;
     common::sigkill(&mut worker);
     let rec = db.store.record(id).await.unwrap().unwrap();
@@ -444,7 +381,7 @@ async fn worker_without_the_line_reader(db: &TestDb) {
     assert_eq!(gauge, "credverify_line_reader 0");
 
     let dir = common::line_reader::dir();
-    let addr = free_addr();
+    let addr = common::free_addr();
     let mut worker = common::bin()
         .current_dir(elsewhere.path())
         .args(["--database-url", &db.url, "worker", "--chsi-url", &url])

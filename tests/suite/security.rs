@@ -81,26 +81,10 @@ async fn paths_are_confined(db: &TestDb) {
     ];
     let mut ids = Vec::new();
     for (i, (reference, _)) in cases.iter().enumerate() {
-        ids.push(
-            db.store
-                .submit(&by_ref(&format!("c-{i}"), reference))
-                .await
-                .unwrap()
-                .record_id,
-        );
+        ids.push(common::submit(db, &by_ref(&format!("c-{i}"), reference)).await);
     }
-    let fine = db
-        .store
-        .submit(&by_ref("c-fine", "2026/11/ok.png"))
-        .await
-        .unwrap()
-        .record_id;
-    let later = db
-        .store
-        .submit(&by_ref("c-later", "2026/11/not-yet.png"))
-        .await
-        .unwrap()
-        .record_id;
+    let fine = common::submit(db, &by_ref("c-fine", "2026/11/ok.png")).await;
+    let later = common::submit(db, &by_ref("c-later", "2026/11/not-yet.png")).await;
     common::drain(&env, 2).await;
 
     for ((reference, why), id) in cases.iter().zip(ids) {
@@ -193,20 +177,9 @@ async fn urls_are_confined(db: &TestDb) {
     ];
     let mut ids = Vec::new();
     for (i, (r, _)) in refs.iter().enumerate() {
-        ids.push(
-            db.store
-                .submit(&by_ref(&format!("u-{i}"), r))
-                .await
-                .unwrap()
-                .record_id,
-        );
+        ids.push(common::submit(db, &by_ref(&format!("u-{i}"), r)).await);
     }
-    let busy = db
-        .store
-        .submit(&by_ref("u-busy", &format!("{base}/uploads/busy.png")))
-        .await
-        .unwrap()
-        .record_id;
+    let busy = common::submit(db, &by_ref("u-busy", &format!("{base}/uploads/busy.png"))).await;
     common::drain(&env, 2).await;
     for ((r, refused), id) in refs.iter().zip(ids) {
         let (status, code, detail) = outcome(db, id).await;
@@ -246,15 +219,7 @@ async fn malformed_code(db: &TestDb) {
     };
     // Set without validation, as a producer bypassing the CLI might.
     fields.set(Field::vcode, "A7K2M9QX4TB8R5WZ&srcid=x");
-    let new = NewRecord {
-        candidate_id: "c-x".into(),
-        name: "王晓雯".into(),
-        id_number: None,
-        fields,
-        idempotency_key: None,
-        screenshot: None,
-        screenshot_ref: None,
-    };
+    let new = common::typed_record("c-x", "王晓雯", fields);
     match db.store.submit(&new).await {
         Ok(s) => {
             common::drain(&common::env(db, &url), 1).await;

@@ -7,14 +7,15 @@ pub mod ocr_cli;
 pub mod pg;
 pub mod synthetic;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use credverify::chsi::{ChsiClient, ChsiConfig};
+use credverify::ocr::OcrPool;
 use credverify::pipeline::{Env, ScreenshotReader};
 use credverify::queue::WorkerOptions;
 use credverify::retry::RetryPolicy;
-use credverify::sandbox::{Registry, Sandbox};
+use credverify::sandbox::{Fault, FaultKind, Faults, Registry, Sandbox};
 use credverify::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -184,6 +185,23 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Generates one `#[tokio::test]` named `$name` on PostgreSQL alone from
+/// `async fn(&TestDb)`, for what only PostgreSQL has (its functions, roles,
+/// LISTEN/NOTIFY, the cluster's shared budget). An unreachable server is a
+/// skip outside CI, said by [`skip`], and a failure in CI.
+macro_rules! on_postgres {
+    ($name:ident, $body:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = $crate::common::TestDb::new($crate::common::Kind::Postgres).await else {
+                return;
+            };
+            $body(&db).await;
+            db.cleanup().await;
+        }
+    };
+}
+
 /// The repository's fixture registry, served by a real sandbox on a free port.
 pub async fn sandbox() -> (Sandbox, String) {
     let registry = Registry::load(std::path::Path::new(concat!(
@@ -198,6 +216,19 @@ pub async fn sandbox_with(registry: Registry) -> (Sandbox, String) {
     let sb = Sandbox::new(registry, 42);
     let (addr, _handle) = sb.start("127.0.0.1:0").await.expect("start sandbox");
     (sb, format!("http://{addr}"))
+}
+
+/// Faults that do `kind` to every request the sandbox answers, for as long
+/// as they are set.
+pub fn every_request(kind: FaultKind) -> Faults {
+    Faults {
+        global: vec![Fault {
+            kind,
+            times: None,
+            probability: None,
+        }],
+        ..Default::default()
+    }
 }
 
 pub fn chsi(base_url: &str) -> Arc<ChsiClient> {
@@ -228,28 +259,28 @@ pub fn fast_retry() -> RetryPolicy {
 /// second and ~60 MiB, and the tests' images are few. It has the second
 /// line reader, as a deployed worker does (`scripts/fetch-line-reader`).
 pub fn ocr() -> Arc<dyn ScreenshotReader> {
-    static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        Arc::new(
-            credverify::ocr::OcrPool::new(credverify::ocr::OcrConfig {
-                threads: 1,
-                line_reader: Some(line_reader::dir()),
-                ..Default::default()
-            })
-            .expect("Tesseract with chi_sim (scripts/setup-system installs it)"),
-        )
-    })
-    .clone()
+    static POOL: OnceLock<Arc<OcrPool>> = OnceLock::new();
+    shared_pool(&POOL, Some(line_reader::dir()))
 }
 
 /// Tesseract alone, as a worker without the second line reader reads: its
 /// readers still disagree on some codes, which the candidate tests need.
 pub fn ocr_tesseract_only() -> Arc<dyn ScreenshotReader> {
-    static POOL: std::sync::OnceLock<Arc<credverify::ocr::OcrPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
+    static POOL: OnceLock<Arc<OcrPool>> = OnceLock::new();
+    shared_pool(&POOL, None)
+}
+
+/// The one-thread engine pool kept in `cell`, made on first use with
+/// `line_reader` (or Tesseract alone).
+fn shared_pool(
+    cell: &'static OnceLock<Arc<OcrPool>>,
+    line_reader: Option<credverify::ocr::line_reader::LineReaderDir>,
+) -> Arc<dyn ScreenshotReader> {
+    cell.get_or_init(|| {
         Arc::new(
-            credverify::ocr::OcrPool::new(credverify::ocr::OcrConfig {
+            OcrPool::new(credverify::ocr::OcrConfig {
                 threads: 1,
+                line_reader,
                 ..Default::default()
             })
             .expect("Tesseract with chi_sim (scripts/setup-system installs it)"),
@@ -485,4 +516,223 @@ pub async fn assert_one_decision_each(db: &TestDb) {
         inconsistent, 0,
         "a record's last event disagrees with its status"
     );
+}
+
+/// Submits `new` through the store and returns the new record's id; a
+/// refusal fails the test.
+pub async fn submit(db: &TestDb, new: &credverify::store::NewRecord) -> i64 {
+    db.store.submit(new).await.expect("submit").record_id
+}
+
+/// Record `id`'s status now; a missing record fails the test.
+pub async fn status_of(db: &TestDb, id: i64) -> credverify::domain::Status {
+    db.store
+        .record(id)
+        .await
+        .expect("read the record")
+        .unwrap_or_else(|| panic!("no record {id}"))
+        .status
+}
+
+/// Every record with `status` (every record at all with `None`), up to
+/// 10,000: more than any test submits.
+pub async fn records_with(
+    db: &TestDb,
+    status: Option<credverify::domain::Status>,
+) -> Vec<credverify::store::RecordView> {
+    db.store
+        .list(&credverify::store::ListFilter {
+            status,
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .expect("list records")
+}
+
+/// A typed record: candidate `candidate` named `name` with `fields`, and no
+/// ID number, screenshot or idempotency key.
+pub fn typed_record(
+    candidate: &str,
+    name: &str,
+    fields: credverify::domain::CredentialFields,
+) -> credverify::store::NewRecord {
+    credverify::store::NewRecord {
+        candidate_id: candidate.into(),
+        name: name.into(),
+        id_number: None,
+        fields,
+        idempotency_key: None,
+        screenshot: None,
+        screenshot_ref: None,
+    }
+}
+
+/// A record a person must decide: the fixture registry's diploma
+/// `3WCH6ZJ2QK8MXD5N`, claimed under a name one character off the report's.
+pub fn near_miss(candidate: &str) -> credverify::store::NewRecord {
+    typed_record(
+        candidate,
+        "张晓燕",
+        credverify::domain::CredentialFields::from_manual_json(
+            r#"{"kind":"diploma","vcode":"3WCH6ZJ2QK8MXD5N"}"#,
+        )
+        .unwrap(),
+    )
+}
+
+/// The path under `fixtures/` of the image of fixture `name` in `dir`: its
+/// `.png`, else its `.jpg`; a fixture with neither fails the test.
+pub fn fixture_image_path(dir: &str, name: &str) -> String {
+    ["png", "jpg"]
+        .iter()
+        .map(|ext| format!("{dir}/{name}.{ext}"))
+        .find(|p| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(p)
+                .exists()
+        })
+        .unwrap_or_else(|| panic!("no image for fixture {dir}/{name}"))
+}
+
+/// Fixture `name`'s expected reading in `dir`: the JSON beside its image.
+pub fn fixture_expected(dir: &str, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&fixture(&format!("{dir}/{name}.json")))
+        .unwrap_or_else(|e| panic!("{dir}/{name}.json: {e}"))
+}
+
+/// Runs `credverify --database-url <db's url> ARGS` to the end.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .expect("run credverify")
+}
+
+/// Asserts that a command exited 0, showing both its streams if not, and
+/// returns its stdout.
+pub fn ok(o: &std::process::Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits up to 30 s for the worker's health endpoint at `addr` to answer
+/// with success.
+pub async fn wait_until_healthy(http: &reqwest::Client, addr: &str) {
+    eventually(
+        Duration::from_secs(30),
+        "the health check answers",
+        || async {
+            http.get(format!("http://{addr}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+    )
+    .await;
+}
+
+/// Submits [`near_miss`] as candidate `c-near`, has a worker decide it
+/// against the fixture sandbox, asserts that it waits for a person, and
+/// returns its id.
+pub async fn record_in_review(db: &TestDb) -> i64 {
+    let (_sb, url) = sandbox().await;
+    let id = submit(db, &near_miss("c-near")).await;
+    drain(&env(db, &url), 1).await;
+    assert_eq!(
+        status_of(db, id).await,
+        credverify::domain::Status::NeedsReview
+    );
+    id
+}
+
+/// Waits until record `id` has left `unverified` (`what` names the wait in
+/// the failure), for at most `within`; returns how long it took.
+pub async fn until_decided(db: &TestDb, id: i64, within: Duration, what: &str) -> Duration {
+    eventually(within, what, || async {
+        status_of(db, id).await != credverify::domain::Status::Unverified
+    })
+    .await
+}
+
+/// Reads an HTTP request's head (up to its blank line) from `sock`, for the
+/// tests' hand-written servers. `None` when the peer closes or fails first,
+/// or sends more than 64 KiB without ending the head.
+pub async fn read_request_head(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return None;
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// An address on 127.0.0.1 with a port free a moment ago, for a process
+/// to listen on.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// A worker's health answer (`/healthz`, as JSON) and its metrics
+/// (`/metrics`, as text), served at `addr`.
+pub async fn health_and_metrics(http: &reqwest::Client, addr: &str) -> (serde_json::Value, String) {
+    let ask = |path: &str| http.get(format!("http://{addr}{path}")).send();
+    let health = ask("/healthz").await.expect("ask /healthz");
+    let metrics = ask("/metrics").await.expect("ask /metrics");
+    (
+        health.json().await.expect("/healthz answers JSON"),
+        metrics.text().await.expect("/metrics answers text"),
+    )
+}
+
+/// Starts a worker process ([`spawn_worker`] with `extra`), waits up to
+/// 60 s for it to decide record `id`, and kills it; returns how long the
+/// decision took.
+pub async fn worker_decides(db: &TestDb, chsi_url: &str, extra: &[&str], id: i64) -> Duration {
+    let mut worker = spawn_worker(db, chsi_url, extra);
+    let took = until_decided(
+        db,
+        id,
+        Duration::from_secs(60),
+        "the new worker decides the record",
+    )
+    .await;
+    sigkill(&mut worker);
+    took
+}
+
+/// The fixture registry's sandbox ([`sandbox`]) and an in-process worker's
+/// environment on `db` that asks it ([`env`]).
+pub async fn sandbox_and_env(db: &TestDb) -> (Sandbox, Arc<Env>) {
+    let (sb, url) = sandbox().await;
+    let env = env(db, &url);
+    (sb, env)
+}
+
+/// Runs `credverify --database-url <db's url> ARGS`, asserts that it
+/// succeeded ([`ok`]) and parses its output as one JSON value.
+pub fn cli_json(db: &TestDb, args: &[&str]) -> serde_json::Value {
+    let out = ok(&run_cli(db, args));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out}"))
 }

@@ -174,6 +174,26 @@ pub struct RegionReader<'a> {
     pub line_time: std::time::Duration,
 }
 
+impl<'a> RegionReader<'a> {
+    pub fn new(
+        engine: &'a mut Engine,
+        codes: Option<&'a mut Engine>,
+        page: &'a GrayImage,
+        line: Option<&'a mut super::line_reader::LineReader>,
+    ) -> Self {
+        RegionReader {
+            engine,
+            codes,
+            page,
+            line,
+            reads: 0,
+            time: std::time::Duration::ZERO,
+            line_reads: 0,
+            line_time: std::time::Duration::ZERO,
+        }
+    }
+}
+
 /// The second line reader's reader number: a model of its own.
 const LINE_READER: u8 = 10;
 

@@ -308,56 +308,50 @@ fn worker(
                 Err(_) => return,
             }
         };
-        let (bytes, reply) = match job {
-            Job::Screenshot { bytes, reply } => (bytes, reply),
+        // A panic may leave the engine broken: it is replaced, and the
+        // thread stops (after answering) when no engine can be made.
+        match job {
             Job::Line { bytes, reply } => {
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    super::line::read(&mut engine, &bytes, &config.limits)
-                }));
-                let result = match result {
-                    Ok(r) => r,
-                    Err(_) => {
-                        warn!("OCR engine panicked; replacing it");
-                        match new_engine() {
-                            Ok(e) => engine = e,
-                            Err(e) => {
-                                let _ = reply.send(Err(e.into()));
-                                return;
-                            }
-                        }
-                        Err(EngineError::Panicked.into())
-                    }
-                };
-                let _ = reply.send(result);
-                continue;
-            }
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            read(
-                &mut engine,
-                codes.as_mut(),
-                line.as_mut(),
-                &bytes,
-                &config,
-                &counters,
-            )
-        }));
-        let result = match result {
-            Ok(r) => r,
-            Err(_) => {
-                warn!("OCR engine panicked; replacing it");
-                match new_engine() {
-                    Ok(e) => engine = e,
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                        return;
-                    }
+                let result = guarded(&mut engine, &new_engine, |e| {
+                    super::line::read(e, &bytes, &config.limits)
+                });
+                let stop = result.is_err();
+                let _ = reply.send(result.unwrap_or_else(|e| Err(e.into())));
+                if stop {
+                    return;
                 }
-                Err(EngineError::Panicked.into())
             }
-        };
-        // The caller may have gone away (timeout, cancelled job): nothing to do.
-        let _ = reply.send(result);
+            Job::Screenshot { bytes, reply } => {
+                let result = guarded(&mut engine, &new_engine, |e| {
+                    read(e, codes.as_mut(), line.as_mut(), &bytes, &config, &counters)
+                });
+                let stop = result.is_err();
+                // The caller may have gone away (timeout, cancelled job):
+                // nothing to do.
+                let _ = reply.send(result.unwrap_or_else(|e| Err(e.into())));
+                if stop {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `work` on the engine with a panic caught: the engine it panicked in is
+/// replaced and the answer is [`EngineError::Panicked`]. `Err`: no engine
+/// could be made in its place.
+fn guarded<T>(
+    engine: &mut Engine,
+    new_engine: &dyn Fn() -> Result<Engine, EngineError>,
+    work: impl FnOnce(&mut Engine) -> Result<T, ScreenshotError>,
+) -> Result<Result<T, ScreenshotError>, EngineError> {
+    match catch_unwind(AssertUnwindSafe(|| work(engine))) {
+        Ok(result) => Ok(result),
+        Err(_) => {
+            warn!("OCR engine panicked; replacing it");
+            *engine = new_engine()?;
+            Ok(Err(EngineError::Panicked.into()))
+        }
     }
 }
 
@@ -478,16 +472,7 @@ fn read(
         .collect();
     page.redactions.clone_from(&redactions);
     let t3 = Instant::now();
-    let mut reader = RegionReader {
-        engine,
-        codes,
-        page: &prepared.image,
-        line,
-        reads: 0,
-        time: Duration::ZERO,
-        line_reads: 0,
-        line_time: Duration::ZERO,
-    };
+    let mut reader = RegionReader::new(engine, codes, &prepared.image, line);
     let mut parsed = parse::parse_page(&page, Codes::Confirmed(&mut reader));
     let t4 = Instant::now();
     add(&counters.decode, t1 - t0);
@@ -513,16 +498,7 @@ fn read(
         } = reader;
         if let Ok(mut page) = engine.read_page(&clean, left) {
             page.redactions.clone_from(&redactions);
-            let mut reader = RegionReader {
-                engine,
-                codes,
-                page: &clean,
-                line,
-                reads: 0,
-                time: Duration::ZERO,
-                line_reads: 0,
-                line_time: Duration::ZERO,
-            };
+            let mut reader = RegionReader::new(engine, codes, &clean, line);
             let second = parse::parse_page(&page, Codes::Confirmed(&mut reader));
             count_rereads(counters, &reader);
             parsed = with_second_look(parsed, second);
@@ -550,4 +526,43 @@ fn read(
         "screenshot read"
     );
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chi_sim() -> Result<Engine, EngineError> {
+        Engine::new(None, "chi_sim")
+    }
+
+    #[test]
+    fn a_panic_in_an_engine_replaces_it_and_answers_panicked() {
+        let mut engine = chi_sim().expect("Tesseract with chi_sim (scripts/setup-system)");
+        let answer: Result<Result<(), ScreenshotError>, EngineError> =
+            guarded(&mut engine, &chi_sim, |_| panic!("a bug in a read"));
+        assert!(
+            matches!(
+                answer,
+                Ok(Err(ScreenshotError::Engine(EngineError::Panicked)))
+            ),
+            "{answer:?}"
+        );
+        // The replacement reads.
+        let blank = image::GrayImage::from_pixel(200, 60, image::Luma([255]));
+        let read = guarded(&mut engine, &chi_sim, |e| {
+            Ok(e.read_page(&blank, Duration::from_secs(10))?)
+        });
+        assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+        // No engine to be had: the thread is told to stop.
+        let none = || -> Result<Engine, EngineError> {
+            Err(EngineError::Init {
+                lang: "xx".to_string(),
+            })
+        };
+        let stop = guarded(&mut engine, &none, |_| -> Result<(), ScreenshotError> {
+            panic!("again")
+        });
+        assert!(matches!(stop, Err(EngineError::Init { .. })), "{stop:?}");
+    }
 }

@@ -61,17 +61,20 @@ pub struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
+/// One record of `fixtures/demo/records.json`: who submits it, what they
+/// type or upload, and the status the demo expects it to reach. The
+/// pipeline tests read the same file through this type.
 #[derive(Debug, Deserialize)]
-struct DemoRecord {
-    candidate: String,
-    name: String,
+pub struct DemoRecord {
+    pub candidate: String,
+    pub name: String,
     #[serde(default)]
-    id_number: Option<String>,
-    fields: serde_json::Value,
+    pub id_number: Option<String>,
+    pub fields: serde_json::Value,
     /// A screenshot the candidate uploads, by its path under `fixtures/`.
     #[serde(default)]
-    screenshot: Option<String>,
-    expect: String,
+    pub screenshot: Option<String>,
+    pub expect: String,
 }
 
 pub async fn demo(args: DemoArgs) -> Result<(), CliError> {

@@ -4,7 +4,7 @@
 mod admin;
 mod config;
 mod database;
-mod demo;
+pub mod demo;
 mod desk;
 pub mod logging;
 mod ocr;

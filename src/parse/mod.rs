@@ -100,8 +100,8 @@ impl ParsedScreenshot {
     }
 }
 
-/// A confidence (0–100, possibly unknown) as a whole percentage.
-fn percent(conf: f32) -> u8 {
+/// An engine's confidence (0–100, possibly unknown) as a whole percentage.
+pub fn percent(conf: f32) -> u8 {
     if conf.is_finite() {
         conf.round().clamp(0.0, 100.0) as u8
     } else {

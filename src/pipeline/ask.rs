@@ -102,7 +102,7 @@ pub(super) async fn read_drawn(
         };
         match reader.read_line(bytes).await {
             Ok(line) => {
-                let confidence = line.confidence.round().clamp(0.0, 100.0) as u8;
+                let confidence = crate::parse::percent(line.confidence);
                 match normalize_value(field, &line.text) {
                     Some(v)
                         if confidence >= MIN_DRAWN_CONFIDENCE

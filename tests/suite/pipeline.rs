@@ -5,22 +5,11 @@ use crate::common;
 use std::time::Duration;
 
 use common::TestDb;
+use credverify::cli::demo::DemoRecord;
 use credverify::domain::{CredentialFields, IdNumber, ReasonCode, Status};
 use credverify::pipeline::{self, Outcome};
 use credverify::sandbox::{FaultKind, Faults};
 use credverify::store::NewRecord;
-
-#[derive(serde::Deserialize)]
-struct DemoRecord {
-    candidate: String,
-    name: String,
-    #[serde(default)]
-    id_number: Option<String>,
-    fields: serde_json::Value,
-    #[serde(default)]
-    screenshot: Option<String>,
-    expect: String,
-}
 
 fn demo_records() -> Vec<DemoRecord> {
     let text = std::fs::read_to_string(concat!(

@@ -252,20 +252,70 @@ async fn signed_in(state: &Console, headers: &HeaderMap) -> Result<(String, Sess
     }
 }
 
-/// A signed-in operator whose form carries the session's CSRF token.
-async fn acting(
-    state: &Console,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<Session, Response> {
-    let (_, session) = signed_in(state, headers).await?;
-    match csrf {
-        Some(t) if auth::same(t, &session.csrf) => Ok(session),
-        _ => Err(error(
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is missing or stale: reload the page and try again",
-            wants_json(headers),
-        )),
+/// A signed-in operator reading a page, and whether the answer should be
+/// JSON; extracting it answers anyone else as [`signed_in`] does.
+struct Reader {
+    session: Session,
+    json: bool,
+}
+
+impl axum::extract::FromRequestParts<Console> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Console,
+    ) -> Result<Self, Response> {
+        let (_, session) = signed_in(state, &parts.headers).await?;
+        let json = wants_json(&parts.headers);
+        Ok(Reader { session, json })
+    }
+}
+
+/// An action on a record, posted by a signed-in operator with the session's
+/// CSRF token, as every action must be: the service to act through, who
+/// acts, the form, and whether the answer should be JSON.
+struct Acting {
+    service: AdminService,
+    session: Session,
+    form: ActionForm,
+    json: bool,
+}
+
+impl axum::extract::FromRequest<Console> for Acting {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &Console) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Form(form) = Form::<ActionForm>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let json = wants_json(&headers);
+        let (_, session) = signed_in(state, &headers).await?;
+        let csrf = form.csrf.as_deref();
+        if !csrf.is_some_and(|t| auth::same(t, &session.csrf)) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token is missing or stale: reload the page and try again",
+                json,
+            ));
+        }
+        Ok(Acting {
+            service: state.service.clone(),
+            session,
+            form,
+            json,
+        })
+    }
+}
+
+impl Acting {
+    /// After the action: the record's new status, or why it was refused.
+    fn done(&self, id: i64, result: Result<Status, AdminError>) -> Response {
+        match result {
+            Ok(status) => done(id, status, self.form.next.as_deref(), self.json),
+            Err(e) => admin_error(e, self.json),
+        }
     }
 }
 
@@ -387,39 +437,24 @@ pub(crate) struct QueueQuery {
 
 async fn queue(
     State(state): State<Console>,
-    headers: HeaderMap,
     Query(q): Query<QueueQuery>,
+    reader: Reader,
 ) -> Response {
-    let (_, session) = match signed_in(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    pages::queue(&state.service, &session, q, wants_json(&headers)).await
+    pages::queue(&state.service, &reader.session, q, reader.json).await
 }
 
 async fn record(
     State(state): State<Console>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
     Query(q): Query<QueueQuery>,
+    reader: Reader,
 ) -> Response {
-    let (_, session) = match signed_in(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    pages::record(&state.service, &session, id, q, wants_json(&headers)).await
+    pages::record(&state.service, &reader.session, id, q, reader.json).await
 }
 
 /// The image exactly as uploaded, with a type from its first bytes (never
 /// from the upload's claim) and no chance to run as a page.
-async fn screenshot(
-    State(state): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
-    if let Err(r) = signed_in(&state, &headers).await {
-        return r;
-    }
+async fn screenshot(State(state): State<Console>, Path(id): Path<i64>, reader: Reader) -> Response {
     match state.service.store().screenshot(id).await {
         Ok(Some(bytes)) => {
             let kind = match bytes.as_slice() {
@@ -455,15 +490,18 @@ async fn screenshot(
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             &format!("record {id} has no screenshot"),
-            wants_json(&headers),
+            reader.json,
         ),
-        Err(e) => admin_error(e.into(), wants_json(&headers)),
+        Err(e) => admin_error(e.into(), reader.json),
     }
 }
 
+/// The form of every action on a record; each action reads what it needs.
 #[derive(Deserialize)]
-struct ReviewForm {
+struct ActionForm {
+    /// `approve` or `reject`, for a review.
     decision: Option<String>,
+    /// A rejection's reason code, or a revocation's reason.
     reason: Option<String>,
     /// Comma-separated field keys, for `field_mismatch`.
     fields: Option<String>,
@@ -473,17 +511,8 @@ struct ReviewForm {
     next: Option<String>,
 }
 
-async fn review(
-    State(state): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ReviewForm>,
-) -> Response {
-    let json = wants_json(&headers);
-    let session = match acting(&state, &headers, form.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn review(Path(id): Path<i64>, act: Acting) -> Response {
+    let form = &act.form;
     let decision = match form.decision.as_deref() {
         Some("approve") => Decision::Approve,
         Some("reject") => {
@@ -491,7 +520,7 @@ async fn review(
                 return error(
                     StatusCode::BAD_REQUEST,
                     "a rejection needs a reason code",
-                    json,
+                    act.json,
                 );
             };
             let mut fields = Vec::new();
@@ -509,7 +538,7 @@ async fn review(
                         return error(
                             StatusCode::BAD_REQUEST,
                             &format!("unknown field `{key}`"),
-                            json,
+                            act.json,
                         );
                     }
                 }
@@ -520,99 +549,47 @@ async fn review(
             return error(
                 StatusCode::BAD_REQUEST,
                 "decision must be approve or reject",
-                json,
+                act.json,
             );
         }
     };
-    let note = form.note.unwrap_or_default();
-    match state
+    let note = form.note.as_deref().unwrap_or_default();
+    let reviewed = act
         .service
-        .review(&session.operator, id, &decision, &note)
-        .await
-    {
-        Ok(status) => done(id, status, form.next.as_deref(), json),
-        Err(e) => admin_error(e, json),
-    }
+        .review(&act.session.operator, id, &decision, note)
+        .await;
+    act.done(id, reviewed)
 }
 
-#[derive(Deserialize)]
-struct ActionForm {
-    reason: Option<String>,
-    note: Option<String>,
-    csrf: Option<String>,
-    next: Option<String>,
-}
-
-async fn revoke(
-    State(state): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    let json = wants_json(&headers);
-    let session = match acting(&state, &headers, form.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let reason = form.reason.unwrap_or_default();
-    match state
+async fn revoke(Path(id): Path<i64>, act: Acting) -> Response {
+    let reason = act.form.reason.as_deref().unwrap_or_default();
+    let revoked = act
         .service
-        .revoke(&session.operator, id, &reason, form.note.as_deref())
-        .await
-    {
-        Ok(()) => done(id, Status::Rejected, form.next.as_deref(), json),
-        Err(e) => admin_error(e, json),
-    }
+        .revoke(&act.session.operator, id, reason, act.form.note.as_deref())
+        .await;
+    act.done(id, revoked.map(|()| Status::Rejected))
 }
 
-async fn requeue(
-    State(state): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    let json = wants_json(&headers);
-    let session = match acting(&state, &headers, form.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn requeue(Path(id): Path<i64>, act: Acting) -> Response {
     // The console re-queues one record a person chose: their decision to
     // do so is the force.
-    match state
+    match act
         .service
-        .rerun(&session.operator, id, true, form.note.as_deref())
+        .rerun(&act.session.operator, id, true, act.form.note.as_deref())
         .await
     {
-        Ok((plan, _)) if plan.skipped() => error(StatusCode::CONFLICT, plan.describe(), json),
-        Ok(_) => done(id, Status::Unverified, form.next.as_deref(), json),
-        Err(e) => admin_error(e, json),
+        Ok((plan, _)) if plan.skipped() => error(StatusCode::CONFLICT, plan.describe(), act.json),
+        rerun => act.done(id, rerun.map(|_| Status::Unverified)),
     }
 }
 
-async fn withdraw(
-    State(state): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    let json = wants_json(&headers);
-    let session = match acting(&state, &headers, form.csrf.as_deref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match state
+async fn withdraw(Path(id): Path<i64>, act: Acting) -> Response {
+    let by = Withdrawer::Operator(&act.session.operator);
+    let withdrawn = act
         .service
-        .withdraw(
-            Withdrawer::Operator(&session.operator),
-            id,
-            None,
-            form.note.as_deref(),
-        )
-        .await
-    {
-        Ok(_) => done(id, Status::Withdrawn, form.next.as_deref(), json),
-        Err(e) => admin_error(e, json),
-    }
+        .withdraw(by, id, None, act.form.note.as_deref())
+        .await;
+    act.done(id, withdrawn.map(|_| Status::Withdrawn))
 }
 
 /// After an action: JSON says the new status; a browser goes on to the next

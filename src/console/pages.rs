@@ -552,14 +552,23 @@ fn actions(session: &Session, doc: &RecordDoc<'_>, qs: &str) -> String {
     let next = esc(doc.next.as_deref().unwrap_or(&back));
     let admin = session.operator.role == Role::Admin;
     let mut b = String::from("<h2>Actions</h2>");
+    let id = r.id;
+    let form = |name: &str, action: &str, inputs: &str, button: &str| {
+        action_form(id, name, action, &csrf, inputs, button)
+    };
+    // A review says its decision and goes on to the next record.
+    let review = |decision: &str, inputs: &str, button: &str| {
+        let inputs = format!(
+            "<input type=\"hidden\" name=\"decision\" value=\"{decision}\">\
+             <input type=\"hidden\" name=\"next\" value=\"{next}\">{inputs}"
+        );
+        form(decision, "review", &inputs, button)
+    };
     if doc.reviewable {
-        b.push_str(&format!(
-            "<form id=\"approve\" class=\"action\" method=\"post\" action=\"/records/{id}/review\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"decision\" value=\"approve\">\
-             <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-             <label>note (internal: what you checked)<textarea name=\"note\" required></textarea></label>\
-             <button type=\"submit\">approve 通过</button></form>",
-            id = r.id
+        b.push_str(&review(
+            "approve",
+            "<label>note (internal: what you checked)<textarea name=\"note\" required></textarea></label>",
+            "approve 通过",
         ));
         let mut options = String::new();
         for c in review_rejections() {
@@ -570,25 +579,23 @@ fn actions(session: &Session, doc: &RecordDoc<'_>, qs: &str) -> String {
                 esc(c.message_zh())
             ));
         }
-        b.push_str(&format!(
-            "<form id=\"reject\" class=\"action\" method=\"post\" action=\"/records/{id}/review\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"decision\" value=\"reject\">\
-             <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-             <label>reason (the candidate sees its message) <select name=\"reason\">{options}</select></label>\
-             <label>fields for field_mismatch (keys, comma-separated; default: those that differ) <input name=\"fields\"></label>\
-             <label>note (internal)<textarea name=\"note\" required></textarea></label>\
-             <button type=\"submit\">reject 不通过</button></form>",
-            id = r.id
+        b.push_str(&review(
+            "reject",
+            &format!(
+                "<label>reason (the candidate sees its message) <select name=\"reason\">{options}</select></label>\
+                 <label>fields for field_mismatch (keys, comma-separated; default: those that differ) <input name=\"fields\"></label>\
+                 <label>note (internal)<textarea name=\"note\" required></textarea></label>"
+            ),
+            "reject 不通过",
         ));
     }
     if admin && r.status == Status::Verified {
-        b.push_str(&format!(
-            "<form id=\"revoke\" class=\"action\" method=\"post\" action=\"/records/{id}/revoke\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>reason (shown to the candidate)<input name=\"reason\" required></label>\
-             <label>note (internal)<textarea name=\"note\"></textarea></label>\
-             <button type=\"submit\">revoke 撤销</button></form>",
-            id = r.id
+        b.push_str(&form(
+            "revoke",
+            "revoke",
+            "<label>reason (shown to the candidate)<input name=\"reason\" required></label>\
+             <label>note (internal)<textarea name=\"note\"></textarea></label>",
+            "revoke 撤销",
         ));
     }
     if admin
@@ -597,24 +604,38 @@ fn actions(session: &Session, doc: &RecordDoc<'_>, qs: &str) -> String {
             Status::Rejected | Status::NeedsReview | Status::Unverified
         )
     {
-        b.push_str(&format!(
-            "<form id=\"requeue\" class=\"action\" method=\"post\" action=\"/records/{id}/requeue\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>note (internal)<textarea name=\"note\"></textarea></label>\
-             <button type=\"submit\">re-queue 重新核验</button></form>",
-            id = r.id
+        b.push_str(&form(
+            "requeue",
+            "requeue",
+            "<label>note (internal)<textarea name=\"note\"></textarea></label>",
+            "re-queue 重新核验",
         ));
     }
     if admin && r.status == Status::Unverified {
-        b.push_str(&format!(
-            "<form id=\"withdraw\" class=\"action\" method=\"post\" action=\"/records/{id}/withdraw\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>note (internal: the candidate's request)<textarea name=\"note\" required></textarea></label>\
-             <button type=\"submit\">withdraw for the candidate 撤回</button></form>",
-            id = r.id
+        b.push_str(&form(
+            "withdraw",
+            "withdraw",
+            "<label>note (internal: the candidate's request)<textarea name=\"note\" required></textarea></label>",
+            "withdraw for the candidate 撤回",
         ));
     }
     b
+}
+
+/// One action's form: posts the session's CSRF token and `inputs` to
+/// `/records/{id}/{action}`.
+fn action_form(
+    id: i64,
+    name: &str,
+    action: &str,
+    csrf: &str,
+    inputs: &str,
+    button: &str,
+) -> String {
+    format!(
+        "<form id=\"{name}\" class=\"action\" method=\"post\" action=\"/records/{id}/{action}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{inputs}<button type=\"submit\">{button}</button></form>"
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use super::jobs::{self, QUEUE};
+use super::jobs::{self, LIVE_JOB, QUEUE};
 use super::write::insert_event;
 use super::{Store, StoreError};
 use crate::domain::{Reason, Status};
@@ -66,33 +66,20 @@ type Overview = (
 /// Submission times, and (status, decision time) pairs.
 type Activity = (Vec<DateTime<Utc>>, Vec<(String, DateTime<Utc>)>);
 
-const LIVE_JOB: &str = "j.id = r.job_id AND j.job_type IN ($2, 'credverify-ocr') AND (j.status IN ('Pending', 'Queued', 'Running') \
-     OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
-
 impl Store {
     /// Whether a job that will still run owns this record.
     pub async fn has_live_job(&self, record_id: i64) -> Result<bool, StoreError> {
-        let sql = |jobs: &str| {
-            format!(
-                "SELECT COUNT(*) FROM records r WHERE r.id = $1 AND EXISTS (SELECT 1 FROM {jobs} j WHERE {LIVE_JOB})"
-            )
-        };
-        let n: i64 = match self {
-            Store::Sqlite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("Jobs")))
-                    .bind(record_id)
-                    .bind(QUEUE)
-                    .fetch_one(p)
-                    .await?
-            }
-            Store::Postgres(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("apalis.jobs")))
-                    .bind(record_id)
-                    .bind(QUEUE)
-                    .fetch_one(p)
-                    .await?
-            }
-        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM records r WHERE r.id = $2 AND EXISTS (SELECT 1 FROM {} j WHERE {LIVE_JOB})",
+            self.jobs_table()
+        );
+        let n: i64 = super::on_pool!(self, p => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(QUEUE)
+                .bind(record_id)
+                .fetch_one(p)
+                .await?
+        });
         Ok(n > 0)
     }
 

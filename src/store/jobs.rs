@@ -27,6 +27,21 @@ fn the_ocr_queue_is_spelled_as_the_sql_spells_it() {
     assert_eq!(OCR_QUEUE, "credverify-ocr");
 }
 
+/// A job of ours (`j`) that will still run for its record (`r`): waiting,
+/// running, or failed with attempts left. `$1` is [`QUEUE`].
+pub(super) const LIVE_JOB: &str = "j.id = r.job_id AND j.job_type IN ($1, 'credverify-ocr') AND (j.status IN ('Pending', 'Queued', 'Running') \
+     OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
+
+impl super::Store {
+    /// apalis' job table: each backend of apalis names its own.
+    pub(super) fn jobs_table(&self) -> &'static str {
+        match self {
+            super::Store::Sqlite(_) => "Jobs",
+            super::Store::Postgres(_) => "apalis.jobs",
+        }
+    }
+}
+
 /// The job payload: the record to verify, nothing else (the record holds the
 /// rest, so a job is never stale data).
 pub fn payload(record_id: i64) -> Vec<u8> {

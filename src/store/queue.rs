@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::jobs::{self, QUEUE};
+use super::jobs::{self, LIVE_JOB, QUEUE};
 use super::{Store, StoreError};
 
 /// A ULID in Crockford base32: anything else in `id` makes apalis' fetch fail
@@ -61,33 +61,20 @@ impl Store {
         quiet_since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let live = "j.id = r.job_id AND j.job_type IN ($1, 'credverify-ocr') AND (j.status IN ('Pending', 'Queued', 'Running') \
-                    OR (j.status = 'Failed' AND j.attempts < j.max_attempts))";
-        let sql = |jobs_table: &str| {
-            format!(
-                "SELECT r.id FROM records r WHERE r.status = 'unverified' AND NOT r.retries_exhausted \
-                 AND r.updated_at < $2 AND NOT EXISTS (SELECT 1 FROM {jobs_table} j WHERE {live}) \
-                 ORDER BY r.id LIMIT $3"
-            )
-        };
-        let rows: Vec<(i64,)> = match self {
-            Store::Sqlite(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql("Jobs")))
-                    .bind(QUEUE)
-                    .bind(quiet_since)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql("apalis.jobs")))
-                    .bind(QUEUE)
-                    .bind(quiet_since)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+        let sql = format!(
+            "SELECT r.id FROM records r WHERE r.status = 'unverified' AND NOT r.retries_exhausted \
+             AND r.updated_at < $2 AND NOT EXISTS (SELECT 1 FROM {} j WHERE {LIVE_JOB}) \
+             ORDER BY r.id LIMIT $3",
+            self.jobs_table()
+        );
+        let rows: Vec<(i64,)> = super::on_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(QUEUE)
+                .bind(quiet_since)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        });
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -223,26 +210,19 @@ impl Store {
     /// own orphan recovery does, so a job that keeps killing workers is
     /// noticed (see `queue::job`).
     pub async fn release_jobs_of(&self, worker: &str) -> Result<u64, StoreError> {
-        let sql = |jobs: &str| {
-            format!(
-                "UPDATE {jobs} SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1 \
-                 WHERE job_type IN ($1, 'credverify-ocr') AND lock_by = $2 AND status IN ('Queued', 'Running')"
-            )
-        };
-        let n = match self {
-            Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql("Jobs")))
+        let sql = format!(
+            "UPDATE {} SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1 \
+             WHERE job_type IN ($1, 'credverify-ocr') AND lock_by = $2 AND status IN ('Queued', 'Running')",
+            self.jobs_table()
+        );
+        let n = super::on_pool!(self, p => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(QUEUE)
                 .bind(worker)
                 .execute(p)
                 .await?
-                .rows_affected(),
-            Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql("apalis.jobs")))
-                .bind(QUEUE)
-                .bind(worker)
-                .execute(p)
-                .await?
-                .rows_affected(),
-        };
+                .rows_affected()
+        });
         Ok(n)
     }
 }

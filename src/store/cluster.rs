@@ -88,35 +88,23 @@ impl Store {
             .fetch_one(p)
             .await?
         });
-        let (jobs_pending, outbox_pending): (i64, i64) = match self {
-            Store::Sqlite(p) => (
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM Jobs WHERE job_type IN ($1, 'credverify-ocr') AND status IN ('Pending', 'Queued', 'Running')",
-                )
+        let jobs_pending = format!(
+            "SELECT COUNT(*) FROM {} WHERE job_type IN ($1, 'credverify-ocr') AND status IN ('Pending', 'Queued', 'Running')",
+            self.jobs_table()
+        );
+        let outbox_pending = format!(
+            "SELECT COUNT(*) FROM outbox WHERE {}",
+            self.outbox_undelivered()
+        );
+        let (jobs_pending, outbox_pending): (i64, i64) = super::on_pool!(self, p => (
+            sqlx::query_scalar(sqlx::AssertSqlSafe(jobs_pending))
                 .bind(QUEUE)
                 .fetch_one(p)
                 .await?,
-                // Spelled as outbox_due's predicate so the partial index serves it.
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed = 0",
-                )
+            sqlx::query_scalar(sqlx::AssertSqlSafe(outbox_pending))
                 .fetch_one(p)
                 .await?,
-            ),
-            Store::Postgres(p) => (
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM apalis.jobs WHERE job_type IN ($1, 'credverify-ocr') AND status IN ('Pending', 'Queued', 'Running')",
-                )
-                .bind(QUEUE)
-                .fetch_one(p)
-                .await?,
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND NOT failed",
-                )
-                .fetch_one(p)
-                .await?,
-            ),
-        };
+        ));
         Ok(ClusterGauges {
             by_status,
             retries_exhausted,

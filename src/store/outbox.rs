@@ -15,6 +15,15 @@ pub struct OutboxItem {
 }
 
 impl Store {
+    /// Notifications still to deliver: spelled as each backend's partial
+    /// index `outbox_due` is, so that the index serves the query.
+    pub(super) fn outbox_undelivered(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "delivered_at IS NULL AND failed = 0",
+            Store::Postgres(_) => "delivered_at IS NULL AND NOT failed",
+        }
+    }
+
     /// Takes up to `limit` due notifications for delivery, hiding them from
     /// other dispatchers until `lease_until` (after a crash they come back).
     pub async fn claim_outbox(
@@ -22,33 +31,26 @@ impl Store {
         limit: i64,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let now = Utc::now();
-        let rows: Vec<(i64, Json<Value>, i32)> = match self {
-            Store::Sqlite(p) => {
-                sqlx::query_as(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM outbox \
-                     WHERE delivered_at IS NULL AND failed = 0 AND next_attempt_at <= $2 ORDER BY id LIMIT $3) \
-                     RETURNING id, payload, attempts",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM outbox \
-                     WHERE delivered_at IS NULL AND NOT failed AND next_attempt_at <= $2 ORDER BY id LIMIT $3 \
-                     FOR UPDATE SKIP LOCKED) RETURNING id, payload, attempts",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
+        // On PostgreSQL other dispatchers pass over the rows being claimed;
+        // SQLite has one writer at a time.
+        let skip_locked = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM outbox \
+             WHERE {} AND next_attempt_at <= $2 ORDER BY id LIMIT $3{skip_locked}) \
+             RETURNING id, payload, attempts",
+            self.outbox_undelivered()
+        );
+        let rows: Vec<(i64, Json<Value>, i32)> = super::on_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(lease_until)
+                .bind(Utc::now())
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        });
         let mut items: Vec<OutboxItem> = rows
             .into_iter()
             .map(|(id, Json(payload), attempts)| OutboxItem {

@@ -50,26 +50,16 @@ pub fn checked(new: &NewRecord) -> Result<NewRecord, SubmitError> {
             format_args!("at most {MAX_NAME_CHARS} characters, no control characters"),
         ));
     }
-    if let Some(key) = &new.idempotency_key
-        && (key.is_empty()
-            || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
-            || key.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "idempotency_key",
-            format_args!("1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, no control characters"),
-        ));
-    }
-    if let Some(r) = &new.screenshot_ref
-        && (r.is_empty()
-            || r.chars().count() > MAX_SCREENSHOT_REF_CHARS
-            || r.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "screenshot_ref",
-            format_args!("1 to {MAX_SCREENSHOT_REF_CHARS} characters, no control characters"),
-        ));
-    }
+    optional_text(
+        "idempotency_key",
+        new.idempotency_key.as_deref(),
+        MAX_IDEMPOTENCY_KEY_CHARS,
+    )?;
+    optional_text(
+        "screenshot_ref",
+        new.screenshot_ref.as_deref(),
+        MAX_SCREENSHOT_REF_CHARS,
+    )?;
     if let Some(b) = &new.screenshot
         && b.len() > MAX_SCREENSHOT_BYTES
     {
@@ -87,6 +77,20 @@ pub fn checked(new: &NewRecord) -> Result<NewRecord, SubmitError> {
         }
     }
     Ok(out)
+}
+
+/// An optional text that, when given, is 1 to `max` characters with no
+/// control character among them.
+fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), SubmitError> {
+    match value {
+        Some(v) if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(invalid(
+                field,
+                format_args!("1 to {max} characters, no control characters"),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What an idempotency key is stored with: the same submission gives the

@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::ServiceArgs;
 use super::output::{CliError, SafeRows, print_json, table};
-use super::records::{parse_day, parse_reason, parse_status};
+use super::records::{RecordFilter, parse_reason, parse_status};
 use crate::admin::{self, AdminService, Decision, RerunPlan as Plan, Role};
 use crate::domain::{Field, ReasonCode, Status};
 use crate::pipeline::{self, Assessment, Env};
@@ -50,21 +49,11 @@ pub struct RerunArgs {
     /// A record to re-run (repeat for several).
     #[arg(long = "record")]
     pub records: Vec<i64>,
-    /// Every record of this candidate.
-    #[arg(long)]
-    pub candidate: Option<String>,
     /// Records with this status: rejected, needs_review or unverified.
     #[arg(long, value_parser = parse_status)]
     pub status: Option<Status>,
-    /// Records carrying this reason (e.g. vcode_invalid after the service wrongly answered "invalid").
-    #[arg(long, value_parser = parse_reason)]
-    pub reason: Option<ReasonCode>,
-    /// Records last changed on or after this date (YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_day)]
-    pub since: Option<DateTime<Utc>>,
-    /// Records last changed before this date (YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_day)]
-    pub until: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    pub filter: RecordFilter,
     /// Show what would be re-run and why; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -167,9 +156,9 @@ struct RerunRow {
 
 async fn select(store: &Store, args: &RerunArgs) -> Result<Vec<RecordView>, CliError> {
     if args.records.is_empty()
-        && args.candidate.is_none()
+        && args.filter.candidate.is_none()
         && args.status.is_none()
-        && args.reason.is_none()
+        && args.filter.reason.is_none()
     {
         return Err(CliError::usage("choose records with --record, --candidate, --status or --reason")
             .hint("e.g. `credverify rerun --status rejected --reason vcode_invalid --since 2026-11-27 --dry-run`"));
@@ -185,13 +174,9 @@ async fn select(store: &Store, args: &RerunArgs) -> Result<Vec<RecordView>, CliE
         let page = store
             .list(&ListFilter {
                 ids: args.records.clone(),
-                candidate_id: args.candidate.clone(),
-                status: args.status,
-                reason: args.reason,
-                since: args.since,
-                until: args.until,
                 limit: 1000,
                 offset,
+                ..args.filter.with_status(args.status)
             })
             .await?;
         let n = page.len();

@@ -22,21 +22,11 @@ pub struct ShowArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only this candidate's records.
-    #[arg(long)]
-    pub candidate: Option<String>,
     /// Only records with this status.
     #[arg(long, value_parser = parse_status)]
     pub status: Option<Status>,
-    /// Only records carrying a reason with this code (e.g. vcode_invalid).
-    #[arg(long, value_parser = parse_reason)]
-    pub reason: Option<ReasonCode>,
-    /// Only records last changed on or after this date (YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_day)]
-    pub since: Option<DateTime<Utc>>,
-    /// Only records last changed before this date (YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_day)]
-    pub until: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    pub filter: RecordFilter,
     /// At most this many records.
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
@@ -46,6 +36,38 @@ pub struct ListArgs {
     /// One JSON array of records.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which records, by candidate, reason and date: the filters `list` and
+/// `rerun` share (each has its own `--status`).
+#[derive(Debug, Clone, Args)]
+pub struct RecordFilter {
+    /// Only this candidate's records.
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// Only records carrying a reason with this code (e.g. vcode_invalid).
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Option<ReasonCode>,
+    /// Only records last changed on or after this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only records last changed before this date (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl RecordFilter {
+    /// The store's filter for these records with `status`, unpaged.
+    pub fn with_status(&self, status: Option<Status>) -> ListFilter {
+        ListFilter {
+            candidate_id: self.candidate.clone(),
+            status,
+            reason: self.reason,
+            since: self.since,
+            until: self.until,
+            ..ListFilter::default()
+        }
+    }
 }
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, String> {
@@ -253,14 +275,9 @@ fn code_guesses(r: &RecordView) -> Vec<String> {
 pub async fn list(url: &str, args: ListArgs) -> Result<(), CliError> {
     let store = Store::connect(url).await?;
     let filter = ListFilter {
-        candidate_id: args.candidate.clone(),
-        status: args.status,
-        reason: args.reason,
-        since: args.since,
-        until: args.until,
         limit: args.limit,
         offset: args.offset,
-        ..Default::default()
+        ..args.filter.with_status(args.status)
     };
     let records = store.list(&filter).await?;
     store.close().await;

@@ -2,6 +2,7 @@
 //! the service, decide, and write the outcome. Independent of the queue, so
 //! it can be driven by a job, a test or an admin command alike.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,22 +133,10 @@ pub enum Assessment {
 
 /// Verifies record `record_id` on behalf of job `job_id`.
 pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, PipelineError> {
-    let rec = env
-        .store
-        .job_record(record_id)
-        .await?
-        .ok_or(PipelineError::MissingRecord(record_id))?;
-    if rec.status != Status::Unverified {
-        tracing::info!(status = %rec.status, "record already decided; nothing to do");
-        return Ok(Outcome::AlreadyDecided(rec.status));
-    }
-    if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
-        tracing::info!("a newer job owns this record; dropping this one");
-        return Ok(Outcome::Superseded);
-    }
-    if let Some(waiting) = seal(env, &rec, job_id).await? {
-        return Ok(waiting);
-    }
+    let rec = match claim(env, record_id, job_id).await? {
+        ControlFlow::Continue(rec) => rec,
+        ControlFlow::Break(outcome) => return Ok(outcome),
+    };
     match assess(env, &rec).await? {
         Assessment::Decided {
             claimed,
@@ -165,20 +154,10 @@ pub async fn verify(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, 
 /// image is decided here (rejected, `image_unreadable`), as the lookup job
 /// would decide it.
 pub async fn read_stage(env: &Env, record_id: i64, job_id: &str) -> Result<Outcome, PipelineError> {
-    let rec = env
-        .store
-        .job_record(record_id)
-        .await?
-        .ok_or(PipelineError::MissingRecord(record_id))?;
-    if rec.status != Status::Unverified {
-        return Ok(Outcome::AlreadyDecided(rec.status));
-    }
-    if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
-        return Ok(Outcome::Superseded);
-    }
-    if let Some(waiting) = seal(env, &rec, job_id).await? {
-        return Ok(waiting);
-    }
+    let rec = match claim(env, record_id, job_id).await? {
+        ControlFlow::Continue(rec) => rec,
+        ControlFlow::Break(outcome) => return Ok(outcome),
+    };
     match claimed_fields(env, &rec).await? {
         Ok(_) => hand_over(env, &rec, job_id, crate::store::QUEUE).await,
         Err(Step::Decide(verdict)) => {
@@ -204,6 +183,37 @@ pub async fn read_stage(env: &Env, record_id: i64, job_id: &str) -> Result<Outco
             .await
         }
     }
+}
+
+/// The record job `job_id` is to work on, its ID number sealed; or the
+/// job's outcome when there is nothing for it to do: the record is decided
+/// already, a newer job owns it, or it must wait to be sealed.
+async fn claim(
+    env: &Env,
+    record_id: i64,
+    job_id: &str,
+) -> Result<ControlFlow<Outcome, JobRecord>, PipelineError> {
+    let rec = load(env, record_id).await?;
+    if rec.status != Status::Unverified {
+        tracing::info!(status = %rec.status, "record already decided; nothing to do");
+        return Ok(ControlFlow::Break(Outcome::AlreadyDecided(rec.status)));
+    }
+    if rec.job_id.as_deref().is_some_and(|owner| owner != job_id) {
+        tracing::info!("a newer job owns this record; dropping this one");
+        return Ok(ControlFlow::Break(Outcome::Superseded));
+    }
+    Ok(match seal(env, &rec, job_id).await? {
+        Some(waiting) => ControlFlow::Break(waiting),
+        None => ControlFlow::Continue(rec),
+    })
+}
+
+/// Record `record_id` as its job sees it: a record gone is an error.
+async fn load(env: &Env, record_id: i64) -> Result<JobRecord, PipelineError> {
+    env.store
+        .job_record(record_id)
+        .await?
+        .ok_or(PipelineError::MissingRecord(record_id))
 }
 
 /// Seals the record's ID number if it is still pending (`store::seal`), so
@@ -334,11 +344,7 @@ pub async fn internal_failure(
     job_id: &str,
     error: String,
 ) -> Result<Outcome, PipelineError> {
-    let rec = env
-        .store
-        .job_record(record_id)
-        .await?
-        .ok_or(PipelineError::MissingRecord(record_id))?;
+    let rec = load(env, record_id).await?;
     if rec.status != Status::Unverified {
         return Ok(Outcome::AlreadyDecided(rec.status));
     }

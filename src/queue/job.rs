@@ -74,41 +74,37 @@ const CRASH_LIMIT: usize = crate::store::JOB_MAX_ATTEMPTS as usize + 2;
 /// apalis' immediate re-fetch of failed jobs is not a tight loop.
 const FAILURE_PAUSE: Duration = Duration::from_secs(2);
 
-/// The apalis handler: decode, verify, and map the outcome to the job's fate.
-/// `Ok` completes the job (decided, rescheduled or nothing to do); an
-/// `AbortError` kills it for good (a bad job); any other error lets apalis
-/// retry it up to the job's `max_attempts`.
+/// What a job does with its record: each queue has its stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Ask the service and decide (`pipeline::verify`).
+    Lookup,
+    /// Read the screenshot and hand the record back (`pipeline::read_stage`).
+    Read,
+}
+
+impl Stage {
+    /// The stage of the jobs in `queue`.
+    pub fn of_queue(queue: &str) -> Stage {
+        if queue == crate::store::OCR_QUEUE {
+            Stage::Read
+        } else {
+            Stage::Lookup
+        }
+    }
+}
+
+/// The apalis handler, for either queue's [`Stage`]: decode, verify or read,
+/// and map the outcome to the job's fate. `Ok` completes the job (decided,
+/// handed over, rescheduled or nothing to do); an `AbortError` kills it for
+/// good (a bad job); any other error lets apalis retry it up to the job's
+/// `max_attempts`.
 pub async fn handle(
     job: RawJob,
     task_id: TaskId,
     attempt: Attempt,
     env: Data<Arc<Env>>,
-) -> Result<(), BoxDynError> {
-    run(Stage::Lookup, job, task_id, attempt, env).await
-}
-
-/// The OCR queue's handler: the same fates, for reading a screenshot.
-pub async fn handle_ocr(
-    job: RawJob,
-    task_id: TaskId,
-    attempt: Attempt,
-    env: Data<Arc<Env>>,
-) -> Result<(), BoxDynError> {
-    run(Stage::Read, job, task_id, attempt, env).await
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Stage {
-    Lookup,
-    Read,
-}
-
-async fn run(
-    stage: Stage,
-    job: RawJob,
-    task_id: TaskId,
-    attempt: Attempt,
-    env: Data<Arc<Env>>,
+    stage: Data<Stage>,
 ) -> Result<(), BoxDynError> {
     let payload = match JobPayload::decode(&job.0) {
         Ok(p) => p,
@@ -142,7 +138,7 @@ async fn run(
         return Err(AbortError::new(error).into());
     }
     let work = async {
-        match stage {
+        match *stage {
             Stage::Lookup => pipeline::verify(&env, payload.record_id, &job_id).await,
             Stage::Read => pipeline::read_stage(&env, payload.record_id, &job_id).await,
         }

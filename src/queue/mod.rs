@@ -15,7 +15,7 @@ use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::Env;
-use crate::store::{OCR_QUEUE, QUEUE, Store};
+use crate::store::{QUEUE, Store};
 use job::{RawCodec, RawJob};
 
 #[derive(Debug, Clone)]
@@ -217,12 +217,13 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
         }
     };
     macro_rules! drive {
-        ($backend:expr, $handler:expr) => {{
+        ($backend:expr) => {{
             let worker = WorkerBuilder::new(ctx)
                 .backend($backend)
                 .concurrency(opts.concurrency.max(1))
                 .data(env.clone())
-                .build($handler);
+                .data(job::Stage::of_queue(opts.queue))
+                .build(job::handle);
             tokio::select! {
                 r = worker.run() => r.map_err(|e| anyhow::anyhow!("{e}")),
                 _ = stopped => {
@@ -232,29 +233,25 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
             }
         }};
     }
+    // Each backend has its own `Config` type, with the same settings.
+    macro_rules! config {
+        ($config:ty) => {
+            <$config>::default()
+                .queue(opts.queue)
+                .batch_size(opts.concurrency.max(1))
+                .heartbeat_interval(opts.heartbeat)
+                .missed_heartbeats(opts.missed_heartbeats)
+        };
+    }
     match &env.store {
         Store::Sqlite(pool) => {
-            let config = apalis_sqlite::Config::default()
-                .queue(opts.queue)
-                .batch_size(opts.concurrency.max(1))
-                .heartbeat_interval(opts.heartbeat)
-                .missed_heartbeats(opts.missed_heartbeats);
             let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(pool)
-                .with_config(config)
+                .with_config(config!(apalis_sqlite::Config))
                 .with_codec(RawCodec)
                 .poll_with_interval(opts.poll_interval);
-            if opts.queue == OCR_QUEUE {
-                drive!(backend, job::handle_ocr)
-            } else {
-                drive!(backend, job::handle)
-            }
+            drive!(backend)
         }
         Store::Postgres(pool) => {
-            let config = apalis_postgres::Config::default()
-                .queue(opts.queue)
-                .batch_size(opts.concurrency.max(1))
-                .heartbeat_interval(opts.heartbeat)
-                .missed_heartbeats(opts.missed_heartbeats);
             let strategy = Strategy::new()
                 .apply(IntervalStrategy::new(opts.poll_interval))
                 .apply(StreamStrategy::new(apalis_postgres::Pubsub::new(
@@ -262,14 +259,10 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
                     opts.queue.to_string(),
                 )));
             let backend = apalis_postgres::PostgresStorage::<RawJob>::new(pool)
-                .with_config(config)
+                .with_config(config!(apalis_postgres::Config))
                 .with_codec(RawCodec)
                 .poll_with_strategy(strategy);
-            if opts.queue == OCR_QUEUE {
-                drive!(backend, job::handle_ocr)
-            } else {
-                drive!(backend, job::handle)
-            }
+            drive!(backend)
         }
     }
 }

@@ -107,6 +107,9 @@ fn get(c: &AtomicU64) -> Duration {
 /// at all; measured text is scaled to `Preprocess::text_height` (28 px).
 const MIN_LEGIBLE_TEXT_PX: f32 = 14.0;
 
+/// The end of a job's reply channel its caller waits on.
+type Answer<T> = oneshot::Receiver<Result<T, ScreenshotError>>;
+
 enum Job {
     Screenshot {
         bytes: Vec<u8>,
@@ -211,31 +214,32 @@ impl OcrPool {
         rx.blocking_recv().map_err(|_| EngineError::ShutDown)?
     }
 
-    fn submit(
-        &self,
-        bytes: Vec<u8>,
-    ) -> Result<oneshot::Receiver<Result<ParsedScreenshot, ScreenshotError>>, ScreenshotError> {
-        intake::check(&bytes, &self.limits)?;
-        let (reply, rx) = oneshot::channel();
-        self.queue
-            .as_ref()
-            .ok_or(EngineError::ShutDown)?
-            .send(Job::Screenshot { bytes, reply })
-            .map_err(|_| EngineError::ShutDown)?;
-        Ok(rx)
+    fn submit(&self, bytes: Vec<u8>) -> Result<Answer<ParsedScreenshot>, ScreenshotError> {
+        self.send(bytes, |bytes, reply| Job::Screenshot { bytes, reply })
     }
 
     /// Read one line of text from an image (single-line mode): the values
     /// the verification service draws as images.
     pub async fn read_line(&self, bytes: Vec<u8>) -> Result<super::LineReading, ScreenshotError> {
+        let rx = self.send(bytes, |bytes, reply| Job::Line { bytes, reply })?;
+        rx.await.map_err(|_| EngineError::ShutDown)?
+    }
+
+    /// Queues `job` for an OCR thread once `bytes` pass the cheap checks;
+    /// the answer comes on the returned channel.
+    fn send<T>(
+        &self,
+        bytes: Vec<u8>,
+        job: impl FnOnce(Vec<u8>, oneshot::Sender<Result<T, ScreenshotError>>) -> Job,
+    ) -> Result<Answer<T>, ScreenshotError> {
         intake::check(&bytes, &self.limits)?;
         let (reply, rx) = oneshot::channel();
         self.queue
             .as_ref()
             .ok_or(EngineError::ShutDown)?
-            .send(Job::Line { bytes, reply })
+            .send(job(bytes, reply))
             .map_err(|_| EngineError::ShutDown)?;
-        rx.await.map_err(|_| EngineError::ShutDown)?
+        Ok(rx)
     }
 
     pub fn stage_times(&self) -> StageTimes {

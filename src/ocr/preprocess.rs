@@ -185,26 +185,16 @@ pub fn without_rules(img: &GrayImage, min_len: u32) -> Option<GrayImage> {
     }
     let mut out = img.clone();
     let mut erased = false;
+    let mut erase = |x: u32, y: u32| {
+        out.put_pixel(x, y, Luma([255]));
+        erased = true;
+    };
     // A horizontal rule is thin across it, that is, along each column.
     for x in 0..w {
-        thin_runs(
-            h,
-            |y| along_rows[(y * w + x) as usize],
-            |y| {
-                out.put_pixel(x, y, Luma([255]));
-                erased = true;
-            },
-        );
+        thin_runs(h, |y| along_rows[(y * w + x) as usize], |y| erase(x, y));
     }
     for y in 0..h {
-        thin_runs(
-            w,
-            |x| along_cols[(y * w + x) as usize],
-            |x| {
-                out.put_pixel(x, y, Luma([255]));
-                erased = true;
-            },
-        );
+        thin_runs(w, |x| along_cols[(y * w + x) as usize], |x| erase(x, y));
     }
     erased.then_some(out)
 }

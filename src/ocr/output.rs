@@ -83,13 +83,18 @@ mod tests {
     use crate::domain::Kind;
     use crate::parse::Layout;
 
+    /// A reading of a page of `layout` and `kind`, with no field yet.
+    fn read_as(layout: Layout, kind: Kind) -> ParsedScreenshot {
+        ParsedScreenshot {
+            layout: Some(layout),
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn json_line_has_the_agreed_shape() {
-        let mut p = ParsedScreenshot {
-            layout: Some(Layout::Degree),
-            kind: Some(Kind::Degree),
-            ..Default::default()
-        };
+        let mut p = read_as(Layout::Degree, Kind::Degree);
         p.fields.kind = Some(Kind::Degree);
         p.fields.set(Field::degree, "理学学士学位");
         p.confidence.insert(Field::degree, 87);
@@ -110,11 +115,7 @@ mod tests {
 
     #[test]
     fn table_marks_unread_fields() {
-        let mut p = ParsedScreenshot {
-            layout: Some(Layout::Report),
-            kind: Some(Kind::Diploma),
-            ..Default::default()
-        };
+        let mut p = read_as(Layout::Report, Kind::Diploma);
         p.fields.set(Field::school, "郑州大学");
         p.confidence.insert(Field::school, 93);
         let t = table("x.png", &p);

@@ -136,18 +136,22 @@ pub fn maintenance() -> String {
     )
 }
 
+/// The start of a page as the live service serves it, up to the end of
+/// the anti-bot token its scripts read from a meta tag (`r="m"`).
+fn token_head(token: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta content=\"{{{token}\" r=\"m\">\n"
+    )
+}
+
 /// The anti-bot front door: a body that is only a script, which computes a
 /// cookie from the meta token and reloads. Like the live one it sets nothing
 /// for a browser that announces automation or headlessness, so such a
 /// browser stays here.
 pub fn front_door(token: &str, cookie_name: &str) -> String {
+    let head = token_head(token);
     format!(
-        r#"<!DOCTYPE html>
-<html>
-<head>
-<meta charset="utf-8">
-<meta content="{{{token}" r="m">
-<script type="text/javascript" r="m">
+        r#"{head}<script type="text/javascript" r="m">
 (function(){{
 if (navigator.webdriver || /Headless/i.test(navigator.userAgent)) return;
 var _$t=document.querySelector('meta[r="m"]').content.slice(1,17),_$d=new Date(Date.now()+600000);
@@ -221,13 +225,9 @@ pub fn report_table(r: &RegistryReport, vcode: &str) -> String {
         .map(chinese_date)
         .unwrap_or_else(|| "2025年01月01日".into());
     let vcode = escape(vcode);
+    let head = token_head("kq3vZ8xR1mWqP0aY7tBfE2nLhC5sJdGu9oKiVw4rXzT6yNb");
     format!(
-        r#"<!DOCTYPE html>
-<html>
-<head>
-<meta charset="utf-8">
-<meta content="{{kq3vZ8xR1mWqP0aY7tBfE2nLhC5sJdGu9oKiVw4rXzT6yNb" r="m">
-<title>{heading}_中国高等教育学生信息网（学信网）</title>
+        r#"{head}<title>{heading}_中国高等教育学生信息网（学信网）</title>
 <script r="m">(function(){{var _$kQ=23;/* 已过期 已关闭 无效 */window._$r=_$kQ;}})();</script>
 </head>
 <body>

@@ -125,52 +125,30 @@ impl Store {
         let from = current.status;
         let now = Utc::now();
         let no_reasons: [Reason; 0] = [];
-        macro_rules! body {
-            ($tx:ident, $insert:expr) => {{
-                let moved = sqlx::query(
-                    "UPDATE records SET status = 'unverified', reasons = '[]', field_diffs = '[]', decided_at = NULL, \
-                     attempts = 0, last_error = NULL, next_attempt_at = NULL, retries_exhausted = false, \
-                     ocr = NULL, updated_at = $1 WHERE id = $2 AND status = $3",
-                )
-                .bind(now)
+        let job_id = super::in_write_tx!(self, tx => {
+            let moved = sqlx::query(
+                "UPDATE records SET status = 'unverified', reasons = '[]', field_diffs = '[]', decided_at = NULL, \
+                 attempts = 0, last_error = NULL, next_attempt_at = NULL, retries_exhausted = false, \
+                 ocr = NULL, updated_at = $1 WHERE id = $2 AND status = $3",
+            )
+            .bind(now)
+            .bind(record_id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 0 {
+                let now_status = self.job_record(record_id).await?.map(|r| r.status).unwrap_or(from);
+                return Ok(ReopenOutcome::Refused { current: now_status });
+            }
+            let job_id = jobs::insert(&mut tx, QUEUE, record_id, jobs::due_now()).await?;
+            sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+                .bind(&job_id)
                 .bind(record_id)
-                .bind(from.as_str())
-                .execute(&mut *$tx)
+                .execute(&mut *tx)
                 .await?;
-                if moved.rows_affected() == 0 {
-                    let now_status = self.job_record(record_id).await?.map(|r| r.status).unwrap_or(from);
-                    return Ok(ReopenOutcome::Refused { current: now_status });
-                }
-                let job_id: String = $insert;
-                sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
-                    .bind(&job_id)
-                    .bind(record_id)
-                    .execute(&mut *$tx)
-                    .await?;
-                insert_event(&mut $tx, record_id, now, actor, Some(from), Status::Unverified, &no_reasons, note).await?;
-                job_id
-            }};
-        }
-        let job_id = match self {
-            Store::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let id = body!(
-                    tx,
-                    jobs::insert_sqlite(&mut tx, record_id, jobs::due_now()).await?
-                );
-                tx.commit().await?;
-                id
-            }
-            Store::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let id = body!(
-                    tx,
-                    jobs::insert_postgres(&mut tx, record_id, jobs::due_now()).await?
-                );
-                tx.commit().await?;
-                id
-            }
-        };
+            insert_event(&mut tx, record_id, now, actor, Some(from), Status::Unverified, &no_reasons, note).await?;
+            job_id
+        });
         Ok(ReopenOutcome::Reopened { job_id })
     }
 

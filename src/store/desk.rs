@@ -36,7 +36,7 @@ impl Store {
         match self {
             Store::Sqlite(pool) => {
                 let now = Utc::now();
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = pool.begin_with(super::SQLITE_WRITE).await?;
                 let moved = sqlx::query(
                     "UPDATE records SET status = 'withdrawn', job_id = NULL, next_attempt_at = NULL, \
                      retries_exhausted = false, updated_at = $1 \

@@ -3,7 +3,6 @@
 //! documented (jobs/README.md) because external producers must know it.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, SqliteConnection};
 
 /// The apalis queue (`job_type`) credverify's jobs live in.
 pub const QUEUE: &str = "credverify";
@@ -61,62 +60,61 @@ pub fn new_job_id() -> String {
     ulid::Ulid::generate().to_string()
 }
 
-pub async fn insert_sqlite(
-    conn: &mut SqliteConnection,
-    record_id: i64,
-    run_at: DateTime<Utc>,
-) -> Result<String, sqlx::Error> {
-    insert_sqlite_in(conn, QUEUE, record_id, run_at).await
+/// apalis' job table as each backend keeps it.
+pub trait JobTable: sqlx::Database {
+    /// Inserts a pending job: `$1` id, `$2` queue, `$3` payload, `$4` most
+    /// attempts, `$5` when it is due.
+    const INSERT: &'static str;
+    /// When a job is due, as the table keeps it.
+    type RunAt;
+    fn run_at(at: DateTime<Utc>) -> Self::RunAt;
 }
 
-pub async fn insert_sqlite_in(
-    conn: &mut SqliteConnection,
-    queue: &str,
-    record_id: i64,
-    run_at: DateTime<Utc>,
-) -> Result<String, sqlx::Error> {
-    let id = new_job_id();
-    sqlx::query(
-        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority) \
-         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)",
-    )
-    .bind(payload(record_id))
-    .bind(&id)
-    .bind(queue)
-    .bind(JOB_MAX_ATTEMPTS)
+impl JobTable for sqlx::Sqlite {
+    const INSERT: &'static str = "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)";
+    type RunAt = i64;
     // apalis-sqlite keeps run_at in whole unix seconds; rounding up means a
     // retry never runs before its backoff is over.
-    .bind(run_at.timestamp() + i64::from(run_at.timestamp_subsec_nanos() > 0))
-    .execute(conn)
-    .await?;
-    Ok(id)
+    fn run_at(at: DateTime<Utc>) -> i64 {
+        at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
+    }
 }
 
-pub async fn insert_postgres(
-    conn: &mut PgConnection,
-    record_id: i64,
-    run_at: DateTime<Utc>,
-) -> Result<String, sqlx::Error> {
-    insert_postgres_in(conn, QUEUE, record_id, run_at).await
+impl JobTable for sqlx::Postgres {
+    const INSERT: &'static str = "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)";
+    type RunAt = DateTime<Utc>;
+    fn run_at(at: DateTime<Utc>) -> DateTime<Utc> {
+        at
+    }
 }
 
-pub async fn insert_postgres_in(
-    conn: &mut PgConnection,
+/// Inserts `record_id`'s job into `queue`, due at `run_at`, in the caller's
+/// transaction. Returns the job's id.
+pub async fn insert<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
     queue: &str,
     record_id: i64,
     run_at: DateTime<Utc>,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, sqlx::Error>
+where
+    DB: JobTable,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::RunAt: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
     let id = new_job_id();
-    sqlx::query(
-        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
-         VALUES ($1, $2, $3, 'Pending', 0, $4, $5, 0)",
-    )
-    .bind(&id)
-    .bind(queue)
-    .bind(payload(record_id))
-    .bind(JOB_MAX_ATTEMPTS)
-    .bind(run_at)
-    .execute(conn)
-    .await?;
+    sqlx::query(DB::INSERT)
+        .bind(id.as_str())
+        .bind(queue)
+        .bind(payload(record_id))
+        .bind(JOB_MAX_ATTEMPTS)
+        .bind(DB::run_at(run_at))
+        .execute(&mut **tx)
+        .await?;
     Ok(id)
 }

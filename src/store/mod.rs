@@ -94,6 +94,33 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// SQLite runs one writer at a time; taking the write lock up front means a
+/// transaction that reads then writes never fails to upgrade its lock.
+const SQLITE_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Runs `$body` in a write transaction on whichever pool the store holds
+/// (begun with [`SQLITE_WRITE`] on SQLite), and commits it; a `return` from
+/// the body rolls it back. The body is compiled once per backend.
+macro_rules! in_write_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(pool) => {
+                let mut $tx = pool.begin_with($crate::store::SQLITE_WRITE).await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::Store::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_write_tx;
+
 impl Store {
     pub fn backend(&self) -> Backend {
         match self {

@@ -102,52 +102,31 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let now = Utc::now();
         // `IS` compares NULLs on SQLite; PostgreSQL spells it IS NOT DISTINCT FROM.
-        macro_rules! body {
-            ($tx:ident, $same_job:literal, $insert:expr) => {{
-                let claimed = sqlx::query(concat!(
-                    "UPDATE records SET updated_at = $1 WHERE id = $2 AND status = 'unverified' AND job_id ",
-                    $same_job,
-                    " $3"
-                ))
+        let same_job = match self {
+            Store::Sqlite(_) => "IS",
+            Store::Postgres(_) => "IS NOT DISTINCT FROM",
+        };
+        let claim = format!(
+            "UPDATE records SET updated_at = $1 WHERE id = $2 AND status = 'unverified' AND job_id {same_job} $3"
+        );
+        let job_id = super::in_write_tx!(self, tx => {
+            let claimed = sqlx::query(sqlx::AssertSqlSafe(claim))
                 .bind(now)
                 .bind(record_id)
                 .bind(expected_job)
-                .execute(&mut *$tx)
+                .execute(&mut *tx)
                 .await?;
-                if claimed.rows_affected() == 0 {
-                    return Ok(None);
-                }
-                let job_id: String = $insert;
-                sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
-                    .bind(&job_id)
-                    .bind(record_id)
-                    .execute(&mut *$tx)
-                    .await?;
-                job_id
-            }};
-        }
-        let job_id = match self {
-            Store::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let id = body!(
-                    tx,
-                    "IS",
-                    jobs::insert_sqlite_in(&mut tx, queue, record_id, run_at).await?
-                );
-                tx.commit().await?;
-                id
+            if claimed.rows_affected() == 0 {
+                return Ok(None);
             }
-            Store::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let id = body!(
-                    tx,
-                    "IS NOT DISTINCT FROM",
-                    jobs::insert_postgres_in(&mut tx, queue, record_id, run_at).await?
-                );
-                tx.commit().await?;
-                id
-            }
-        };
+            let job_id = jobs::insert(&mut tx, queue, record_id, run_at).await?;
+            sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+                .bind(&job_id)
+                .bind(record_id)
+                .execute(&mut *tx)
+                .await?;
+            job_id
+        });
         Ok(Some(job_id))
     }
 

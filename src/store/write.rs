@@ -8,12 +8,8 @@ use sqlx::types::Json;
 
 use super::jobs;
 use super::model::*;
-use super::{RECORD_LIMIT, Store, StoreError, SubmitError};
+use super::{RECORD_LIMIT, SQLITE_WRITE, Store, StoreError, SubmitError};
 use crate::domain::Status;
-
-/// SQLite runs one writer at a time; taking the write lock up front means a
-/// transaction that reads then writes never fails to upgrade its lock.
-const SQLITE_WRITE: &str = "BEGIN IMMEDIATE";
 
 fn limit_error(e: &sqlx::Error) -> bool {
     match e {
@@ -209,70 +205,48 @@ impl Store {
     /// `unverified` either way.
     pub async fn schedule_retry(&self, r: &Retry<'_>) -> Result<RetryOutcome, StoreError> {
         let now = Utc::now();
-        macro_rules! body {
-            ($tx:ident, $insert_job:expr) => {{
-                let owned = sqlx::query(
-                    "UPDATE records SET attempts = attempts + 1, last_error = $1, updated_at = $2, \
-                     next_attempt_at = CASE WHEN $3 THEN NULL ELSE $4 END, retries_exhausted = $3 \
-                     WHERE id = $5 AND status = 'unverified' AND ($6 IS NULL OR job_id IS NULL OR job_id = $6)",
-                )
-                .bind(r.error)
-                .bind(now)
-                .bind(r.exhausted)
-                .bind(r.run_at)
-                .bind(r.record_id)
-                .bind(r.job_id)
-                .execute(&mut *$tx)
-                .await?;
-                if owned.rows_affected() == 0 {
-                    return Ok(RetryOutcome::Stale);
-                }
-                if r.exhausted {
-                    sqlx::query("UPDATE records SET job_id = NULL WHERE id = $1")
-                        .bind(r.record_id)
-                        .execute(&mut *$tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
-                         VALUES ($1, $2, 'worker', 'unverified', 'unverified', '[]', $3)",
-                    )
+        let outcome = super::in_write_tx!(self, tx => {
+            let owned = sqlx::query(
+                "UPDATE records SET attempts = attempts + 1, last_error = $1, updated_at = $2, \
+                 next_attempt_at = CASE WHEN $3 THEN NULL ELSE $4 END, retries_exhausted = $3 \
+                 WHERE id = $5 AND status = 'unverified' AND ($6 IS NULL OR job_id IS NULL OR job_id = $6)",
+            )
+            .bind(r.error)
+            .bind(now)
+            .bind(r.exhausted)
+            .bind(r.run_at)
+            .bind(r.record_id)
+            .bind(r.job_id)
+            .execute(&mut *tx)
+            .await?;
+            if owned.rows_affected() == 0 {
+                return Ok(RetryOutcome::Stale);
+            }
+            if r.exhausted {
+                sqlx::query("UPDATE records SET job_id = NULL WHERE id = $1")
                     .bind(r.record_id)
-                    .bind(now)
-                    .bind(format!("retries exhausted; last error: {}", r.error))
-                    .execute(&mut *$tx)
+                    .execute(&mut *tx)
                     .await?;
-                    RetryOutcome::Exhausted
-                } else {
-                    let job_id = $insert_job;
-                    sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
-                        .bind(&job_id)
-                        .bind(r.record_id)
-                        .execute(&mut *$tx)
-                        .await?;
-                    RetryOutcome::Scheduled { job_id }
-                }
-            }};
-        }
-        let outcome = match self {
-            Store::Sqlite(pool) => {
-                let mut tx = pool.begin_with(SQLITE_WRITE).await?;
-                let o = body!(
-                    tx,
-                    jobs::insert_sqlite(&mut tx, r.record_id, r.run_at).await?
-                );
-                tx.commit().await?;
-                o
+                sqlx::query(
+                    "INSERT INTO record_events (record_id, at, actor, from_status, to_status, reasons, note) \
+                     VALUES ($1, $2, 'worker', 'unverified', 'unverified', '[]', $3)",
+                )
+                .bind(r.record_id)
+                .bind(now)
+                .bind(format!("retries exhausted; last error: {}", r.error))
+                .execute(&mut *tx)
+                .await?;
+                RetryOutcome::Exhausted
+            } else {
+                let job_id = jobs::insert(&mut tx, jobs::QUEUE, r.record_id, r.run_at).await?;
+                sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
+                    .bind(&job_id)
+                    .bind(r.record_id)
+                    .execute(&mut *tx)
+                    .await?;
+                RetryOutcome::Scheduled { job_id }
             }
-            Store::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let o = body!(
-                    tx,
-                    jobs::insert_postgres(&mut tx, r.record_id, r.run_at).await?
-                );
-                tx.commit().await?;
-                o
-            }
-        };
+        });
         Ok(outcome)
     }
 
@@ -435,7 +409,7 @@ async fn submit_sqlite(pool: &sqlx::SqlitePool, new: &NewRecord) -> Result<Submi
         .execute(&mut *tx)
         .await?;
     }
-    let job_id = jobs::insert_sqlite(&mut tx, record_id, jobs::due_now()).await?;
+    let job_id = jobs::insert(&mut tx, jobs::QUEUE, record_id, jobs::due_now()).await?;
     sqlx::query("UPDATE records SET job_id = $1 WHERE id = $2")
         .bind(&job_id)
         .bind(record_id)

@@ -1710,7 +1710,7 @@ async fn a_backend_submitted_number_is_sealed_by_the_worker(db: &TestDb) {
     assert_eq!(db.scalar(&pending).await, 1, "still waiting for a key");
 
     let env = common::env(db, &url);
-    common::drain_until_settled(&env, 1, Duration::from_secs(20)).await;
+    common::drain_until_settled(&env, 1).await;
     let rec = db.store.record(record_id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
     let key = env.id_key.clone().unwrap();

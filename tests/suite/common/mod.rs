@@ -466,6 +466,24 @@ where
     }
 }
 
+/// Waits for `child` to exit and returns its status; a child still running
+/// after `within` fails the test with `what`. The bound is for a hang, not a
+/// speed: make it generous.
+pub async fn exited(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let mut status = None;
+    eventually(within, what, || {
+        status = child.try_wait().expect("ask whether the child exited");
+        let done = status.is_some();
+        async move { done }
+    })
+    .await;
+    status.expect("exited")
+}
+
 /// Set in a test process started by [`rerun_alone`].
 const ALONE_ENV: &str = "CREDVERIFY_TEST_ALONE";
 

@@ -227,11 +227,13 @@ async fn a_stock_automated_browser_stays_stuck_at_the_front_door() {
     .await
     .unwrap();
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    let page = browser
-        .new_page(format!("{url}/xlcx/bg.do?vcode={}", code(0)))
+    let page = browser.new_page("about:blank").await.unwrap();
+    // `goto` returns once the page has loaded, so the front door's inline
+    // script has run: had it let the browser through, it would have set its
+    // cookie before reloading.
+    page.goto(format!("{url}/xlcx/bg.do?vcode={}", code(0)))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let html = page.content().await.unwrap();
     let stuck = credverify::chsi::is_front_door(200, &html);
     let cookies = page.get_cookies().await.unwrap();
@@ -241,6 +243,32 @@ async fn a_stock_automated_browser_stays_stuck_at_the_front_door() {
     assert!(stuck, "a stock automated browser must not get past: {html}");
     assert!(cookies.is_empty(), "and gets no cookie");
     assert_eq!(sb.stats().front_door_passed, 0);
+}
+
+/// Whether child `pid` of this process has ended: its exit can be
+/// collected (or already was). Asked with `WNOWAIT`, so the status stays
+/// for the code that owns the child. A SIGKILLed multi-threaded process
+/// shows as a zombie in `/proc` before the last of its threads is gone;
+/// only this says that its parent's `try_wait` would see the exit.
+fn has_ended(pid: u32) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid(2) writes only into `info`, which outlives the call.
+    let asked = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if asked != 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+    }
+    // SAFETY: waitid succeeded, so `info` is filled in; with WNOHANG its
+    // pid is zero while the child runs.
+    let ended = unsafe { info.si_pid() };
+    ended != 0
 }
 
 #[tokio::test]
@@ -260,7 +288,14 @@ async fn a_dead_browser_is_started_again_on_next_need() {
     let pid = client.browser_pid().await.expect("a browser runs");
     // SAFETY: kill(2) on a process this test's client started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A signal is delivered asynchronously: the next lookup is the one that
+    // must find the browser dead.
+    eventually(
+        Duration::from_secs(30),
+        "the killed browser dies",
+        || async { has_ended(pid) },
+    )
+    .await;
     assert_eq!(found(client.lookup(&vcode(1)).await), "考生1");
     assert_eq!(client.browser_launches(), 2);
     assert_ne!(client.browser_pid().await, Some(pid));
@@ -570,7 +605,8 @@ async fn the_browser_s_reload_takes_a_rate_limit_slot() {
     .unwrap();
     // Start the browser on an open page, so its start-up does not hide the wait.
     assert_eq!(found(client.lookup(&vcode(0)).await), "考生0");
-    // Past the next slot, so the lookup itself does not wait.
+    // Past the next slot, so the lookup itself does not wait. Only time
+    // frees a slot of the limiter; nothing happens that could be waited on.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     sb.set_faults(common::every_request(FaultKind::FrontDoor { status: None }));
     let started = std::time::Instant::now();

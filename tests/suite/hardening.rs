@@ -1003,9 +1003,10 @@ async fn webhook_attempts_name_their_record_and_cause_and_sign_the_dedup_key(db:
         secret: Some("whsec".into()),
         timeout: Duration::from_secs(5),
         poll: Duration::from_millis(10),
+        // Due again as soon as it fails: each call below is one attempt.
         retry: credverify::retry::RetryPolicy {
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(1),
+            base: Duration::ZERO,
+            max: Duration::ZERO,
             max_retries: 5,
             jitter: 0.0,
         },
@@ -1025,7 +1026,6 @@ async fn webhook_attempts_name_their_record_and_cause_and_sign_the_dedup_key(db:
         format!("{}/hook", receiver.uri()),
         format!("{}/hook", receiver.uri()),
     ] {
-        tokio::time::sleep(Duration::from_millis(20)).await;
         delivered += deliver_due(&db.store, &http, &config(url)).await.unwrap();
     }
     assert_eq!(delivered, 1, "delivered at the third attempt");
@@ -1291,14 +1291,27 @@ fn one_shot_commands_name_their_database_and_end_quietly_on_a_closed_pipe() {
         );
     }
     // A long-running command whose reader is gone goes on, quietly.
+    let addr = common::free_addr();
     let mut sandbox = common::bin()
-        .args(["sandbox", "--addr", "127.0.0.1:0"])
+        .args(["sandbox", "--addr", &addr])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     drop(sandbox.stdout.take());
-    std::thread::sleep(Duration::from_secs(2));
+    // It prints its address once it listens: from then on, a start-up on a
+    // busy machine no longer counts against the wait below.
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() && sandbox.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sandbox never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A death from the closed pipe has no event to wait on; it would show
+    // well within this.
+    std::thread::sleep(Duration::from_millis(500));
     let still_running = sandbox.try_wait().unwrap().is_none();
     let _ = sandbox.kill();
     let out = sandbox.wait_with_output().unwrap();

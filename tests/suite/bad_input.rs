@@ -392,7 +392,8 @@ async fn answer_with(sock: &mut TcpStream, answer: &Answer) -> std::io::Result<(
         Answer::Trickle => {
             let head = format!("HTTP/1.1 200 OK\r\n{HTML}Transfer-Encoding: chunked\r\n\r\n");
             sock.write_all(head.as_bytes()).await?;
-            // Bounded only so a broken client cannot keep this test alive.
+            // Bounded only so a broken client cannot keep this test alive;
+            // the pause is the trickle's pace, not a wait for anything.
             for _ in 0..600 {
                 sock.write_all(b"5\r\n<div>\r\n").await?;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -507,9 +508,7 @@ async fn hostile_pages(db: &TestDb) {
     }
 
     let before = reset_peak_memory();
-    let started = std::time::Instant::now();
     common::drain(&env, cases.len()).await;
-    let took = started.elapsed();
     let peak = memory_kib("VmHWM");
 
     for ((name, code, want), id) in cases.iter().zip(&ids) {
@@ -565,10 +564,11 @@ async fn hostile_pages(db: &TestDb) {
     }
     common::assert_one_decision_each(db).await;
     assert_eq!(dead_jobs(db).await, 0, "no job died");
-    assert!(
-        took < SERVICE_TIMEOUT * 4,
-        "pages that never end are cut off by the timeout: {took:?}"
-    );
+    // Pages that never end are cut off by the client's timeout: their cases
+    // above ended in a `timeout` error, which a trickle outliving it would
+    // not (it would end as a broken body, a minute later). How long the
+    // whole drain took on a busy machine is not the property; a hang fails
+    // the drain's own bound.
 
     // Three 50 MB answers were cut at the body cap and a body of `<` just
     // under it was refused unparsed: had a body been kept, the peak would

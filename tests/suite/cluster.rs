@@ -276,6 +276,8 @@ on_both_backends!(
 async fn budget_row_tokens(db: &TestDb) {
     // After an idle spell the bucket holds one token (burst 1): one grant,
     // then the wait until the next token (1/R less the time between asks).
+    // The bucket fills by the database's clock, so the idle spell is real
+    // time (longer than the 250 ms a token takes), not a wait for an event.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let first = db.store.chsi_budget_take(4.0, 1.0).await.unwrap();
     let second = db.store.chsi_budget_take(4.0, 1.0).await.unwrap();
@@ -284,7 +286,8 @@ async fn budget_row_tokens(db: &TestDb) {
         second > Duration::ZERO && second <= Duration::from_millis(250),
         "refused with the wait for the next token: {second:?}"
     );
-    // A refusal takes nothing: asking again after the wait is granted.
+    // A refusal takes nothing: asking again after the wait is granted. The
+    // wait is the one the budget named: sleeping it is the property.
     tokio::time::sleep(second).await;
     assert_eq!(
         db.store.chsi_budget_take(4.0, 1.0).await.unwrap(),
@@ -325,13 +328,11 @@ async fn unreachable_budget(db: &TestDb) {
     let client = credverify::chsi::ChsiClient::with_budget(config, budget).unwrap();
     db.store.close().await;
     let code = credverify::domain::VerificationCode::parse(&common::synthetic::code(0)).unwrap();
-    let started = tokio::time::Instant::now();
-    let err = client.lookup(&code).await.unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(60), client.lookup(&code))
+        .await
+        .expect("gives up on the budget, does not wait for it for ever")
+        .unwrap_err();
     assert_eq!(err.kind(), "budget_unavailable", "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "gave up in time"
-    );
     assert_eq!(sandbox.stats().requests, 0, "no request without a token");
 }
 on_postgres!(

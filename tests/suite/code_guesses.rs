@@ -7,7 +7,6 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::TestDb;
 use credverify::domain::{CredentialFields, IdNumber, ReasonCode, Status};
@@ -93,7 +92,7 @@ async fn run_with(
     for r in &records {
         ids.push(common::submit(db, r).await);
     }
-    common::drain_until_settled(&env, 2, Duration::from_secs(120)).await;
+    common::drain_until_settled(&env, 2).await;
     let mut out = Vec::new();
     for id in ids {
         out.push(db.store.record(id).await.unwrap().unwrap());

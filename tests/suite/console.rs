@@ -551,17 +551,17 @@ async fn browser_flow(db: &TestDb) {
             .await
             .unwrap();
         left(&page, &queue_url).await;
-        // The image loaded: its natural width is known only once decoded.
-        let mut width = 0i64;
-        for _ in 0..50 {
-            width = page
-                .evaluate("document.getElementById('screenshot').complete ? document.getElementById('screenshot').naturalWidth : 0")
-                .await.unwrap().into_value().unwrap();
-            if width > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // The image loaded: `decode()` settles once it is decoded (or cannot
+        // be), and only then is its natural width known.
+        let width: i64 = page
+            .evaluate(
+                "document.getElementById('screenshot').decode().then(\
+                 () => document.getElementById('screenshot').naturalWidth, () => 0)",
+            )
+            .await
+            .unwrap()
+            .into_value()
+            .unwrap();
         assert!(width > 0, "the screenshot did not load in the page");
         let cell = |field: &'static str, col: &'static str| {
             let page = &page;
@@ -653,25 +653,31 @@ async fn browser_flow(db: &TestDb) {
     assert_eq!(common::status_of(db, id).await, Status::Verified);
 }
 
-/// Waits until the page has left `from` and finished loading the next one.
+/// Waits until the page has left `from` and finished loading the next one,
+/// asking the page until it has; a minute without is a hang.
 async fn left(page: &chromiumoxide::Page, from: &str) -> String {
-    for _ in 0..150 {
-        let url = page.url().await.unwrap().unwrap_or_default();
-        let ready: String = page
-            .evaluate("document.readyState")
-            .await
-            .ok()
-            .and_then(|v| v.into_value().ok())
-            .unwrap_or_default();
-        if url != from && ready == "complete" {
-            return url;
+    let next = async {
+        loop {
+            let url = page.url().await.unwrap().unwrap_or_default();
+            let ready: String = page
+                .evaluate("document.readyState")
+                .await
+                .ok()
+                .and_then(|v| v.into_value().ok())
+                .unwrap_or_default();
+            if url != from && ready == "complete" {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    match tokio::time::timeout(Duration::from_secs(60), next).await {
+        Ok(url) => url,
+        Err(_) => panic!(
+            "the page stayed on {from}:\n{}",
+            page.content().await.unwrap_or_default()
+        ),
     }
-    panic!(
-        "the page stayed on {from}:\n{}",
-        page.content().await.unwrap_or_default()
-    );
 }
 
 /// The README's pictures of the console, taken by this test: into `docs/`

@@ -308,7 +308,19 @@ async fn webhook(db: &TestDb) {
         "the second record is decided",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(
+        Duration::from_secs(30),
+        "the worker tried to deliver both notifications and failed",
+        || async {
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM outbox WHERE record_id = {id2} AND attempts >= 1 \
+                 AND last_error IS NOT NULL AND delivered_at IS NULL"
+            ))
+            .await
+                == 2
+        },
+    )
+    .await;
     common::sigkill(&mut worker);
     let undelivered = db
         .scalar(&format!(

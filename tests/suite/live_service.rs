@@ -7,7 +7,6 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::TestDb;
 use credverify::chsi::{ChsiClient, Page, Transient, parse_page};
@@ -328,7 +327,7 @@ async fn the_live_format_ends_in_the_right_decisions(db: &TestDb) {
     for (cand, name, code, kind, ..) in &cases {
         ids.push(common::submit(db, &record(cand, name, code, *kind)).await);
     }
-    common::drain_until_settled(&env, 2, Duration::from_secs(60)).await;
+    common::drain_until_settled(&env, 2).await;
     for (id, (cand, _, _, _, status, reason)) in ids.iter().zip(&cases) {
         let rec = db.store.record(*id).await.unwrap().unwrap();
         let codes: Vec<ReasonCode> = rec.reasons.iter().map(|r| r.code).collect();
@@ -379,7 +378,7 @@ async fn a_worker_without_ocr_leaves_drawn_names_to_one_with_it(db: &TestDb) {
     assert_eq!(rec.status, Status::Unverified, "never verified unchecked");
     assert!(rec.last_error.unwrap_or_default().contains("OCR"));
     let with = common::env_with_reader(db, &url, Some(common::ocr()));
-    common::drain_until_settled(&with, 1, Duration::from_secs(30)).await;
+    common::drain_until_settled(&with, 1).await;
     assert_eq!(common::status_of(db, id).await, Status::Verified);
 }
 on_both_backends!(

@@ -84,8 +84,19 @@ async fn killed_with_a_peer_running(db: &TestDb) {
     )
     .await;
     // The peer is already running: no start-up reclaim, only heartbeats.
+    // Each of its runners (lookups, and OCR by default) reclaims at start,
+    // then registers with the queue.
     let mut peer = common::spawn_worker(db, &url, &heartbeat);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let peer_pid = format!("-{}-", peer.id());
+    eventually(
+        Duration::from_secs(30),
+        "both runners of the peer have registered with the queue",
+        || async {
+            let names = db.store.worker_names("credverify-").await.unwrap();
+            names.iter().filter(|name| name.contains(&peer_pid)).count() >= 2
+        },
+    )
+    .await;
     common::sigkill(&mut doomed);
     let took = common::until_decided(
         db,
@@ -126,7 +137,6 @@ async fn no_tight_loop(db: &TestDb) {
         ],
     );
     let mut seen = Vec::new();
-    let start = tokio::time::Instant::now();
     let took = eventually(Duration::from_secs(40), "the retry budget is spent", || {
         let requests = sandbox.stats().requests;
         if seen.last() != Some(&requests) {
@@ -142,6 +152,9 @@ async fn no_tight_loop(db: &TestDb) {
         }
     })
     .await;
+    // Proving that nothing more happens takes time, and no event marks it:
+    // once the budget is spent no request may follow, and a job re-run in a
+    // loop would show several within this.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     common::sigkill(&mut worker);
     let requests = sandbox.stats().requests;
@@ -150,10 +163,7 @@ async fn no_tight_loop(db: &TestDb) {
         "one try and three retries, then nothing: {seen:?}"
     );
     // Delays of about 1, 2 and 4 s (±20%): the budget cannot be spent in a tight loop.
-    assert!(
-        took >= Duration::from_millis(5_500),
-        "took only {took:?} since {start:?}"
-    );
+    assert!(took >= Duration::from_millis(5_500), "took only {took:?}");
     let rec = db.store.record(id).await.unwrap().unwrap();
     assert_eq!(
         rec.status,
@@ -312,16 +322,16 @@ async fn graceful(db: &TestDb) {
     })
     .await;
     common::sigterm(&worker);
-    let started = std::time::Instant::now();
-    let status = worker.wait().unwrap();
+    // The grace is 10 s. How long a loaded machine takes to tear the process
+    // down is not the guarantee; that no job outlived the grace is (the
+    // jobs held at the end, below), and a hang fails here.
+    let status = common::exited(
+        &mut worker,
+        Duration::from_secs(60),
+        "the worker exits after SIGTERM",
+    )
+    .await;
     assert_eq!(status.code(), Some(0), "a SIGTERM is a clean exit");
-    // The grace is 10 s; what a loaded 2-core machine adds to tearing the
-    // process down (two queue runners, the runtime) is not the guarantee.
-    assert!(
-        started.elapsed() < Duration::from_secs(13),
-        "in-flight jobs finished within the grace period (took {:?})",
-        started.elapsed()
-    );
     let decided_at_stop = n as i64 - count_status(db, "unverified").await;
     assert!(
         decided_at_stop >= 2 && decided_at_stop < n as i64,
@@ -470,8 +480,15 @@ async fn killed_connections(db: &TestDb) {
     let mut worker =
         common::spawn_worker(db, &url, &["--concurrency", "4", "--heartbeat-secs", "1"]);
     let dbname = db.url.rsplit('/').next().unwrap().to_string();
+    // Connections exist to be killed once the worker is at work.
+    eventually(Duration::from_secs(30), "work is under way", || async {
+        sandbox.stats().requests >= 1
+    })
+    .await;
     let mut killed = 0;
     for _ in 0..8 {
+        // The pace of the faults, not a wait for anything: kills spread over
+        // about 3 s of work.
         tokio::time::sleep(Duration::from_millis(400)).await;
         let credverify::store::Store::Postgres(pool) = &db.store else {
             unreachable!()
@@ -515,7 +532,9 @@ async fn a_busy_sqlite_database_is_waited_for_not_failed() {
     }
     let mut worker = common::spawn_worker(&db, &url, &["--concurrency", "4"]);
     // Another writer holds the database for 3 s while the worker works and
-    // more records arrive.
+    // more records arrive. The length of the hold is the condition under
+    // test (far longer than a write takes, within the 30 s busy timeout),
+    // not a wait for an event.
     let credverify::store::Store::Sqlite(pool) = &db.store else {
         unreachable!()
     };

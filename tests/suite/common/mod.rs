@@ -341,11 +341,12 @@ pub async fn drain(env: &Arc<Env>, concurrency: usize) {
     .expect("worker ran");
 }
 
-/// Drains repeatedly until no record is waiting for a retry due within
-/// `horizon`.
-pub async fn drain_until_settled(env: &Arc<Env>, concurrency: usize, horizon: Duration) {
-    let deadline = tokio::time::Instant::now() + horizon;
-    loop {
+/// Drains, and while records wait for a retry, makes those retries due
+/// ([`retries_due_now`]) and drains again. Each round spends a retry of
+/// every waiting record, so the retry budget bounds the rounds; a record
+/// still waiting after them is left for the test's assertions to show.
+pub async fn drain_until_settled(env: &Arc<Env>, concurrency: usize) {
+    for _ in 0..=env.retry.max_retries + 1 {
         drain(env, concurrency).await;
         let waiting = env
             .store
@@ -356,19 +357,39 @@ pub async fn drain_until_settled(env: &Arc<Env>, concurrency: usize, horizon: Du
             })
             .await
             .unwrap();
-        let next = waiting
+        if !waiting
             .iter()
-            .filter(|r| !r.retries_exhausted)
-            .filter_map(|r| r.next_attempt_at)
-            .min();
-        let Some(next) = next else { return };
-        if tokio::time::Instant::now() > deadline {
+            .any(|r| !r.retries_exhausted && r.next_attempt_at.is_some())
+        {
             return;
         }
-        let wait =
-            (next - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1100);
-        tokio::time::sleep(wait).await;
+        retries_due_now(&env.store).await;
     }
+}
+
+/// Makes every retry waiting in the queue due now, as if its backoff had
+/// passed; returns how many jobs it moved. The queue's own clock cannot be
+/// advanced from a test: apalis-sqlite fetches by the process's
+/// `SystemTime` and apalis-postgres by the database's `now()`, so the due
+/// times move instead.
+pub async fn retries_due_now(store: &Store) -> u64 {
+    let moved = match store {
+        Store::Sqlite(p) => {
+            sqlx::query("UPDATE Jobs SET run_at = $1 WHERE status = 'Pending' AND run_at > $1")
+                // apalis-sqlite compares whole unix seconds, rounded down.
+                .bind(chrono::Utc::now().timestamp())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        }
+        Store::Postgres(p) => sqlx::query(
+            "UPDATE apalis.jobs SET run_at = now() WHERE status = 'Pending' AND run_at > now()",
+        )
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()),
+    };
+    moved.expect("move the retries' due times")
 }
 
 /// Path of the built binary, for CLI tests.
@@ -443,6 +464,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits for `child` to exit and returns its status; a child still running
+/// after `within` fails the test with `what`. The bound is for a hang, not a
+/// speed: make it generous.
+pub async fn exited(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let mut status = None;
+    eventually(within, what, || {
+        status = child.try_wait().expect("ask whether the child exited");
+        let done = status.is_some();
+        async move { done }
+    })
+    .await;
+    status.expect("exited")
 }
 
 /// Set in a test process started by [`rerun_alone`].

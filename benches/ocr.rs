@@ -214,7 +214,10 @@ fn main() {
         println!(
             "\n| text height | images/s, 1 thread (median) | verdict fields | names right / wrong | vcode right / wrong |\n|---|---|---|---|---|"
         );
-        for h in heights.split(',').filter_map(|h| h.trim().parse::<u32>().ok()) {
+        for h in heights
+            .split(',')
+            .filter_map(|h| h.trim().parse::<u32>().ok())
+        {
             let mut config = OcrConfig {
                 threads: 1,
                 line_reader: line_reader(),
@@ -225,7 +228,11 @@ fn main() {
             let (name, vcode) = (o.tally.key("name"), o.tally.key("vcode"));
             println!(
                 "| {} | {:.2} | {:.2}% | {} / {} | {} / {} |",
-                if h == 0 { "as uploaded".to_string() } else { format!("{h} px") },
+                if h == 0 {
+                    "as uploaded".to_string()
+                } else {
+                    format!("{h} px")
+                },
                 median(&o.per_second),
                 o.tally.total(Some(&VERDICT_FIELDS)).accuracy() * 100.0,
                 name.right,

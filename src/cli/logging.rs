@@ -3,7 +3,8 @@
 //! outside, so every field and message goes through
 //! [`terminal::safe_line`](super::terminal::safe_line): no escape sequence
 //! reaches an operator's terminal and no value forges a line. JSON lines are
-//! escaped by the JSON encoder.
+//! escaped by the JSON encoder, and the bidi controls it leaves as they are
+//! by [`JsonSafe`].
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
 
-use super::terminal::safe_line;
+use super::terminal::{is_bidi, safe_line};
 use super::{Cli, Command, LogFormat};
 
 /// Installs the global subscriber for `cli`.
@@ -47,11 +48,43 @@ pub fn init(cli: &Cli) {
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder
+            .with_writer(|| JsonSafe(std::io::stderr()))
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .init(),
         LogFormat::Human => builder.fmt_fields(escaped_fields()).init(),
+    }
+}
+
+/// Writes JSON log lines with bidi controls (U+202E and the like) as
+/// `\uXXXX`. The JSON encoder escapes control characters but not these, and
+/// an operator tailing the log would see the line reordered around them; the
+/// escape is still JSON for the same text. The subscriber writes each line
+/// in one call, so no character is split between calls.
+pub struct JsonSafe<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for JsonSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) if text.chars().any(is_bidi) => {
+                let mut out = String::with_capacity(text.len() + 16);
+                for c in text.chars() {
+                    if is_bidi(c) {
+                        let _ = write!(out, "\\u{:04x}", c as u32);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                self.0.write_all(out.as_bytes())?;
+            }
+            _ => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -87,6 +120,36 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn json_log_lines_carry_no_bidi_controls_and_keep_their_values() {
+        let sink = Sink::default();
+        let out = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || super::JsonSafe(out.clone()))
+            .json()
+            .flatten_event(true)
+            .finish();
+        let hostile = "王\u{202e}晓雯\u{2066}\u{1b}[2J\nforged";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(detail = %hostile, "page said {hostile}");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let line = text.trim_end_matches('\n');
+        assert!(!line.contains('\n'), "one line: {text:?}");
+        assert!(
+            !line.chars().any(|c| c.is_control() || super::is_bidi(c)),
+            "{line:?}"
+        );
+        assert!(
+            line.contains("\\u202e") && line.contains("\\u2066"),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(line).expect("still JSON");
+        assert_eq!(v["detail"], hostile, "the same value once decoded");
+        assert_eq!(v["message"], format!("page said {hostile}"));
     }
 
     #[test]

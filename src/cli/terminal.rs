@@ -32,7 +32,8 @@ fn escape(s: &str, keep_line_breaks: bool) -> String {
     out
 }
 
-fn is_bidi(c: char) -> bool {
+/// Characters that reorder the text around them on a terminal.
+pub(crate) fn is_bidi(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -105,7 +105,7 @@ credverify review 17 --reject holder_mismatch --note \"different person\" --by l
     Revoke(admin::RevokeArgs),
     /// Queue every unverified record that no live job will pick up (the worker also does this periodically).
     #[command(
-        after_help = "Examples:\n  credverify sweep\n  credverify sweep --quiet-secs 0 --json   # include records touched just now"
+        after_help = "Examples:\n  credverify sweep --id-hmac-key-file /etc/credverify/id-hmac.key\n  credverify sweep --quiet-secs 0 --json   # include records touched just now"
     )]
     Sweep(run::SweepArgs),
     /// Counts by status and reason, records waiting, failed jobs, and per-day activity.
@@ -496,44 +496,56 @@ pub const ID_HMAC_KEY_ENV: &str = "CREDVERIFY_ID_HMAC_KEY";
 /// A key file is a line of text; anything longer is not one.
 const ID_KEY_FILE_LIMIT: u64 = 4096;
 
+/// How to make and hand out the ID-number key, for every error about it.
+const ID_KEY_HINT: &str = "make a key once with `openssl rand -hex 32 > /etc/credverify/id-hmac.key` \
+    (mode 0600, owned by the worker's user) and give every worker \
+    --id-hmac-key-file /etc/credverify/id-hmac.key; keep it out of the database \
+    and its backups, and never change it (records sealed under another key no \
+    longer match)";
+
+/// The ID-number HMAC key from `file`, else from `CREDVERIFY_ID_HMAC_KEY`;
+/// `None` when neither is given.
+pub fn id_key_from(
+    file: Option<&std::path::Path>,
+) -> Result<Option<crate::domain::IdKey>, CliError> {
+    use crate::domain::IdKey;
+    let text = match (file, std::env::var(ID_HMAC_KEY_ENV).ok()) {
+        (Some(path), _) => {
+            let bytes = read_input(path, ID_KEY_FILE_LIMIT).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot read the ID-number key file {}: {e}",
+                    path.display()
+                ))
+                .hint(ID_KEY_HINT)
+            })?;
+            String::from_utf8(bytes).map_err(|_| {
+                CliError::usage(format!(
+                    "the ID-number key file {} is not text",
+                    path.display()
+                ))
+                .hint(ID_KEY_HINT)
+            })?
+        }
+        (None, Some(key)) => key,
+        (None, None) => return Ok(None),
+    };
+    IdKey::from_text(&text)
+        .map(Some)
+        .map_err(|e| CliError::usage(e.to_string()).hint(ID_KEY_HINT))
+}
+
 impl WorkerArgs {
     /// The ID-number HMAC key, from `--id-hmac-key-file` or
     /// `CREDVERIFY_ID_HMAC_KEY`. A worker refuses to start without one:
     /// it would leave every submitted number unsealed in the database.
     pub fn id_key(&self) -> Result<crate::domain::IdKey, CliError> {
-        use crate::domain::IdKey;
-        let hint = "make a key once with `openssl rand -hex 32 > /etc/credverify/id-hmac.key` \
-                    (mode 0600, owned by the worker's user) and give every worker \
-                    --id-hmac-key-file /etc/credverify/id-hmac.key; keep it out of the database \
-                    and its backups, and never change it (records sealed under another key no \
-                    longer match)";
-        let text = match (&self.id_hmac_key_file, std::env::var(ID_HMAC_KEY_ENV).ok()) {
-            (Some(path), _) => {
-                let bytes = read_input(path, ID_KEY_FILE_LIMIT).map_err(|e| {
-                    CliError::usage(format!(
-                        "cannot read the ID-number key file {}: {e}",
-                        path.display()
-                    ))
-                    .hint(hint)
-                })?;
-                String::from_utf8(bytes).map_err(|_| {
-                    CliError::usage(format!(
-                        "the ID-number key file {} is not text",
-                        path.display()
-                    ))
-                    .hint(hint)
-                })?
-            }
-            (None, Some(key)) => key,
-            (None, None) => {
-                return Err(CliError::usage(
-                    "no ID-number HMAC key: a worker seals the ID numbers backends submit and \
-                     cannot start without the key (--id-hmac-key-file or CREDVERIFY_ID_HMAC_KEY)",
-                )
-                .hint(hint));
-            }
-        };
-        IdKey::from_text(&text).map_err(|e| CliError::usage(e.to_string()).hint(hint))
+        id_key_from(self.id_hmac_key_file.as_deref())?.ok_or_else(|| {
+            CliError::usage(
+                "no ID-number HMAC key: a worker seals the ID numbers backends submit and \
+                 cannot start without the key (--id-hmac-key-file or CREDVERIFY_ID_HMAC_KEY)",
+            )
+            .hint(ID_KEY_HINT)
+        })
     }
 
     pub fn options(&self) -> WorkerOptions {

@@ -40,23 +40,45 @@ pub struct SweepArgs {
     /// getting its job from a slow producer).
     #[arg(long, default_value_t = 120)]
     pub quiet_secs: u64,
-    /// Print {"requeued": N}.
+    /// File holding the ID-number HMAC key (or the key itself in CREDVERIFY_ID_HMAC_KEY), as the
+    /// workers have it: ID numbers submitted for records no job reaches are sealed, as a running
+    /// worker's sweep does. Without it they are left for a worker.
+    #[arg(long, env = "CREDVERIFY_ID_HMAC_KEY_FILE")]
+    pub id_hmac_key_file: Option<PathBuf>,
+    /// Print {"requeued": N, "quarantined_jobs": N, "sealed_id_numbers": N or null}.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn sweep(url: &str, args: SweepArgs) -> Result<(), CliError> {
+    // Before the database: a bad key file is a usage error, not a half-done sweep.
+    let key = super::id_key_from(args.id_hmac_key_file.as_deref())?;
     let store = Store::open(url).await?;
+    let sealed = match &key {
+        Some(key) => Some(store.seal_pending_id_numbers(key).await?),
+        None => None,
+    };
     let quarantined = store.quarantine_bad_jobs().await?;
     let n = crate::queue::sweep(&store, std::time::Duration::from_secs(args.quiet_secs)).await?;
     store.close().await;
     if args.json {
         say!(
             "{}",
-            serde_json::json!({ "requeued": n, "quarantined_jobs": quarantined })
+            serde_json::json!({
+                "requeued": n,
+                "quarantined_jobs": quarantined,
+                "sealed_id_numbers": sealed,
+            })
         );
     } else {
         say!("re-queued {n} stranded record(s); set aside {quarantined} unreadable job row(s)");
+        match sealed {
+            Some(s) => say!("sealed {s} pending ID number(s)"),
+            None => say_err!(
+                "pending ID numbers left for a worker to seal: no key \
+                 (--id-hmac-key-file or CREDVERIFY_ID_HMAC_KEY)"
+            ),
+        }
     }
     Ok(())
 }

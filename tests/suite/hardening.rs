@@ -1787,6 +1787,75 @@ on_both_backends!(
     a_backend_submitted_number_is_sealed_by_the_worker
 );
 
+/// `credverify sweep` seals pending ID numbers with the workers' key, as a
+/// running worker's sweep does; without a key it leaves them and says so.
+async fn the_one_shot_sweep_seals_pending_numbers_with_the_key(db: &TestDb) {
+    let id = "110105199904180029";
+    let record_id = match &db.store {
+        Store::Postgres(p) => sqlx::query_scalar::<_, i64>(
+            "SELECT credverify.submit_record('c-sweep', '王晓雯', \
+             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
+        )
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap(),
+        Store::Sqlite(_) => common::submit(db, &id_record("c-sweep", id)).await,
+    };
+    let pending = format!(
+        "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NOT NULL \
+         AND id_number_hash IS NULL"
+    );
+    let sweep_json = |out: std::process::Output| -> serde_json::Value {
+        serde_json::from_str(&common::ok(&out)).expect("sweep --json prints JSON")
+    };
+
+    let keyless = common::bin()
+        .env_remove("CREDVERIFY_ID_HMAC_KEY")
+        .args(["--database-url", &db.url, "sweep"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&keyless.stderr);
+    assert!(
+        said.contains("--id-hmac-key-file"),
+        "says what is missing: {said}"
+    );
+    assert_eq!(db.scalar(&pending).await, 1, "left pending without a key");
+    let v = sweep_json(
+        common::bin()
+            .env_remove("CREDVERIFY_ID_HMAC_KEY")
+            .args(["--database-url", &db.url, "sweep", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert!(v["sealed_id_numbers"].is_null(), "{v}");
+
+    // `bin()` hands every process the run's key, as workers have it.
+    let v = sweep_json(common::run_cli(db, &["sweep", "--json"]));
+    assert_eq!(v["sealed_id_numbers"], 1, "{v}");
+    assert_eq!(db.scalar(&pending).await, 0, "sealed");
+    let key = credverify::domain::IdKey::from_text(common::id_key_text()).unwrap();
+    let sealed = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NULL \
+             AND id_number_hash = '{}'",
+            credverify::domain::IdNumber::parse(id)
+                .unwrap()
+                .keyed_hash(&key)
+        ))
+        .await;
+    assert_eq!(sealed, 1, "sealed with the workers' key");
+    let v = sweep_json(common::run_cli(db, &["sweep", "--json"]));
+    assert_eq!(
+        v["sealed_id_numbers"], 0,
+        "nothing left the second time: {v}"
+    );
+}
+on_both_backends!(
+    the_one_shot_sweep_seals_pending_numbers_with_the_key,
+    the_one_shot_sweep_seals_pending_numbers_with_the_key
+);
+
 /// `credverify worker` without the key says what is missing and how to make
 /// one, before it touches the database; a short key is refused too, and a
 /// key file lets it run.

@@ -12,8 +12,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
 
-use super::terminal::{is_bidi, safe_line};
+use super::terminal::safe_line;
 use super::{Cli, Command, LogFormat};
+use crate::domain::typed::is_bidi;
 
 /// Installs the global subscriber for `cli`.
 pub fn init(cli: &Cli) {

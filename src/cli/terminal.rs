@@ -23,18 +23,13 @@ fn escape(s: &str, keep_line_breaks: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let layout = keep_line_breaks && matches!(c, '\n' | '\t');
-        if !layout && crate::domain::typed::is_control(c) || is_bidi(c) {
+        if !layout && crate::domain::typed::is_control(c) || crate::domain::typed::is_bidi(c) {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
         }
     }
     out
-}
-
-/// Characters that reorder the text around them on a terminal.
-pub(crate) fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Prints `text` made [`safe`] as one line on stdout (or stderr). A reader

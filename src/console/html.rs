@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-/// Escapes text for an element body or a quoted attribute. Control
-/// characters other than newline and tab are shown as `\u{..}` escapes
-/// rather than passed to the browser.
+/// Escapes text for an element body or a quoted attribute. Control and
+/// bidi characters (other than newline and tab) are shown as `\u{..}`
+/// escapes rather than passed to the browser, where an override would make
+/// a name or a value read as something else.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
@@ -16,7 +17,7 @@ pub fn esc(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => {
+            c if crate::domain::typed::is_control(c) || crate::domain::typed::is_bidi(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -64,5 +65,7 @@ mod tests {
             "&lt;img src=x onerror=&#39;a&#39;&gt;&amp;&quot;\\u{1b}[31m"
         );
         assert_eq!(esc("张晓燕\n"), "张晓燕\n");
+        // An override would show 王晓雯 as 王雯晓 in the review desk.
+        assert_eq!(esc("王\u{202e}晓雯\u{2066}"), "王\\u{202e}晓雯\\u{2066}");
     }
 }

@@ -57,10 +57,18 @@ fn is_masked_id_shape(v: &str) -> bool {
 }
 
 /// Control and bidirectional-override characters: never part of a name or
-/// a value, and able to rewrite an admin's terminal.
+/// a value, and able to rewrite an admin's terminal. Intake refuses them,
+/// as its PL/pgSQL twin does with the same set (`migrations/postgres/0006`).
 pub fn is_control(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that reorder the text around them (marks, embeddings,
+/// overrides, isolates): on a terminal or a web page they make a value
+/// read as something else.
+pub fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `2021-06-30` or `2021年06月30日` (one- or two-digit month and day).

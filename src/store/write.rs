@@ -102,75 +102,26 @@ impl Store {
         let authoritative = report.as_ref().map(Json);
         let certificate = t.report.and_then(|r| r.fields.certificate_no.clone());
         let decided = t.to != Status::Unverified;
-        // SQLite; PostgreSQL does the same in one call to credverify.decide.
-        // SQLite's write transaction runs alone, so verifications of one
-        // certificate need no lock of their own.
-        macro_rules! body {
-            ($tx:ident) => {{
-                if t.to == Status::Verified {
-                    let cert: Option<String> = match &certificate {
-                        Some(c) => Some(c.clone()),
-                        // An admin approving: the certificate stored with the report.
-                        None => sqlx::query_scalar("SELECT certificate_no FROM records WHERE id = $1")
-                            .bind(t.record_id)
-                            .fetch_optional(&mut *$tx)
-                            .await?
-                            .flatten(),
-                    };
-                    if let Some(cert) = cert {
-                        let other: Option<(i64,)> = sqlx::query_as(
-                            "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
-                             WHERE r.status = 'verified' AND r.certificate_no = $1 \
-                             AND r.candidate_id <> me.candidate_id LIMIT 1",
-                        )
-                        .bind(&cert)
-                        .bind(t.record_id)
-                        .fetch_optional(&mut *$tx)
-                        .await?;
-                        if other.is_some() {
-                            return Ok(TransitionOutcome::DuplicateCertificate);
-                        }
-                    }
-                }
-                let updated = sqlx::query(
-                    "UPDATE records SET status = $1, reasons = $2, field_diffs = $3, \
-                     authoritative = COALESCE($4, authoritative), certificate_no = COALESCE($5, certificate_no), \
-                     decided_at = CASE WHEN $6 THEN $7 ELSE NULL END, updated_at = $7, \
-                     attempts = CASE WHEN $6 THEN attempts ELSE 0 END, \
-                     last_error = CASE WHEN $6 THEN last_error ELSE NULL END, \
-                     next_attempt_at = NULL, retries_exhausted = false \
-                     WHERE id = $8 AND status = $9 AND ($10 IS NULL OR job_id IS NULL OR job_id = $10)",
-                )
-                .bind(t.to.as_str())
-                .bind(Json(t.reasons))
-                .bind(Json(t.field_diffs))
-                .bind(&authoritative)
-                .bind(&certificate)
-                .bind(decided)
-                .bind(now)
-                .bind(t.record_id)
-                .bind(t.from.as_str())
-                .bind(t.job_id)
-                .execute(&mut *$tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    let current: Option<(String,)> = sqlx::query_as("SELECT status FROM records WHERE id = $1")
-                        .bind(t.record_id)
-                        .fetch_optional(&mut *$tx)
-                        .await?;
-                    return Ok(TransitionOutcome::Stale { current: current.and_then(|(s,)| Status::parse(&s)) });
-                }
-                insert_event(&mut $tx, t.record_id, now, t.actor, Some(t.from), t.to, t.reasons, t.note).await?;
-            }};
-        }
         match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin_with(SQLITE_WRITE).await?;
-                body!(tx);
-                tx.commit().await?;
+                let outcome = transition_sqlite(
+                    &mut tx,
+                    t,
+                    now,
+                    authoritative.as_ref(),
+                    certificate.as_ref(),
+                    decided,
+                )
+                .await?;
+                // Nothing was written unless it applied.
+                if matches!(outcome, TransitionOutcome::Applied) {
+                    tx.commit().await?;
+                }
+                Ok(outcome)
             }
             Store::Postgres(pool) => {
-                // The same steps as `body!`, in one round trip
+                // The same steps as `transition_sqlite`, in one round trip
                 // (migrations/postgres/0004_decide_function.sql).
                 let outcome: String = sqlx::query_scalar(
                     "SELECT credverify.decide($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -188,16 +139,15 @@ impl Store {
                 .bind(now)
                 .fetch_one(pool)
                 .await?;
-                return Ok(match outcome.as_str() {
+                Ok(match outcome.as_str() {
                     "applied" => TransitionOutcome::Applied,
                     "duplicate_certificate" => TransitionOutcome::DuplicateCertificate,
                     other => TransitionOutcome::Stale {
                         current: other.strip_prefix("stale:").and_then(Status::parse),
                     },
-                });
+                })
             }
         }
-        Ok(TransitionOutcome::Applied)
     }
 
     /// Records a transient failure and schedules the next attempt as a new
@@ -299,6 +249,86 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// A transition on SQLite, in `tx`. SQLite's write transaction runs alone,
+/// so verifications of one certificate need no lock of their own.
+/// PostgreSQL does the same steps in one call to `credverify.decide`.
+async fn transition_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    t: &Transition<'_>,
+    now: chrono::DateTime<Utc>,
+    authoritative: Option<&Json<&crate::verdict::Report>>,
+    certificate: Option<&String>,
+    decided: bool,
+) -> Result<TransitionOutcome, StoreError> {
+    if t.to == Status::Verified {
+        let cert: Option<String> = match certificate {
+            Some(c) => Some(c.clone()),
+            // An admin approving: the certificate stored with the report.
+            None => sqlx::query_scalar("SELECT certificate_no FROM records WHERE id = $1")
+                .bind(t.record_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .flatten(),
+        };
+        if let Some(cert) = cert {
+            let other: Option<(i64,)> = sqlx::query_as(
+                "SELECT r.id FROM records r JOIN records me ON me.id = $2 \
+                 WHERE r.status = 'verified' AND r.certificate_no = $1 \
+                 AND r.candidate_id <> me.candidate_id LIMIT 1",
+            )
+            .bind(&cert)
+            .bind(t.record_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if other.is_some() {
+                return Ok(TransitionOutcome::DuplicateCertificate);
+            }
+        }
+    }
+    let updated = sqlx::query(
+        "UPDATE records SET status = $1, reasons = $2, field_diffs = $3, \
+         authoritative = COALESCE($4, authoritative), certificate_no = COALESCE($5, certificate_no), \
+         decided_at = CASE WHEN $6 THEN $7 ELSE NULL END, updated_at = $7, \
+         attempts = CASE WHEN $6 THEN attempts ELSE 0 END, \
+         last_error = CASE WHEN $6 THEN last_error ELSE NULL END, \
+         next_attempt_at = NULL, retries_exhausted = false \
+         WHERE id = $8 AND status = $9 AND ($10 IS NULL OR job_id IS NULL OR job_id = $10)",
+    )
+    .bind(t.to.as_str())
+    .bind(Json(t.reasons))
+    .bind(Json(t.field_diffs))
+    .bind(authoritative)
+    .bind(certificate)
+    .bind(decided)
+    .bind(now)
+    .bind(t.record_id)
+    .bind(t.from.as_str())
+    .bind(t.job_id)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        let current: Option<(String,)> = sqlx::query_as("SELECT status FROM records WHERE id = $1")
+            .bind(t.record_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        return Ok(TransitionOutcome::Stale {
+            current: current.and_then(|(s,)| Status::parse(&s)),
+        });
+    }
+    insert_event(
+        tx,
+        t.record_id,
+        now,
+        t.actor,
+        Some(t.from),
+        t.to,
+        t.reasons,
+        t.note,
+    )
+    .await?;
+    Ok(TransitionOutcome::Applied)
 }
 
 /// Appends one event; callers hold the transaction that changed the record.

@@ -123,6 +123,24 @@ mod tests {
         }
     }
 
+    /// What `subscriber` (writing to the sink it was built with) logs for
+    /// `emit`, checked to be one line without control or bidi characters.
+    fn one_clean_line(
+        sink: &Sink,
+        subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+        emit: impl FnOnce(),
+    ) -> String {
+        tracing::subscriber::with_default(subscriber, emit);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let line = text.trim_end_matches('\n').to_string();
+        assert!(!line.contains('\n'), "one line: {text:?}");
+        assert!(
+            !line.chars().any(|c| c.is_control() || super::is_bidi(c)),
+            "{line:?}"
+        );
+        line
+    }
+
     #[test]
     fn json_log_lines_carry_no_bidi_controls_and_keep_their_values() {
         let sink = Sink::default();
@@ -134,21 +152,14 @@ mod tests {
             .flatten_event(true)
             .finish();
         let hostile = "王\u{202e}晓雯\u{2066}\u{1b}[2J\nforged";
-        tracing::subscriber::with_default(subscriber, || {
+        let line = one_clean_line(&sink, subscriber, || {
             tracing::warn!(detail = %hostile, "page said {hostile}");
         });
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        let line = text.trim_end_matches('\n');
-        assert!(!line.contains('\n'), "one line: {text:?}");
-        assert!(
-            !line.chars().any(|c| c.is_control() || super::is_bidi(c)),
-            "{line:?}"
-        );
         assert!(
             line.contains("\\u202e") && line.contains("\\u2066"),
             "{line}"
         );
-        let v: serde_json::Value = serde_json::from_str(line).expect("still JSON");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("still JSON");
         assert_eq!(v["detail"], hostile, "the same value once decoded");
         assert_eq!(v["message"], format!("page said {hostile}"));
     }
@@ -163,18 +174,11 @@ mod tests {
             .with_writer(move || out.clone())
             .finish();
         let hostile = "王\u{1b}[2J\u{1b}]0;owned\u{7}\nforged line\u{202e}晓雯";
-        tracing::subscriber::with_default(subscriber, || {
+        let line = one_clean_line(&sink, subscriber, || {
             let span = tracing::info_span!("job", name = %hostile);
             let _e = span.enter();
             tracing::warn!(detail = %hostile, plain = hostile, "page said {hostile}");
         });
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        let line = text.trim_end_matches('\n');
-        assert!(!line.contains('\n'), "one line: {text:?}");
-        assert!(
-            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
-            "{line:?}"
-        );
         assert_eq!(
             line.matches("\\u{1b}[2J").count(),
             4,

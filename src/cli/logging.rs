@@ -123,14 +123,14 @@ mod tests {
         }
     }
 
-    /// What `subscriber` (writing to the sink it was built with) logs for
-    /// `emit`, checked to be one line without control or bidi characters.
-    fn one_clean_line(
-        sink: &Sink,
-        subscriber: impl tracing::Subscriber + Send + Sync + 'static,
-        emit: impl FnOnce(),
-    ) -> String {
-        tracing::subscriber::with_default(subscriber, emit);
+    /// What the subscriber `build` makes around a sink logs for `emit`,
+    /// checked to be one line without control or bidi characters.
+    fn one_clean_line<S>(build: impl FnOnce(Sink) -> S, emit: impl FnOnce()) -> String
+    where
+        S: tracing::Subscriber + Send + Sync + 'static,
+    {
+        let sink = Sink::default();
+        tracing::subscriber::with_default(build(sink.clone()), emit);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let line = text.trim_end_matches('\n').to_string();
         assert!(!line.contains('\n'), "one line: {text:?}");
@@ -143,16 +143,16 @@ mod tests {
 
     #[test]
     fn json_log_lines_carry_no_bidi_controls_and_keep_their_values() {
-        let sink = Sink::default();
-        let out = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || super::JsonSafe(out.clone()))
-            .json()
-            .flatten_event(true)
-            .finish();
+        let json = |out: Sink| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || super::JsonSafe(out.clone()))
+                .json()
+                .flatten_event(true)
+                .finish()
+        };
         let hostile = "王\u{202e}晓雯\u{2066}\u{1b}[2J\nforged";
-        let line = one_clean_line(&sink, subscriber, || {
+        let line = one_clean_line(json, || {
             tracing::warn!(detail = %hostile, "page said {hostile}");
         });
         assert!(
@@ -166,15 +166,15 @@ mod tests {
 
     #[test]
     fn human_log_lines_carry_no_control_characters() {
-        let sink = Sink::default();
-        let out = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .fmt_fields(super::escaped_fields())
-            .with_writer(move || out.clone())
-            .finish();
+        let human = |out: Sink| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .fmt_fields(super::escaped_fields())
+                .with_writer(move || out.clone())
+                .finish()
+        };
         let hostile = "王\u{1b}[2J\u{1b}]0;owned\u{7}\nforged line\u{202e}晓雯";
-        let line = one_clean_line(&sink, subscriber, || {
+        let line = one_clean_line(human, || {
             let span = tracing::info_span!("job", name = %hostile);
             let _e = span.enter();
             tracing::warn!(detail = %hostile, plain = hostile, "page said {hostile}");

@@ -1718,23 +1718,48 @@ on_both_backends!(
     a_printed_id_number_is_stored_as_its_last_two_characters
 );
 
+/// A record submitted the way a backend does: on PostgreSQL through
+/// `credverify.submit_record`, on SQLite through the store; its ID number
+/// waits unsealed.
+async fn submit_as_a_backend(db: &TestDb, candidate: &str, id: &str) -> i64 {
+    match &db.store {
+        Store::Postgres(p) => sqlx::query_scalar::<_, i64>(
+            "SELECT credverify.submit_record($1, '王晓雯', \
+             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $2)",
+        )
+        .bind(candidate)
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap(),
+        Store::Sqlite(_) => common::submit(db, &id_record(candidate, id)).await,
+    }
+}
+
+/// 1 when the record's number is sealed under `key` and no longer pending.
+async fn sealed_under(
+    db: &TestDb,
+    record_id: i64,
+    id: &str,
+    key: &credverify::domain::IdKey,
+) -> i64 {
+    db.scalar(&format!(
+        "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NULL \
+         AND id_number_hash = '{}'",
+        credverify::domain::IdNumber::parse(id)
+            .unwrap()
+            .keyed_hash(key)
+    ))
+    .await
+}
+
 /// The number a backend hands over waits unsealed only until a worker with
 /// the key takes the record, and no record is decided before: a worker
 /// without the key leaves it unverified and retried (our misconfiguration,
 /// never a rejection), one with the key seals it, then verifies.
 async fn a_backend_submitted_number_is_sealed_by_the_worker(db: &TestDb) {
     let id = "110105199904180029";
-    let record_id = match &db.store {
-        Store::Postgres(p) => sqlx::query_scalar::<_, i64>(
-            "SELECT credverify.submit_record('c-seal', '王晓雯', \
-             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
-        )
-        .bind(id)
-        .fetch_one(p)
-        .await
-        .unwrap(),
-        Store::Sqlite(_) => common::submit(db, &id_record("c-seal", id)).await,
-    };
+    let record_id = submit_as_a_backend(db, "c-seal", id).await;
     let pending = format!(
         "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending = '{id}' \
          AND id_number_hash IS NULL"
@@ -1763,15 +1788,7 @@ async fn a_backend_submitted_number_is_sealed_by_the_worker(db: &TestDb) {
     let rec = db.store.record(record_id).await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Verified, "{:?}", rec.reasons);
     let key = env.id_key.clone().unwrap();
-    let sealed = db
-        .scalar(&format!(
-            "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NULL \
-             AND id_number_hash = '{}'",
-            credverify::domain::IdNumber::parse(id)
-                .unwrap()
-                .keyed_hash(&key)
-        ))
-        .await;
+    let sealed = sealed_under(db, record_id, id, &key).await;
     assert_eq!(sealed, 1, "sealed with the worker's key, pending cleared");
     let job = db.store.job_record(record_id).await.unwrap().unwrap();
     assert!(!job.id_number_pending);
@@ -1791,17 +1808,7 @@ on_both_backends!(
 /// running worker's sweep does; without a key it leaves them and says so.
 async fn the_one_shot_sweep_seals_pending_numbers_with_the_key(db: &TestDb) {
     let id = "110105199904180029";
-    let record_id = match &db.store {
-        Store::Postgres(p) => sqlx::query_scalar::<_, i64>(
-            "SELECT credverify.submit_record('c-sweep', '王晓雯', \
-             '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
-        )
-        .bind(id)
-        .fetch_one(p)
-        .await
-        .unwrap(),
-        Store::Sqlite(_) => common::submit(db, &id_record("c-sweep", id)).await,
-    };
+    let record_id = submit_as_a_backend(db, "c-sweep", id).await;
     let pending = format!(
         "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NOT NULL \
          AND id_number_hash IS NULL"
@@ -1835,15 +1842,7 @@ async fn the_one_shot_sweep_seals_pending_numbers_with_the_key(db: &TestDb) {
     assert_eq!(v["sealed_id_numbers"], 1, "{v}");
     assert_eq!(db.scalar(&pending).await, 0, "sealed");
     let key = credverify::domain::IdKey::from_text(common::id_key_text()).unwrap();
-    let sealed = db
-        .scalar(&format!(
-            "SELECT COUNT(*) FROM records WHERE id = {record_id} AND id_number_pending IS NULL \
-             AND id_number_hash = '{}'",
-            credverify::domain::IdNumber::parse(id)
-                .unwrap()
-                .keyed_hash(&key)
-        ))
-        .await;
+    let sealed = sealed_under(db, record_id, id, &key).await;
     assert_eq!(sealed, 1, "sealed with the workers' key");
     let v = sweep_json(common::run_cli(db, &["sweep", "--json"]));
     assert_eq!(

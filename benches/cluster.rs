@@ -152,7 +152,7 @@ async fn run(procs: usize, records: usize, rate: f64, answer: Option<(u64, u64)>
     loop {
         let waiting: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
-                .fetch_one(pool)
+                .fetch_one(pool.pool())
                 .await
                 .unwrap();
         if waiting == 0 || Instant::now() > deadline {

@@ -169,13 +169,13 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
     let decided: i64 = match &store {
         Store::Sqlite(p) => {
             sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'verified'")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }
         Store::Postgres(p) => {
             sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'verified'")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }
@@ -211,13 +211,13 @@ async fn pipeline_run(backend: &str, n: usize, concurrency: usize) -> PipelineRu
         let left: i64 = match &store {
             Store::Sqlite(p) => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
-                    .fetch_one(p)
+                    .fetch_one(p.pool())
                     .await
                     .unwrap()
             }
             Store::Postgres(p) => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE status = 'unverified'")
-                    .fetch_one(p)
+                    .fetch_one(p.pool())
                     .await
                     .unwrap()
             }
@@ -249,7 +249,7 @@ async fn noop_run(backend: &str, n: usize, concurrency: usize) -> Duration {
     let payload = br#"{"record_id": 1}"#.to_vec();
     match &store {
         Store::Sqlite(p) => {
-            let mut tx = p.begin().await.unwrap();
+            let mut tx = p.pool().begin().await.unwrap();
             for _ in 0..n {
                 sqlx::query("INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority) VALUES ($1, $2, $3, 'Pending', 0, 3, 0, 0)")
                     .bind(&payload).bind(ulid::Ulid::generate().to_string()).bind(NOOP_QUEUE).execute(&mut *tx).await.unwrap();
@@ -257,7 +257,7 @@ async fn noop_run(backend: &str, n: usize, concurrency: usize) -> Duration {
             tx.commit().await.unwrap();
         }
         Store::Postgres(p) => {
-            let mut tx = p.begin().await.unwrap();
+            let mut tx = p.pool().begin().await.unwrap();
             for _ in 0..n {
                 sqlx::query("INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) VALUES ($1, $2, $3, 'Pending', 0, 3, now() - interval '1 second', 0)")
                     .bind(ulid::Ulid::generate().to_string()).bind(NOOP_QUEUE).bind(&payload).execute(&mut *tx).await.unwrap();
@@ -283,7 +283,7 @@ async fn noop_run(backend: &str, n: usize, concurrency: usize) -> Duration {
             let cfg = apalis_sqlite::Config::default()
                 .queue(NOOP_QUEUE)
                 .batch_size(concurrency);
-            let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(pool)
+            let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(pool.pool())
                 .with_config(cfg)
                 .with_codec(RawCodec)
                 .poll_with_interval(Duration::from_millis(20));
@@ -300,7 +300,7 @@ async fn noop_run(backend: &str, n: usize, concurrency: usize) -> Duration {
             let cfg = apalis_postgres::Config::default()
                 .queue(NOOP_QUEUE)
                 .batch_size(concurrency);
-            let backend = apalis_postgres::PostgresStorage::<RawJob>::new(pool)
+            let backend = apalis_postgres::PostgresStorage::<RawJob>::new(pool.pool())
                 .with_config(cfg)
                 .with_codec(RawCodec)
                 .poll_with_interval(Duration::from_millis(20));

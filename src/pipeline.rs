@@ -216,7 +216,7 @@ async fn load(env: &Env, record_id: i64) -> Result<JobRecord, PipelineError> {
         .ok_or(PipelineError::MissingRecord(record_id))
 }
 
-/// Seals the record's ID number if it is still pending (`store::seal`), so
+/// Seals the record's ID number if it is still pending (`RecordStore::seal_id_number`), so
 /// no record is decided while the database holds its full number. `None`:
 /// go on; otherwise the record waits for a worker with the key (our
 /// misconfiguration, never the candidate's rejection).

@@ -14,6 +14,7 @@ use crate::domain::status::Actor;
 use crate::domain::{Field, Reason, ReasonCode, Status};
 use crate::store::{
     RecordView, ReopenOutcome, Store, StoreError, Transition, TransitionOutcome, WithdrawOutcome,
+    Withdrawal,
 };
 use crate::verdict::Agreement;
 
@@ -417,7 +418,12 @@ impl AdminService {
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         match self
             .store
-            .withdraw(record_id, &record.candidate_id, &actor, note)
+            .withdraw(Withdrawal {
+                record_id,
+                candidate_id: &record.candidate_id,
+                actor: &actor,
+                note,
+            })
             .await?
         {
             WithdrawOutcome::Refused { current } => Err(AdminError::Refused(format!(

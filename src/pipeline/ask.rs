@@ -8,7 +8,7 @@ use crate::chsi::{Answer, DrawnImage, LookupFailure, Transient};
 use crate::domain::fields::{FieldClass, normalize_value};
 use crate::domain::text::{is_cjk, normalize_name, substitutions};
 use crate::domain::{Field, Reason, ReasonCode, Status, VerificationCode};
-use crate::store::JobRecord;
+use crate::store::{JobRecord, UnrecognisedAnswer};
 use crate::verdict::{Context, Lookup, Verdict};
 
 /// Below this mean confidence (Tesseract's, 0–100) a drawn value is not
@@ -40,7 +40,14 @@ pub(super) async fn ask(
         }) => {
             let count = env
                 .store
-                .keep_unrecognised_page(rec.id, page.status, &error.to_string(), &page.body)
+                .keep_unrecognised_page(
+                    rec.id,
+                    UnrecognisedAnswer {
+                        http_status: page.status,
+                        detail: &error.to_string(),
+                        body: &page.body,
+                    },
+                )
                 .await?;
             let limit = i64::from(env.chsi.config().unrecognised_limit.max(1));
             if count < limit {

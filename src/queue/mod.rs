@@ -244,14 +244,15 @@ async fn run_once(env: &Arc<Env>, opts: &WorkerOptions, ctx: &WorkerContext) -> 
         };
     }
     match &env.store {
-        Store::Sqlite(pool) => {
-            let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(pool)
+        Store::Sqlite(store) => {
+            let backend = apalis_sqlite::SqliteStorage::<RawJob>::new(store.pool())
                 .with_config(config!(apalis_sqlite::Config))
                 .with_codec(RawCodec)
                 .poll_with_interval(opts.poll_interval);
             drive!(backend)
         }
-        Store::Postgres(pool) => {
+        Store::Postgres(store) => {
+            let pool = store.pool();
             let strategy = Strategy::new()
                 .apply(IntervalStrategy::new(opts.poll_interval))
                 .apply(StreamStrategy::new(apalis_postgres::Pubsub::new(

@@ -53,7 +53,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(60))
                 .connect_with(opts)
                 .await?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store::Sqlite(super::SqliteStore::new(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?
                 .options([("search_path", "credverify,public")])
@@ -64,7 +64,7 @@ impl Store {
                 .before_acquire(|conn, _meta| Box::pin(end_stray_transaction(conn)))
                 .connect_with(opts)
                 .await?;
-            Ok(Store::Postgres(pool))
+            Ok(Store::Postgres(super::PgStore::new(pool)))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
         }
@@ -80,7 +80,8 @@ impl Store {
 
     pub async fn migrate(&self, url: &str) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => {
+            Store::Sqlite(store) => {
+                let pool = store.pool();
                 apalis_sqlite::SqliteStorage::migrations().run(pool).await?;
                 let mut ours = sqlx::migrate!("./migrations/sqlite");
                 // apalis keeps its history in `_sqlx_migrations`; sharing it
@@ -88,7 +89,8 @@ impl Store {
                 ours.dangerous_set_table_name("_credverify_migrations");
                 ours.run(pool).await?;
             }
-            Store::Postgres(pool) => {
+            Store::Postgres(store) => {
+                let pool = store.pool();
                 // apalis migrates on a plain connection so that its objects
                 // (and hstore) land where apalis expects them, not in the
                 // `credverify` schema first on our pool's search path.

@@ -1,27 +1,38 @@
-//! The records database: one interface, two backends chosen by the URL scheme
-//! (SQLite for a laptop, PostgreSQL for many workers on many hosts). Most SQL
-//! is shared text (`$N` placeholders work on both; on PostgreSQL the pool's
-//! search path puts schema `credverify` first); where the dialects differ the
-//! code says so.
+//! The records database: a trait per concern (`api`: records, jobs,
+//! events and outbox, admin queries, cluster rows), implemented by two
+//! backends chosen by the URL scheme: [`SqliteStore`] for a laptop,
+//! [`PgStore`] for many workers on many hosts.
+//!
+//! Each method body is written once, in `sql/`, and compiled into both
+//! backend modules, so it is type-checked against each dialect. Its SQL is
+//! shared text (`$N` placeholders work on both; on PostgreSQL the pool's
+//! search path puts schema `credverify` first); what the dialects spell
+//! differently, and what PostgreSQL runs as a function in the database, is
+//! the backend's [`dialect`] and nothing more. docs/ARCHITECTURE.md, "The
+//! store", says why the bodies are not generic over sqlx's `Database`.
 
 mod admin;
+mod api;
 mod cluster;
 mod connect;
 mod desk;
+mod dialect;
 pub mod intake;
 mod jobs;
 pub mod model;
 mod operators;
 mod outbox;
 mod pages;
-mod queue;
+mod postgres;
 mod read;
-mod seal;
+mod sql_store;
+mod sqlite;
 mod write;
 
-use sqlx::{PgPool, SqlitePool};
+use std::ops::Deref;
 
 pub use admin::{DayCounts, ReopenOutcome, Stats};
+pub use api::{AdminStore, ClusterStore, EventStore, FullStore, JobStore, RecordStore};
 pub use cluster::ClusterGauges;
 pub use connect::{Backend, default_database_url};
 pub use desk::WithdrawOutcome;
@@ -29,7 +40,8 @@ pub use jobs::{JOB_MAX_ATTEMPTS, OCR_QUEUE, QUEUE, due_now};
 pub use model::*;
 pub use operators::OperatorRow;
 pub use outbox::OutboxItem;
-pub use pages::{KeptPage, PAGES_KEPT};
+pub use pages::{KeptPage, PAGES_KEPT, UnrecognisedAnswer};
+pub use sql_store::{PgStore, SqlStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -74,52 +86,26 @@ impl From<sqlx::Error> for SubmitError {
 
 pub const RECORD_LIMIT: u32 = 5;
 
-/// A handle on the records database (and the apalis queue tables beside it).
-/// Cheap to clone.
+/// A handle on the records database (and the apalis queue tables beside
+/// it), whichever backend the URL chose. It derefs to [`FullStore`]: import
+/// the concern's trait ([`RecordStore`], [`JobStore`], …) to call its
+/// methods. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
-/// Runs the same code against whichever pool the store holds. The body is
-/// compiled once per backend, so it may only use SQL both dialects accept.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+impl Deref for Store {
+    type Target = dyn FullStore;
+
+    fn deref(&self) -> &(dyn FullStore + 'static) {
+        match self {
+            Store::Sqlite(s) => s,
+            Store::Postgres(s) => s,
         }
-    };
+    }
 }
-pub(crate) use on_pool;
-
-/// SQLite runs one writer at a time; taking the write lock up front means a
-/// transaction that reads then writes never fails to upgrade its lock.
-const SQLITE_WRITE: &str = "BEGIN IMMEDIATE";
-
-/// Runs `$body` in a write transaction on whichever pool the store holds
-/// (begun with [`SQLITE_WRITE`] on SQLite), and commits it; a `return` from
-/// the body rolls it back. The body is compiled once per backend.
-macro_rules! in_write_tx {
-    ($store:expr, $tx:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite(pool) => {
-                let mut $tx = pool.begin_with($crate::store::SQLITE_WRITE).await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::store::Store::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    };
-}
-pub(crate) use in_write_tx;
 
 impl Store {
     pub fn backend(&self) -> Backend {
@@ -130,12 +116,18 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match self {
+            Store::Sqlite(s) => s.pool().close().await,
+            Store::Postgres(s) => s.pool().close().await,
+        }
     }
 
     /// Cheap liveness probe, for health checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        match self {
+            Store::Sqlite(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(drop)?,
+            Store::Postgres(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(drop)?,
+        }
         Ok(())
     }
 }

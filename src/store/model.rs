@@ -42,7 +42,7 @@ pub struct JobRecord {
     pub has_screenshot: bool,
     pub screenshot_ref: Option<String>,
     pub attempts: i32,
-    /// The submitted ID number is not sealed yet (see `store::seal`): it must
+    /// The submitted ID number is not sealed yet (see `RecordStore::seal_id_number`): it must
     /// be before the record is verified.
     pub id_number_pending: bool,
 }
@@ -178,4 +178,15 @@ pub fn fields_from_stored(v: &Value) -> CredentialFields {
         }
     }
     out
+}
+
+/// A withdrawal of an unverified record, by the candidate's side
+/// ([`super::RecordStore::withdraw`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Withdrawal<'a> {
+    pub record_id: i64,
+    /// The record must be this candidate's.
+    pub candidate_id: &'a str,
+    pub actor: &'a str,
+    pub note: Option<&'a str>,
 }

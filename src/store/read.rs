@@ -1,43 +1,26 @@
-//! Reads for the worker and the admin CLI.
+//! A record row as the worker and the admin CLI read it (the queries are in
+//! `sql/records.rs`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use sqlx::types::Json;
 
+use super::StoreError;
 use super::model::*;
-use super::{Store, StoreError, on_pool};
 use crate::domain::{Gender, Kind, Reason, Status};
 use crate::verdict::{Candidate, FieldDiff, Report};
-
-/// JSON columns come back as text and are parsed here, leniently: a value
-/// the JSON decoder refuses (one nested 200 deep passes PostgreSQL but not
-/// serde_json's recursion limit) must not fail the whole query, and with it
-/// every listing and the sweep.
-fn record_columns(store: &Store) -> &'static str {
-    match store {
-        Store::Sqlite(_) => {
-            "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
-             status, claimed, ocr, has_screenshot, screenshot_ref, authoritative, reasons, field_diffs, idempotency_key, attempts, \
-             last_error, next_attempt_at, retries_exhausted, job_id, created_at, updated_at, decided_at, \
-             (id_number_pending IS NOT NULL) AS id_pending"
-        }
-        Store::Postgres(_) => {
-            "id, candidate_id, candidate_name, birth_date, gender, id_number_masked, kind, \
-             status, claimed::text AS claimed, ocr::text AS ocr, has_screenshot, screenshot_ref, \
-             authoritative::text AS authoritative, reasons::text AS reasons, field_diffs::text AS field_diffs, \
-             idempotency_key, attempts, last_error, next_attempt_at, retries_exhausted, job_id, created_at, \
-             updated_at, decided_at, (id_number_pending IS NOT NULL) AS id_pending"
-        }
-    }
-}
 
 /// Stored JSON text as a value, or why it cannot be one.
 fn parse_stored(what: &str, text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
 }
 
+/// A record as stored. JSON columns come back as text
+/// ([`super::dialect::Dialect::RECORD_COLUMNS`]) and are parsed here,
+/// leniently: a value the JSON decoder refuses (one nested 200 deep passes
+/// PostgreSQL but not serde_json's recursion limit) must not fail the whole
+/// query, and with it every listing and the sweep.
 #[derive(sqlx::FromRow)]
-struct RecordRow {
+pub(super) struct RecordRow {
     id: i64,
     candidate_id: String,
     candidate_name: String,
@@ -94,7 +77,7 @@ impl RecordRow {
         }
     }
 
-    fn into_job_record(self) -> Result<JobRecord, StoreError> {
+    pub fn into_job_record(self) -> Result<JobRecord, StoreError> {
         let status = self.status()?;
         // The worker must not verify a claim it cannot read: ours to repair,
         // never the candidate's rejection (the job fails and is retried, then
@@ -131,7 +114,7 @@ impl RecordRow {
         })
     }
 
-    fn into_view(self) -> Result<RecordView, StoreError> {
+    pub fn into_view(self) -> Result<RecordView, StoreError> {
         let status = self.status()?;
         let mut damaged = Vec::new();
         let authoritative: Option<Report> =
@@ -167,144 +150,18 @@ impl RecordRow {
             damaged,
         })
     }
-}
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: i64,
-    at: DateTime<Utc>,
-    actor: String,
-    from_status: Option<String>,
-    to_status: String,
-    reasons: Json<Value>,
-    note: Option<String>,
-}
-
-impl Store {
-    async fn record_row(&self, id: i64) -> Result<Option<RecordRow>, StoreError> {
-        let sql = format!("SELECT {} FROM records WHERE id = $1", record_columns(self));
-        let row = on_pool!(self, p => {
-            sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?
-        });
-        Ok(row)
-    }
-
-    pub async fn job_record(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
-        self.record_row(id)
-            .await?
-            .map(RecordRow::into_job_record)
-            .transpose()
-    }
-
-    pub async fn record(&self, id: i64) -> Result<Option<RecordView>, StoreError> {
-        self.record_row(id)
-            .await?
-            .map(RecordRow::into_view)
-            .transpose()
-    }
-
-    pub async fn screenshot(&self, record_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<(Vec<u8>,)> = on_pool!(self, p => {
-            sqlx::query_as("SELECT bytes FROM screenshots WHERE record_id = $1")
-                .bind(record_id)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(row.map(|(b,)| b))
-    }
-
-    pub async fn events(&self, record_id: i64) -> Result<Vec<EventView>, StoreError> {
-        let rows: Vec<EventRow> = on_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT id, at, actor, from_status, to_status, reasons, note FROM record_events \
-                 WHERE record_id = $1 ORDER BY id",
-            )
-            .bind(record_id)
-            .fetch_all(p)
-            .await?
-        });
+    /// The rows a listing can show. A row that cannot be shown at all (an
+    /// unknown status) is named in the log and left out; it never hides the
+    /// others.
+    pub fn viewable(rows: Vec<RecordRow>) -> Vec<RecordView> {
         rows.into_iter()
-            .map(|r| {
-                Ok(EventView {
-                    id: r.id,
-                    at: r.at,
-                    actor: r.actor,
-                    from: r.from_status.as_deref().and_then(Status::parse),
-                    to: Status::parse(&r.to_status).ok_or_else(|| StoreError::Corrupt {
-                        record_id,
-                        detail: format!("event {} has unknown status `{}`", r.id, r.to_status),
-                    })?,
-                    reasons: serde_json::from_value(r.reasons.0).unwrap_or_default(),
-                    note: r.note,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn list(&self, f: &ListFilter) -> Result<Vec<RecordView>, StoreError> {
-        let limit = if f.limit <= 0 { 100 } else { f.limit };
-        // JSON containment is spelled differently by the two dialects.
-        let reason_test = match self {
-            Store::Sqlite(_) => {
-                "EXISTS (SELECT 1 FROM json_each(records.reasons) WHERE json_extract(value, '$.code') = $4)"
-            }
-            Store::Postgres(_) => {
-                "reasons @> jsonb_build_array(jsonb_build_object('code', $4::text))"
-            }
-        };
-        let ids = f
-            .ids
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let id_test = if f.ids.is_empty() {
-            "TRUE".to_string()
-        } else {
-            format!("id IN ({ids})")
-        };
-        let columns = record_columns(self);
-        let sql = format!(
-            "SELECT {columns} FROM records \
-             WHERE {id_test} AND ($1 IS NULL OR candidate_id = $1) AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR {reason_test}) \
-             AND ($5 IS NULL OR updated_at >= $5) AND ($6 IS NULL OR updated_at < $6) \
-             ORDER BY id LIMIT $7 OFFSET $8"
-        );
-        let rows: Vec<RecordRow> = on_pool!(self, p => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(f.candidate_id.as_deref())
-                .bind(f.status.map(|s| s.as_str()))
-                .bind(f.reason.map(|r| r.as_str()))
-                .bind(f.reason.map(|r| r.as_str()))
-                .bind(f.since)
-                .bind(f.until)
-                .bind(limit)
-                .bind(f.offset)
-                .fetch_all(p)
-                .await?
-        });
-        // A row that cannot be shown at all (an unknown status) is named in
-        // the log and left out; it never hides the others.
-        Ok(rows
-            .into_iter()
             .filter_map(|row| {
                 let id = row.id;
                 row.into_view()
                     .inspect_err(|e| tracing::warn!(record_id = id, error = %crate::errors::Chain(e), "record left out of the listing"))
                     .ok()
             })
-            .collect())
-    }
-
-    /// Records of one candidate, any status (the five-record limit counts these).
-    pub async fn count_for_candidate(&self, candidate_id: &str) -> Result<i64, StoreError> {
-        let (n,): (i64,) = on_pool!(self, p => {
-            sqlx::query_as("SELECT COUNT(*) FROM records WHERE candidate_id = $1")
-                .bind(candidate_id)
-                .fetch_one(p)
-                .await?
-        });
-        Ok(n)
+            .collect()
     }
 }

@@ -21,7 +21,7 @@ async fn both() -> Option<(TestDb, TestDb)> {
 
 fn pg_pool(db: &TestDb) -> &sqlx::PgPool {
     match &db.store {
-        Store::Postgres(p) => p,
+        Store::Postgres(p) => p.pool(),
         Store::Sqlite(_) => unreachable!("a PostgreSQL database"),
     }
 }
@@ -398,7 +398,7 @@ async fn stored(db: &TestDb, id: i64) -> String {
                  JOIN Jobs j ON j.id = r.job_id WHERE r.id = $1",
             )
             .bind(id)
-            .fetch_one(p)
+            .fetch_one(p.pool())
             .await
             .unwrap(),
             Store::Postgres(p) => sqlx::query_as(
@@ -406,7 +406,7 @@ async fn stored(db: &TestDb, id: i64) -> String {
                  JOIN apalis.jobs j ON j.id = r.job_id WHERE r.id = $1",
             )
             .bind(id)
-            .fetch_one(p)
+            .fetch_one(p.pool())
             .await
             .unwrap(),
         };
@@ -569,12 +569,12 @@ async fn decide_script(db: &TestDb) -> Vec<String> {
         let job: String = match &db.store {
             Store::Sqlite(p) => {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(p)
+                    .fetch_one(p.pool())
                     .await
             }
             Store::Postgres(p) => {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(p)
+                    .fetch_one(p.pool())
                     .await
             }
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::TestDb;
 use credverify::admin::{Operator, Role, operators};
 use credverify::domain::{CredentialFields, Status};
-use credverify::store::NewRecord;
+use credverify::store::{NewRecord, UnrecognisedAnswer};
 use tokio_util::sync::CancellationToken;
 
 const PASSWORD: &str = "correct horse battery";
@@ -170,9 +170,11 @@ async fn console_rules(db: &TestDb) {
     db.store
         .keep_unrecognised_page(
             id,
-            200,
-            "unrecognised page",
-            "<html><script>alert('pwned')</script><p>系统升级</p></html>".as_bytes(),
+            UnrecognisedAnswer {
+                http_status: 200,
+                detail: "unrecognised page",
+                body: "<html><script>alert('pwned')</script><p>系统升级</p></html>".as_bytes(),
+            },
         )
         .await
         .unwrap();

@@ -382,7 +382,7 @@ async fn withdrawal_frees_a_place(db: &TestDb) {
             sqlx::query_scalar::<_, String>("SELECT credverify.withdraw_record($1, $2)")
                 .bind(record)
                 .bind(candidate)
-                .fetch_one(pool)
+                .fetch_one(pool.pool())
         };
         let code = |e: sqlx::Error| {
             e.as_database_error()

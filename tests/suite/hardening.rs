@@ -253,7 +253,7 @@ async fn every_intake_refuses_the_same_things(db: &TestDb) {
         if let Store::Postgres(pool) = &db.store {
             let e = sqlx::query("SELECT credverify.submit_record('c-rules', '王晓雯', $1::jsonb)")
                 .bind(&json)
-                .execute(pool)
+                .execute(pool.pool())
                 .await
                 .expect_err(&json);
             let db_err = e.as_database_error().expect("a database error");
@@ -303,7 +303,7 @@ async fn every_intake_refuses_the_same_things(db: &TestDb) {
                 "screenshot",
             ),
         ] {
-            let e = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect_err(field);
+            let e = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool.pool()).await.expect_err(field);
             let db_err = e.as_database_error().expect("a database error");
             assert_eq!(db_err.code().as_deref(), Some("CV002"), "{field}: {e}");
             assert!(db_err.message().contains(&format!("field `{field}`")), "{field}: {e}");
@@ -314,7 +314,7 @@ async fn every_intake_refuses_the_same_things(db: &TestDb) {
                 "SELECT credverify.submit_record($1, '王晓雯', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}')",
             )
             .bind(id)
-            .execute(pool)
+            .execute(pool.pool())
             .await
             .expect(id);
         }
@@ -367,7 +367,7 @@ async fn idempotency_keys_bind_their_content(db: &TestDb) {
         let e = sqlx::query(
             "SELECT credverify.submit_record('c-idem', '李四', '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}', p_idempotency_key => 'upload-1')",
         )
-        .execute(pool)
+        .execute(pool.pool())
         .await
         .expect_err("refused");
         assert_eq!(
@@ -1410,21 +1410,21 @@ async fn dump_everything(db: &TestDb) -> Vec<String> {
         Store::Sqlite(p) => {
             let tables: Vec<String> =
                 sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
-                    .fetch_all(p)
+                    .fetch_all(p.pool())
                     .await
                     .unwrap();
             for t in tables {
                 let cols: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT name FROM pragma_table_info('{t}')"
                 )))
-                .fetch_all(p)
+                .fetch_all(p.pool())
                 .await
                 .unwrap();
                 for c in cols {
                     let vals: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
                         format!("SELECT CAST(\"{c}\" AS BLOB) FROM \"{t}\""),
                     ))
-                    .fetch_all(p)
+                    .fetch_all(p.pool())
                     .await
                     .unwrap();
                     out.extend(
@@ -1443,7 +1443,7 @@ async fn dump_everything(db: &TestDb) -> Vec<String> {
                  WHERE t.table_type = 'BASE TABLE' \
                    AND table_schema NOT IN ('pg_catalog', 'information_schema')",
             )
-            .fetch_all(p)
+            .fetch_all(p.pool())
             .await
             .unwrap();
             assert!(
@@ -1459,7 +1459,7 @@ async fn dump_everything(db: &TestDb) -> Vec<String> {
                 let vals: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT {expr} FROM \"{s}\".\"{t}\""
                 )))
-                .fetch_all(p)
+                .fetch_all(p.pool())
                 .await
                 .unwrap();
                 out.extend(vals.into_iter().flatten());
@@ -1558,7 +1558,7 @@ async fn a_stolen_database_gives_no_id_number_back(db: &TestDb) {
              '{\"vcode\":\"A7K2M9QX4TB8R5WZ\"}'::jsonb, $1)",
         )
         .bind(&backend_id)
-        .execute(p)
+        .execute(p.pool())
         .await
         .unwrap();
         all.push(backend_id.clone());
@@ -1729,7 +1729,7 @@ async fn submit_as_a_backend(db: &TestDb, candidate: &str, id: &str) -> i64 {
         )
         .bind(candidate)
         .bind(id)
-        .fetch_one(p)
+        .fetch_one(p.pool())
         .await
         .unwrap(),
         Store::Sqlite(_) => common::submit(db, &id_record(candidate, id)).await,
@@ -2181,12 +2181,12 @@ async fn the_database_allows_the_status_changes_the_state_machine_allows(db: &Te
     rust.sort();
     let mut table: Vec<(String, String)> = match &db.store {
         Store::Sqlite(p) => sqlx::query_as("SELECT from_status, to_status FROM status_transitions")
-            .fetch_all(p)
+            .fetch_all(p.pool())
             .await
             .unwrap(),
         Store::Postgres(p) => {
             sqlx::query_as("SELECT from_status, to_status FROM status_transitions")
-                .fetch_all(p)
+                .fetch_all(p.pool())
                 .await
                 .unwrap()
         }
@@ -2258,9 +2258,10 @@ async fn a_pooled_connection_left_in_a_transaction_is_not_handed_out_in_it() {
     let Some(db) = TestDb::new(common::Kind::Postgres).await else {
         return;
     };
-    let Store::Postgres(pool) = &db.store else {
+    let Store::Postgres(pg) = &db.store else {
         unreachable!()
     };
+    let pool = pg.pool();
     // Leave every connection of the pool inside an open transaction that
     // holds a lock, the way a cancelled operation could.
     let mut held = Vec::new();

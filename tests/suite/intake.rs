@@ -185,13 +185,13 @@ async fn id_number_is_stored_only_masked_and_hashed(db: &TestDb) {
     let dump = match &db.store {
         credverify::store::Store::Sqlite(p) => {
             sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || COALESCE(id_number_pending,'') || claimed FROM records")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }
         credverify::store::Store::Postgres(p) => {
             sqlx::query_scalar::<_, String>("SELECT candidate_id || candidate_name || COALESCE(id_number_hash,'') || COALESCE(id_number_masked,'') || COALESCE(id_number_pending,'') || claimed::text FROM records")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }
@@ -202,13 +202,13 @@ async fn id_number_is_stored_only_masked_and_hashed(db: &TestDb) {
     let hash: String = match &db.store {
         credverify::store::Store::Sqlite(p) => {
             sqlx::query_scalar("SELECT id_number_hash FROM records")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }
         credverify::store::Store::Postgres(p) => {
             sqlx::query_scalar("SELECT id_number_hash FROM records")
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .unwrap()
         }

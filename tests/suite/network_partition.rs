@@ -255,7 +255,7 @@ async fn a_cut_off_host_loses_no_record_and_breaks_no_budget() {
     );
     let held = || async {
         sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(held_sql.clone()))
-            .fetch_all(pool)
+            .fetch_all(pool.pool())
             .await
             .unwrap()
     };

@@ -503,7 +503,7 @@ async fn killed_connections(db: &TestDb) {
              WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name NOT LIKE 'test%') t",
         )
         .bind(&dbname)
-        .fetch_one(pool)
+        .fetch_one(pool.pool())
         .await
         .unwrap_or(0);
         killed += n;
@@ -543,7 +543,7 @@ async fn a_busy_sqlite_database_is_waited_for_not_failed() {
     let credverify::store::Store::Sqlite(pool) = &db.store else {
         unreachable!()
     };
-    let mut holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let mut holder = pool.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
     sqlx::query("UPDATE candidates SET created_at = created_at")
         .execute(&mut *holder)
         .await

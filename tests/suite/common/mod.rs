@@ -111,12 +111,12 @@ impl TestDb {
     pub async fn exec(&self, sql: &str) -> u64 {
         match &self.store {
             Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(p)
+                .execute(p.pool())
                 .await
                 .expect(sql)
                 .rows_affected(),
             Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(p)
+                .execute(p.pool())
                 .await
                 .expect(sql)
                 .rows_affected(),
@@ -126,11 +126,11 @@ impl TestDb {
     pub async fn try_exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
         match &self.store {
             Store::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(p)
+                .execute(p.pool())
                 .await
                 .map(|r| r.rows_affected()),
             Store::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(p)
+                .execute(p.pool())
                 .await
                 .map(|r| r.rows_affected()),
         }
@@ -140,11 +140,11 @@ impl TestDb {
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.store {
             Store::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .expect(sql),
             Store::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-                .fetch_one(p)
+                .fetch_one(p.pool())
                 .await
                 .expect(sql),
         }
@@ -378,14 +378,14 @@ pub async fn retries_due_now(store: &Store) -> u64 {
             sqlx::query("UPDATE Jobs SET run_at = $1 WHERE status = 'Pending' AND run_at > $1")
                 // apalis-sqlite compares whole unix seconds, rounded down.
                 .bind(chrono::Utc::now().timestamp())
-                .execute(p)
+                .execute(p.pool())
                 .await
                 .map(|r| r.rows_affected())
         }
         Store::Postgres(p) => sqlx::query(
             "UPDATE apalis.jobs SET run_at = now() WHERE status = 'Pending' AND run_at > now()",
         )
-        .execute(p)
+        .execute(p.pool())
         .await
         .map(|r| r.rows_affected()),
     };

@@ -8,7 +8,7 @@
 //! shared text (`$N` placeholders work on both; on PostgreSQL the pool's
 //! search path puts schema `credverify` first); what the dialects spell
 //! differently, and what PostgreSQL runs as a function in the database, is
-//! the backend's [`dialect`] and nothing more. docs/ARCHITECTURE.md, "The
+//! the backend's `Dialect` (`dialect.rs`) and nothing more. docs/ARCHITECTURE.md, "The
 //! store", says why the bodies are not generic over sqlx's `Database`.
 
 mod admin;

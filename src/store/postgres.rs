@@ -19,7 +19,6 @@ use crate::domain::Status;
 /// The types `store/sql/` is compiled with in this module; `sqlite.rs`
 /// compiles the same bodies for SQLite.
 type Here = PgStore;
-type Db = sqlx::Postgres;
 
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
@@ -63,7 +62,7 @@ impl Dialect for PgStore {
         at
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
         self.pool.begin().await
     }
 

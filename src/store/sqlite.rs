@@ -17,7 +17,6 @@ use crate::domain::Status;
 /// `store/sql/` compiled for SQLite (it is PostgreSQL's too: one body,
 /// checked against both dialects; docs/ARCHITECTURE.md, "The store").
 type Here = SqliteStore;
-type Db = sqlx::Sqlite;
 
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
@@ -63,7 +62,7 @@ impl Dialect for SqliteStore {
         at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 

@@ -349,6 +349,8 @@ pub fn invert_dark_regions(img: &mut GrayImage) {
     if !any {
         return;
     }
+    // A dark-mode page, dark almost everywhere: its corners are dark too.
+    let mostly_dark = dark.iter().filter(|&&d| d).count() * 2 > dark.len();
     let at = |bx: i64, by: i64| -> bool {
         bx >= 0
             && by >= 0
@@ -362,11 +364,22 @@ pub fn invert_dark_regions(img: &mut GrayImage) {
                 continue;
             }
             let (cx, cy) = (i64::from(bx), i64::from(by));
-            let neighbours = (-1..=1)
-                .flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)))
-                .filter(|&(dx, dy)| at(cx + dx, cy + dy))
+            let around = || (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (cx + dx, cy + dy)));
+            let inside = around()
+                .filter(|&(x, y)| x >= 0 && y >= 0 && x < i64::from(bw) && y < i64::from(bh))
                 .count();
-            if neighbours < 5 {
+            let neighbours = around().filter(|&(x, y)| at(x, y)).count();
+            // 5 of the 9. On a mostly dark page, most of the neighbours the
+            // image has (4 of 6 at an edge, 3 of 4 in a corner): its corners
+            // were left dark, and Tesseract then lost lines near them. A
+            // light page keeps the rule its reads were measured with (a dark
+            // bar's corner blocks stay as they are).
+            let enough = if mostly_dark {
+                neighbours * 9 >= inside * 5
+            } else {
+                neighbours >= 5
+            };
+            if !enough {
                 continue;
             }
             for y in by * BLOCK..((by + 1) * BLOCK).min(h) {
@@ -486,6 +499,19 @@ mod tests {
         let copy = light.clone();
         invert_dark_regions(&mut light);
         assert_eq!(light, copy);
+    }
+
+    #[test]
+    fn a_dark_mode_page_is_inverted_into_its_corners() {
+        let mut page = GrayImage::from_pixel(240, 240, Luma([30]));
+        invert_dark_regions(&mut page);
+        assert!(page.pixels().all(|p| p.0[0] == 225), "a corner left dark");
+        // On a light page a dark bar's corner blocks stay as measured.
+        let mut img = GrayImage::from_pixel(240, 240, Luma([250]));
+        image::imageops::replace(&mut img, &GrayImage::from_pixel(240, 72, Luma([30])), 0, 0);
+        invert_dark_regions(&mut img);
+        assert_eq!(img.get_pixel(0, 0).0[0], 30);
+        assert_eq!(img.get_pixel(120, 0).0[0], 225);
     }
 
     #[test]

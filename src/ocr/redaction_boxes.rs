@@ -7,8 +7,11 @@
 //! A box is a stack of dark runs with the same ends, row after row, on a
 //! light ground. Text strokes make such stacks too, but only as high as a
 //! stroke is thick; the parser compares each box with its line's character
-//! height. On a dark page (a dark-mode viewer) a black box cannot be told
-//! from the ground and none is found.
+//! height. On a dark page (a dark-mode viewer) the same is looked for a
+//! second time, as black runs on a dark-grey ground: text there is light,
+//! so only a box is that black. A box on a ground darker than about
+//! `#1c1c1c` cannot be told from it (JPEG smears the two together) and is
+//! not found; the value then simply looks shorter.
 
 use image::GrayImage;
 
@@ -25,8 +28,31 @@ const MIN_SIDE: u32 = 6;
 /// How far a run's ends may wander from the box's (anti-aliasing, JPEG,
 /// a slight rotation).
 const SLACK: u32 = 3;
-/// At least this share of the ring around a box must be light ground.
-const MIN_LIGHT_RING: f32 = 0.6;
+/// At least this share of the ring around a box must be ground.
+const MIN_GROUND_RING: f32 = 0.6;
+
+/// What a box and its ground look like on one kind of page.
+#[derive(Debug, Clone, Copy)]
+struct Tone {
+    /// A box's pixels are darker than this.
+    ink_below: u8,
+    /// Its ground lies in this range.
+    ground: (u8, u8),
+}
+
+/// A light page: black (or dark) boxes on white or a light table cell.
+const ON_LIGHT: Tone = Tone {
+    ink_below: DARK,
+    ground: (LIGHT + 1, 255),
+};
+
+/// A dark-mode page: black boxes on the dark grey of its ground, whose text
+/// is light. JPEG at quality 55 keeps a black box under 12 and a `#1e1e1e`
+/// ground above 20.
+const ON_DARK: Tone = Tone {
+    ink_below: 16,
+    ground: (24, 110),
+};
 
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -38,6 +64,16 @@ struct Open {
 
 /// The redaction boxes on `img`, in its pixels.
 pub fn find(img: &GrayImage) -> Vec<Rect> {
+    let mut found = find_on(img, ON_LIGHT);
+    for b in find_on(img, ON_DARK) {
+        if !found.contains(&b) {
+            found.push(b);
+        }
+    }
+    found
+}
+
+fn find_on(img: &GrayImage, tone: Tone) -> Vec<Rect> {
     let (w, h) = img.dimensions();
     let raw = img.as_raw();
     let mut open: Vec<Open> = Vec::new();
@@ -50,12 +86,12 @@ pub fn find(img: &GrayImage) -> Vec<Rect> {
         let mut started: Vec<Open> = Vec::new();
         let mut x = 0u32;
         while x < w {
-            if row[x as usize] >= DARK {
+            if row[x as usize] >= tone.ink_below {
                 x += 1;
                 continue;
             }
             let start = x;
-            while x < w && row[x as usize] < DARK {
+            while x < w && row[x as usize] < tone.ink_below {
                 x += 1;
             }
             if x - start < MIN_SIDE {
@@ -84,7 +120,7 @@ pub fn find(img: &GrayImage) -> Vec<Rect> {
     for o in &open {
         close(o, h, &mut found);
     }
-    found.retain(|r| light_ring(img, *r) >= MIN_LIGHT_RING);
+    found.retain(|r| ground_ring(img, *r, tone) >= MIN_GROUND_RING);
     found
 }
 
@@ -99,13 +135,14 @@ fn close(o: &Open, bottom: u32, found: &mut Vec<Rect>) {
     }
 }
 
-/// The share of light pixels in a two-pixel ring just outside `r`; pixels
-/// beyond the image count as dark (a box at the edge is a bar, not a
+/// The share of ground pixels in a two-pixel ring just outside `r`; pixels
+/// beyond the image are not ground (a box at the edge is a bar, not a
 /// redaction).
-fn light_ring(img: &GrayImage, r: Rect) -> f32 {
+fn ground_ring(img: &GrayImage, r: Rect, tone: Tone) -> f32 {
     const RING: i32 = 2;
     let (w, h) = (img.width() as i32, img.height() as i32);
-    let (mut light, mut all) = (0u32, 0u32);
+    let (lo, hi) = tone.ground;
+    let (mut ground, mut all) = (0u32, 0u32);
     for y in r.top - RING..r.bottom() + RING {
         for x in r.left - RING..r.right() + RING {
             let inside = x >= r.left && x < r.right() && y >= r.top && y < r.bottom();
@@ -113,13 +150,17 @@ fn light_ring(img: &GrayImage, r: Rect) -> f32 {
                 continue;
             }
             all += 1;
-            if x >= 0 && y >= 0 && x < w && y < h && img.get_pixel(x as u32, y as u32).0[0] > LIGHT
+            if x >= 0
+                && y >= 0
+                && x < w
+                && y < h
+                && (lo..=hi).contains(&img.get_pixel(x as u32, y as u32).0[0])
             {
-                light += 1;
+                ground += 1;
             }
         }
     }
-    light as f32 / all.max(1) as f32
+    ground as f32 / all.max(1) as f32
 }
 
 /// `r` in an image scaled by `scale`.
@@ -191,6 +232,35 @@ mod tests {
         fill(&mut dark, rect(20, 50, 40, 20), 230);
         fill(&mut dark, rect(90, 50, 40, 20), 230);
         assert!(find(&dark).is_empty());
+    }
+
+    #[test]
+    fn a_black_box_on_a_dark_mode_page_is_found_even_through_jpeg() {
+        // Light text on a `#1e1e1e` ground, a black box after the first
+        // word, and a black status bar at the top edge (not a box).
+        let mut page = GrayImage::from_pixel(400, 200, Luma([30]));
+        fill(&mut page, rect(0, 0, 400, 20), 0);
+        fill(&mut page, rect(40, 80, 24, 24), 230);
+        fill(&mut page, rect(70, 86, 30, 3), 230);
+        let redaction = rect(110, 78, 70, 28);
+        fill(&mut page, redaction, 0);
+        assert_eq!(find(&page), vec![redaction]);
+
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 55)
+            .encode_image(&page)
+            .unwrap();
+        let smeared = image::load_from_memory(&jpeg).unwrap().to_luma8();
+        let found = find(&smeared);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let b = found[0];
+        assert!(
+            b.left.abs_diff(redaction.left) <= 3
+                && b.top.abs_diff(redaction.top) <= 3
+                && b.width.abs_diff(redaction.width) <= 6
+                && b.height.abs_diff(redaction.height) <= 6,
+            "{b:?}"
+        );
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         .iter()
         .zip(&scanned)
         .flat_map(|(line, scan)| {
-            let h = line.char_height();
+            let h = line.glyph_height();
             scan.hits
                 .iter()
                 .filter(move |hit| !hit.rect.is_some_and(|r| page.redacted(r, h)))
@@ -274,7 +274,7 @@ pub fn parse_page(page: &OcrPage, mut codes: Codes<'_>) -> ParsedScreenshot {
         };
         if let Some((field, term)) = values::vocabulary_term(&word.text)
             && fields.get(field).is_none()
-            && !page.redacted(word.rect, line.char_height())
+            && !page.redacted(word.rect, line.glyph_height())
         {
             fields.set(field, term);
             confidence.insert(field, percent(word.conf));

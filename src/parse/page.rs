@@ -70,6 +70,23 @@ impl OcrLine {
         h.get(h.len() / 2).copied().unwrap_or(1).max(1)
     }
 
+    /// The median height of the line's characters where the engine gave
+    /// their boxes, else [`char_height`](Self::char_height). A word's box can
+    /// be far taller than its letters (a ruling line or a redaction box
+    /// taken in), and on a line of two words the word median is the taller.
+    pub fn glyph_height(&self) -> i32 {
+        let mut h: Vec<i32> = self
+            .words
+            .iter()
+            .flat_map(|w| w.chars.iter().map(|c| c.rect.height))
+            .collect();
+        if h.is_empty() {
+            return self.char_height();
+        }
+        h.sort_unstable();
+        h[h.len() / 2].max(1)
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         for w in &self.words {
@@ -160,7 +177,10 @@ impl OcrPage {
     pub fn redacted(&self, value: Rect, char_height: i32) -> bool {
         let h = char_height.max(1);
         self.redactions.iter().any(|b| {
-            let sized = b.height * 10 >= h * 6 && b.height <= h * 2 && b.width * 2 >= h;
+            // Half as wide as high (or as a character) is enough: a box may
+            // cover only the last strokes of a character.
+            let sized =
+                b.height * 10 >= h * 6 && b.height <= h * 2 && b.width * 2 >= h.min(b.height);
             let overlap_y = b.bottom().min(value.bottom()) - b.top.max(value.top);
             let beside = b.left < value.right() + h && b.right() > value.left - h;
             sized && overlap_y * 2 >= b.height.min(value.height) && beside

@@ -63,7 +63,8 @@ pub fn tight_crop(page: &GrayImage, r: Rect) -> Option<GrayImage> {
     }
     let view = imageops::crop_imm(page, left, top, right - left, bottom - top).to_image();
     let (x0, y0, x1, y1) = ink_bounds(&view)?;
-    let ink = imageops::crop_imm(&view, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    let mut ink = imageops::crop_imm(&view, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    stretch_to_white(&mut ink);
     let margin = ((y1 - y0 + 1) / 6).max(2);
     let mut out = GrayImage::from_pixel(
         ink.width() + 2 * margin,
@@ -72,6 +73,33 @@ pub fn tight_crop(page: &GrayImage, r: Rect) -> Option<GrayImage> {
     );
     imageops::replace(&mut out, &ink, i64::from(margin), i64::from(margin));
     Some(out)
+}
+
+/// Levels stretched so the crop's ground is white and its darkest ink
+/// black: on a grey ground (a grey viewer, an inverted dark page) the white
+/// margin around the crop would otherwise frame it in an edge the model can
+/// take for a stroke.
+fn stretch_to_white(img: &mut GrayImage) {
+    let threshold = preprocess::otsu(img);
+    let mut ground: Vec<u8> = img
+        .pixels()
+        .map(|p| p.0[0])
+        .filter(|&v| v > threshold)
+        .collect();
+    let lo = img.pixels().map(|p| p.0[0]).min().unwrap_or(0);
+    if ground.is_empty() {
+        return;
+    }
+    let mid = ground.len() / 2;
+    let hi = *ground.select_nth_unstable(mid).1;
+    if hi >= 250 || hi <= lo {
+        return;
+    }
+    let span = f32::from(hi - lo);
+    for p in img.pixels_mut() {
+        let v = (f32::from(p.0[0].saturating_sub(lo)) * 255.0 / span).min(255.0);
+        p.0[0] = v.round() as u8;
+    }
 }
 
 /// The box of the pixels at or below the crop's Otsu threshold, if the
@@ -182,6 +210,25 @@ mod tests {
         // A blank region has nothing to read.
         let blank = GrayImage::from_pixel(100, 60, Luma([250]));
         assert!(tight_crop(&blank, r).is_none());
+    }
+
+    #[test]
+    fn a_grey_ground_is_stretched_to_white_and_ink_to_black() {
+        // Mid-grey ink on the light grey of a card, inside a white margin.
+        let mut page = GrayImage::from_pixel(100, 60, Luma([218]));
+        let bar = GrayImage::from_pixel(30, 10, Luma([60]));
+        image::imageops::replace(&mut page, &bar, 10, 20);
+        image::imageops::replace(&mut page, &GrayImage::from_pixel(4, 2, Luma([218])), 20, 24);
+        let r = Rect {
+            left: 5,
+            top: 15,
+            width: 50,
+            height: 20,
+        };
+        let c = tight_crop(&page, r).unwrap();
+        assert_eq!(c.get_pixel(2, 2).0[0], 0, "ink to black");
+        assert_eq!(c.get_pixel(12, 6).0[0], 255, "ground to white");
+        assert_eq!(c.get_pixel(1, 1).0[0], 255, "margin");
     }
 
     #[test]

@@ -190,18 +190,24 @@ pub fn name_text(read: &LineRead) -> (String, f32) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn crop_is_trimmed_to_ink() {
-        // A dark bar 10..40 × 20..30 on white, region generously around it.
-        let mut page = GrayImage::from_pixel(100, 60, Luma([255]));
-        let bar = GrayImage::from_pixel(30, 10, Luma([20]));
+    /// A bar of `ink` 10..40 × 20..30 on a page of `ground`, and a region
+    /// generously around it.
+    fn bar_on(ground: u8, ink: u8) -> (GrayImage, Rect) {
+        let mut page = GrayImage::from_pixel(100, 60, Luma([ground]));
+        let bar = GrayImage::from_pixel(30, 10, Luma([ink]));
         image::imageops::replace(&mut page, &bar, 10, 20);
-        let r = Rect {
+        let region = Rect {
             left: 5,
             top: 15,
             width: 50,
             height: 20,
         };
+        (page, region)
+    }
+
+    #[test]
+    fn crop_is_trimmed_to_ink() {
+        let (page, r) = bar_on(255, 20);
         let c = tight_crop(&page, r).unwrap();
         // 30×10 of ink plus a 2-px margin each side.
         assert_eq!(c.dimensions(), (34, 14));
@@ -214,17 +220,10 @@ mod tests {
 
     #[test]
     fn a_grey_ground_is_stretched_to_white_and_ink_to_black() {
-        // Mid-grey ink on the light grey of a card, inside a white margin.
-        let mut page = GrayImage::from_pixel(100, 60, Luma([218]));
-        let bar = GrayImage::from_pixel(30, 10, Luma([60]));
-        image::imageops::replace(&mut page, &bar, 10, 20);
+        // Mid-grey ink on the light grey of a card, with a gap of ground
+        // in the bar, inside a white margin.
+        let (mut page, r) = bar_on(218, 60);
         image::imageops::replace(&mut page, &GrayImage::from_pixel(4, 2, Luma([218])), 20, 24);
-        let r = Rect {
-            left: 5,
-            top: 15,
-            width: 50,
-            height: 20,
-        };
         let c = tight_crop(&page, r).unwrap();
         assert_eq!(c.get_pixel(2, 2).0[0], 0, "ink to black");
         assert_eq!(c.get_pixel(12, 6).0[0], 255, "ground to white");

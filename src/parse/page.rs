@@ -65,9 +65,7 @@ impl OcrLine {
 
     /// Typical character height on the line, the unit gaps are measured in.
     pub fn char_height(&self) -> i32 {
-        let mut h: Vec<i32> = self.words.iter().map(|w| w.rect.height).collect();
-        h.sort_unstable();
-        h.get(h.len() / 2).copied().unwrap_or(1).max(1)
+        median_height(self.words.iter().map(|w| w.rect.height)).unwrap_or(1)
     }
 
     /// The median height of the line's characters where the engine gave
@@ -75,16 +73,8 @@ impl OcrLine {
     /// be far taller than its letters (a ruling line or a redaction box
     /// taken in), and on a line of two words the word median is the taller.
     pub fn glyph_height(&self) -> i32 {
-        let mut h: Vec<i32> = self
-            .words
-            .iter()
-            .flat_map(|w| w.chars.iter().map(|c| c.rect.height))
-            .collect();
-        if h.is_empty() {
-            return self.char_height();
-        }
-        h.sort_unstable();
-        h[h.len() / 2].max(1)
+        let chars = self.words.iter().flat_map(|w| w.chars.iter());
+        median_height(chars.map(|c| c.rect.height)).unwrap_or_else(|| self.char_height())
     }
 
     pub fn text(&self) -> String {
@@ -97,6 +87,14 @@ impl OcrLine {
         }
         out
     }
+}
+
+/// The median of `heights` (the upper one of an even count), at least 1;
+/// `None` when there are none.
+fn median_height(heights: impl Iterator<Item = i32>) -> Option<i32> {
+    let mut h: Vec<i32> = heights.collect();
+    h.sort_unstable();
+    h.get(h.len() / 2).map(|&m| m.max(1))
 }
 
 /// One recognised page.

@@ -351,13 +351,9 @@ pub fn invert_dark_regions(img: &mut GrayImage) {
     }
     // A dark-mode page, dark almost everywhere: its corners are dark too.
     let mostly_dark = dark.iter().filter(|&&d| d).count() * 2 > dark.len();
-    let at = |bx: i64, by: i64| -> bool {
-        bx >= 0
-            && by >= 0
-            && bx < i64::from(bw)
-            && by < i64::from(bh)
-            && dark[(by as u32 * bw + bx as u32) as usize]
-    };
+    let in_image =
+        |bx: i64, by: i64| bx >= 0 && by >= 0 && bx < i64::from(bw) && by < i64::from(bh);
+    let at = |bx: i64, by: i64| in_image(bx, by) && dark[(by as u32 * bw + bx as u32) as usize];
     for by in 0..bh {
         for bx in 0..bw {
             if !dark[(by * bw + bx) as usize] {
@@ -365,9 +361,7 @@ pub fn invert_dark_regions(img: &mut GrayImage) {
             }
             let (cx, cy) = (i64::from(bx), i64::from(by));
             let around = || (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (cx + dx, cy + dy)));
-            let inside = around()
-                .filter(|&(x, y)| x >= 0 && y >= 0 && x < i64::from(bw) && y < i64::from(bh))
-                .count();
+            let inside = around().filter(|&(x, y)| in_image(x, y)).count();
             let neighbours = around().filter(|&(x, y)| at(x, y)).count();
             // 5 of the 9. On a mostly dark page, most of the neighbours the
             // image has (4 of 6 at an edge, 3 of 4 in a corner): its corners

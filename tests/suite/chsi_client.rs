@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use credverify::chsi::{ChsiClient, ChsiConfig, Page, Transient, parse_page};
@@ -242,17 +242,9 @@ fn a_degree_report_reads_its_own_labels() {
 /// fixtures above are this project's own and always run.
 #[test]
 fn reference_pages_read_as_documented() {
-    let dir = std::env::var_os("CREDVERIFY_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("chsi");
-    if !dir.is_dir() {
-        eprintln!(
-            "no reference pages at {}; covered by fixtures/chsi",
-            dir.display()
-        );
+    let Some(dir) = common::beside_the_project("chsi") else {
         return;
-    }
+    };
     let cases = [
         ("report_diploma.html", "diploma"),
         ("report_degree.html", "degree"),

@@ -18,18 +18,7 @@ use credverify::store::NewRecord;
 use credverify::verdict::Lookup;
 
 fn shared_pages() -> Option<PathBuf> {
-    let dir = std::env::var_os("CREDVERIFY_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("chsi");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    common::skip(&format!(
-        "no reference pages at {} (set CREDVERIFY_SHARED_DIR)",
-        dir.display()
-    ));
-    None
+    common::beside_the_project("chsi")
 }
 
 fn own_fixtures() -> PathBuf {

@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::common;
 use crate::common::fixtures::{self, CodeReach, Fixture, Tally, VERDICT_FIELDS};
 use credverify::ocr::{OcrConfig, OcrPool};
 use credverify::vcode_trials::MAX_LOOKUPS;
@@ -112,20 +113,13 @@ fn fixtures_are_read_accurately() {
 
 #[test]
 fn shared_samples_are_read_accurately() {
-    // Realistic samples kept beside the project, not part of it: a clone
-    // elsewhere has none, and the fixtures test above covers every layout
-    // on its own, so their absence is reported, not failed.
-    let dir = std::env::var("CREDVERIFY_SAMPLES_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples"));
-    let samples = fixtures::load(&dir);
-    if samples.is_empty() {
-        eprintln!(
-            "no samples in {}: not checked here (set CREDVERIFY_SAMPLES_DIR)",
-            dir.display()
-        );
+    // Realistic samples kept beside the project; the fixtures test above
+    // covers every layout on its own.
+    let Some(dir) = common::beside_the_project("samples") else {
         return;
-    }
+    };
+    let samples = fixtures::load(&dir);
+    assert!(!samples.is_empty(), "no samples in {}", dir.display());
     let pool = OcrPool::new(config()).expect("Tesseract with chi_sim");
     let start = Instant::now();
     let (tally, codes) = read_all(&pool, &samples);

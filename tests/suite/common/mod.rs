@@ -45,18 +45,46 @@ fn in_ci() -> bool {
 /// written to the process's stderr directly, which the test harness does
 /// not capture. Under `CI=true` a skip is a failure instead.
 pub fn skip(why: &str) {
-    use std::io::Write as _;
-    let test = std::thread::current()
+    if in_ci() {
+        panic!("{}: CI=true and it cannot run: {why}", this_test());
+    }
+    say(&format!(
+        "SKIPPED ({why}; set CI=true to make this a failure)"
+    ));
+}
+
+fn this_test() -> String {
+    std::thread::current()
         .name()
         .unwrap_or("a test")
-        .to_string();
-    if in_ci() {
-        panic!("{test}: CI=true and it cannot run: {why}");
+        .to_string()
+}
+
+/// One line on the process's stderr, which the harness does not capture.
+fn say(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{}: {what}", this_test());
+}
+
+/// `sub` of the material kept beside the project, not in it: the reference
+/// pages and samples under `../shared/` (or `$CREDVERIFY_SHARED_DIR`) that
+/// the project's own fixtures were checked against. A clone elsewhere has
+/// none, and the own fixtures cover every case without it, so its absence
+/// is said where it cannot be missed but fails nothing, in CI too.
+pub fn beside_the_project(sub: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("CREDVERIFY_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join(sub);
+    if dir.is_dir() {
+        return Some(dir);
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: SKIPPED ({why}; set CI=true to make this a failure)"
-    );
+    say(&format!(
+        "SKIPPED (nothing at {}; set CREDVERIFY_SHARED_DIR to the reference material; \
+         the project's own fixtures ran)",
+        dir.display()
+    ));
+    None
 }
 
 impl TestDb {

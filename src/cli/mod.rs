@@ -363,8 +363,9 @@ pub struct OcrArgs {
     /// Tesseract's tessdata directory holding chi_sim (and eng); unset: the system's.
     #[arg(long, env = "CREDVERIFY_TESSDATA")]
     pub tessdata: Option<String>,
-    /// Seconds one screenshot may take to read; past it the record is rejected `image_unreadable`
-    /// ("too large to read in time").
+    /// Seconds of processor time one screenshot may take to read; past it the record is rejected
+    /// `image_unreadable` ("too large to read in time"). A read that runs out of three times as
+    /// many seconds by the clock first was starved by a busy machine: it is retried, not rejected.
     #[arg(long, env = "CREDVERIFY_OCR_DEADLINE_SECS", default_value_t = 30)]
     pub ocr_deadline_secs: u64,
     /// Directory of the second line reader (PP-OCR model and ONNX Runtime, filled by
@@ -393,6 +394,7 @@ impl OcrArgs {
             threads: self.ocr_threads.max(1),
             datapath: self.tessdata.clone(),
             deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
+            wall_deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1) * 3),
             line_reader: self.line_reader(),
             confidence_floors: crate::parse::ConfidenceFloors {
                 names: self.min_name_confidence,

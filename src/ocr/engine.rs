@@ -12,6 +12,7 @@ use image::imageops;
 use image::{GrayImage, Luma};
 
 use super::hocr;
+pub use super::tess::{Budget, thread_cpu_time};
 use super::tess::{RecognizeError, Tess};
 use crate::parse::{OcrPage, Rect, Reread};
 
@@ -26,10 +27,19 @@ pub enum EngineError {
     Variable { name: String, value: String },
     #[error("Tesseract failed to recognise the image")]
     Recognize,
-    /// The image took longer than its deadline: too large or too dense to
+    /// The image used up its processor time: too large or too dense to
     /// read in time.
-    #[error("reading took longer than {0:?}")]
+    #[error("reading took more than {0:?} of processor time")]
     Deadline(Duration),
+    /// The clock ran out before the image's processor time did: the
+    /// machine was too busy to give the read its share. Ours, not the
+    /// image's: read it again later. `cpu` of processor time in `wall`.
+    #[error(
+        "the machine was too busy: {:.1} s of reading in {:.0} s",
+        cpu.as_secs_f32(),
+        wall.as_secs_f32()
+    )]
+    Starved { cpu: Duration, wall: Duration },
     #[error("the OCR engine panicked; it was replaced")]
     Panicked,
     #[error("the OCR pool has shut down")]
@@ -45,7 +55,10 @@ const PSM_BLOCK: &str = "6";
 const PSM_LINE: &str = "7";
 
 /// How long a region read (one line) may take; lines take milliseconds.
-const LINE_DEADLINE: Duration = Duration::from_secs(5);
+const LINE_BUDGET: Budget = Budget {
+    cpu: Duration::from_secs(5),
+    wall: Duration::from_secs(20),
+};
 
 pub struct Engine {
     api: Tess,
@@ -115,24 +128,21 @@ impl Engine {
             .ok_or(EngineError::Recognize)
     }
 
-    fn recognize(&mut self, deadline: Duration) -> Result<(), EngineError> {
-        self.api.recognize(deadline).map_err(|e| match e {
-            RecognizeError::Deadline => EngineError::Deadline(deadline),
+    fn recognize(&mut self, budget: Budget) -> Result<(), EngineError> {
+        self.api.recognize(budget).map_err(|e| match e {
+            RecognizeError::OverBudget => EngineError::Deadline(budget.cpu),
+            RecognizeError::Starved { cpu, wall } => EngineError::Starved { cpu, wall },
             RecognizeError::Failed => EngineError::Recognize,
         })
     }
 
     /// The whole page as words with boxes, in `img`'s pixels; gives up
-    /// once `deadline` has passed.
-    pub fn read_page(
-        &mut self,
-        img: &GrayImage,
-        deadline: Duration,
-    ) -> Result<OcrPage, EngineError> {
+    /// once `budget` is spent.
+    pub fn read_page(&mut self, img: &GrayImage, budget: Budget) -> Result<OcrPage, EngineError> {
         self.set_psm(PSM_BLOCK)?;
         self.set_whitelist("")?;
         self.load(img)?;
-        self.recognize(deadline)?;
+        self.recognize(budget)?;
         // hOCR rather than TSV: it carries a box and a confidence per
         // character (see `hocr`).
         let text = self.api.hocr().ok_or(EngineError::Recognize)?;
@@ -144,7 +154,7 @@ impl Engine {
         self.set_psm(PSM_LINE)?;
         self.set_whitelist(charset)?;
         self.load(img)?;
-        self.recognize(LINE_DEADLINE)?;
+        self.recognize(LINE_BUDGET)?;
         let text = self.api.utf8().ok_or(EngineError::Recognize)?;
         Ok(text.trim().to_string())
     }

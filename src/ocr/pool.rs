@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::ScreenshotError;
-use super::engine::{Engine, EngineError, RegionReader};
+use super::engine::{Budget, Engine, EngineError, RegionReader, thread_cpu_time};
 use super::intake::{self, Limits};
 use super::line_reader::LineReader;
 use super::preprocess::{self, Preprocess};
@@ -34,11 +34,17 @@ pub struct OcrConfig {
     /// The model for second reads of codes (在线验证码, certificate numbers);
     /// `None` or a model that fails to load: the page's model is used.
     pub code_lang: Option<String>,
-    /// How long one image may take from decoding to the end of
-    /// recognition. Past it the image is `image_unreadable` ("too large to
-    /// read in time"): a screenshot reads in about a second, and a hostile
-    /// one must not hold an OCR thread for minutes.
+    /// How much processor time one image may take from decoding to the
+    /// end of recognition. Past it the image is `image_unreadable` ("too
+    /// large to read in time"): a screenshot reads in about a second, and a
+    /// hostile one must not hold an OCR thread for minutes. Processor time,
+    /// not the clock's: on a starved machine a genuine screenshot takes
+    /// longer by the clock, and that is no fault of the candidate's.
     pub deadline: Duration,
+    /// How long by the clock one image may take. Past it with processor
+    /// time to spare the machine was too busy: the read fails as ours
+    /// ([`EngineError::Starved`], retried later), never as the image's.
+    pub wall_deadline: Duration,
     /// The second line reader's directory (`scripts/fetch-line-reader`);
     /// `None`, or one that fails to load: Tesseract reads every value.
     pub line_reader: Option<super::line_reader::LineReaderDir>,
@@ -59,6 +65,7 @@ impl Default for OcrConfig {
             lang: "chi_sim".to_string(),
             code_lang: Some("eng".to_string()),
             deadline: Duration::from_secs(30),
+            wall_deadline: Duration::from_secs(90),
             line_reader: None,
             confidence_floors: parse::ConfidenceFloors::MEASURED,
         }
@@ -425,6 +432,14 @@ fn read(
     counters: &Counters,
 ) -> Result<ParsedScreenshot, ScreenshotError> {
     let t0 = Instant::now();
+    let cpu0 = thread_cpu_time();
+    // What is left of the image's budget, each time recognition starts.
+    let left = || Budget {
+        cpu: config
+            .deadline
+            .saturating_sub(thread_cpu_time().saturating_sub(cpu0)),
+        wall: config.wall_deadline.saturating_sub(t0.elapsed()),
+    };
     let gray = intake::decode(bytes, &config.limits)?;
     let gray_size = gray.dimensions();
     let t1 = Instant::now();
@@ -449,8 +464,7 @@ fn read(
             ),
         });
     }
-    let left = config.deadline.saturating_sub(t2 - t0);
-    let page = match engine.read_page(&prepared.image, left) {
+    let page = match engine.read_page(&prepared.image, left()) {
         Err(EngineError::Deadline(_)) => {
             warn!(
                 width = prepared.image.width(),
@@ -460,12 +474,21 @@ fn read(
             );
             return Err(ScreenshotError::Unreadable {
                 detail: format!(
-                    "too large to read in time: {}×{} pixels were not read within {} s",
+                    "too large to read in time: {}×{} pixels were not read within {} s of processor time",
                     gray_size.0,
                     gray_size.1,
                     config.deadline.as_secs_f32()
                 ),
             });
+        }
+        Err(EngineError::Starved { .. }) => {
+            // The whole image's figures: decoding and preparing count too.
+            let e = EngineError::Starved {
+                cpu: thread_cpu_time().saturating_sub(cpu0),
+                wall: t0.elapsed(),
+            };
+            warn!("{e}; the screenshot will be read again");
+            return Err(e.into());
         }
         other => other?,
     };
@@ -493,14 +516,13 @@ fn read(
     if wants_second_look(&parsed)
         && let Some(clean) = preprocess::without_rules(&prepared.image, min_rule as u32)
     {
-        let left = config.deadline.saturating_sub(t0.elapsed());
         let RegionReader {
             engine,
             codes,
             line,
             ..
         } = reader;
-        if let Ok(mut page) = engine.read_page(&clean, left) {
+        if let Ok(mut page) = engine.read_page(&clean, left()) {
             page.redactions.clone_from(&redactions);
             let mut reader = RegionReader::new(engine, codes, &clean, line);
             let second = parse::parse_page(&page, Codes::Confirmed(&mut reader));
@@ -555,7 +577,13 @@ mod tests {
         // The replacement reads.
         let blank = image::GrayImage::from_pixel(200, 60, image::Luma([255]));
         let read = guarded(&mut engine, &chi_sim, |e| {
-            Ok(e.read_page(&blank, Duration::from_secs(10))?)
+            Ok(e.read_page(
+                &blank,
+                Budget {
+                    cpu: Duration::from_secs(10),
+                    wall: Duration::from_secs(60),
+                },
+            )?)
         });
         assert!(matches!(read, Ok(Ok(_))), "{read:?}");
         // No engine to be had: the thread is told to stop.

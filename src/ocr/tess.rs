@@ -1,11 +1,11 @@
 //! The few Tesseract calls the engine makes, on a handle this module owns.
 //! leptess's wrapper recognises without a progress monitor, and a monitor is
-//! what lets a read stop at a deadline instead of running for minutes on a
-//! hostile image; so recognition goes through the C API directly.
+//! what lets a read stop within its budget instead of running for minutes on
+//! a hostile image; so recognition goes through the C API directly.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr::NonNull;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use leptess::capi;
 
@@ -18,12 +18,76 @@ pub struct Tess {
 // that touches it); Tesseract keeps no thread affinity.
 unsafe impl Send for Tess {}
 
+/// How much one recognition may take: `cpu` of this thread's processor
+/// time, and `wall` of clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub cpu: Duration,
+    pub wall: Duration,
+}
+
 /// Why a recognition produced nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecognizeError {
-    /// The deadline passed before every word was read.
-    Deadline,
+    /// The image used up its processor time before every word was read:
+    /// the image's cost.
+    OverBudget,
+    /// The clock ran out with processor time to spare: the machine did not
+    /// give the thread its share, which says nothing about the image.
+    Starved {
+        cpu: Duration,
+        wall: Duration,
+    },
     Failed,
+}
+
+/// The processor time this thread has used.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; the clock exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// What the monitor's cancel callback checks between words; it runs on the
+/// recognising thread, so the thread's processor clock is the read's.
+struct Watch {
+    cpu_start: Duration,
+    started: Instant,
+    budget: Budget,
+    stopped: Option<RecognizeError>,
+}
+
+impl Watch {
+    fn check(&mut self) -> bool {
+        let cpu = thread_cpu_time().saturating_sub(self.cpu_start);
+        if cpu >= self.budget.cpu {
+            self.stopped = Some(RecognizeError::OverBudget);
+        } else {
+            let wall = self.started.elapsed();
+            if wall >= self.budget.wall {
+                self.stopped = Some(RecognizeError::Starved { cpu, wall });
+            }
+        }
+        self.stopped.is_some()
+    }
+}
+
+/// Tesseract's cancel callback: true stops the recognition.
+unsafe extern "C" fn cancel(this: *mut c_void, _words: c_int) -> bool {
+    // SAFETY: `this` is the `Watch` `recognize` registered, alive and not
+    // otherwise borrowed for the length of the call that invokes us.
+    let watch = unsafe { &mut *this.cast::<Watch>() };
+    watch.check()
 }
 
 impl Tess {
@@ -66,30 +130,41 @@ impl Tess {
         true
     }
 
-    /// Recognises the loaded image, giving up once `deadline` has passed.
-    /// Tesseract checks the deadline between words; layout analysis before
+    /// Recognises the loaded image, giving up once either limit of `budget`
+    /// is reached. Tesseract asks between words; layout analysis before
     /// them is bounded by the pixel limit instead.
-    pub fn recognize(&mut self, deadline: Duration) -> Result<(), RecognizeError> {
-        // SAFETY: the monitor is created, used for this one call and deleted.
-        unsafe {
+    pub fn recognize(&mut self, budget: Budget) -> Result<(), RecognizeError> {
+        let mut watch = Watch {
+            cpu_start: thread_cpu_time(),
+            started: Instant::now(),
+            budget,
+            stopped: None,
+        };
+        // Starved before it began (decoding and preparing took the time):
+        // layout analysis, which runs before the first check, is not begun.
+        if watch.check() {
+            return Err(watch.stopped.unwrap_or(RecognizeError::Failed));
+        }
+        // SAFETY: the monitor is created, used for this one call and deleted;
+        // `watch` outlives the call, and Tesseract calls `cancel` only from
+        // within it, on this thread.
+        let rc = unsafe {
             let monitor = capi::TessMonitorCreate();
             if monitor.is_null() {
                 return Err(RecognizeError::Failed);
             }
-            let ms = i32::try_from(deadline.as_millis())
-                .unwrap_or(i32::MAX)
-                .max(1);
-            capi::TessMonitorSetDeadlineMSecs(monitor, ms);
-            let started = std::time::Instant::now();
+            capi::TessMonitorSetCancelFunc(monitor, Some(cancel));
+            capi::TessMonitorSetCancelThis(monitor, (&raw mut watch).cast());
             let rc = capi::TessBaseAPIRecognize(self.handle.as_ptr(), monitor);
             capi::TessMonitorDelete(monitor);
-            if started.elapsed() >= deadline {
-                Err(RecognizeError::Deadline)
-            } else if rc != 0 {
-                Err(RecognizeError::Failed)
-            } else {
-                Ok(())
-            }
+            rc
+        };
+        // Once stopped, Tesseract fakes out the words left: the page is not
+        // whole, whatever the return code.
+        match (watch.stopped, rc) {
+            (Some(stopped), _) => Err(stopped),
+            (None, 0) => Ok(()),
+            (None, _) => Err(RecognizeError::Failed),
         }
     }
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use common::TestDb;
 use credverify::chsi::Transient;
 use credverify::domain::{CredentialFields, Status, VerificationCode};
-use credverify::ocr::{OcrConfig, OcrPool, ScreenshotError};
+use credverify::ocr::engine::{Budget, Engine};
+use credverify::ocr::{EngineError, OcrConfig, OcrPool, ScreenshotError};
 use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
 use credverify::uploads::{FetchError, Uploads, UploadsConfig};
 use credverify::verdict::Lookup;
@@ -130,6 +131,136 @@ fn recognition_stops_at_the_deadline() {
         detail.contains("not read within 1 s"),
         "Tesseract's deadline ended it: {detail}"
     );
+}
+
+/// Runs `f` on a thread pinned to one processor, with `spinners` threads
+/// spinning on that processor all the while: a machine too busy to give
+/// the threads `f` starts more than a sliver of it.
+fn on_a_starved_processor<T: Send + 'static>(
+    spinners: usize,
+    f: impl FnOnce(&dyn Fn()) -> T + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: a zeroed cpu_set_t is empty; get/setaffinity read and
+        // write one of the size given, for the calling thread only.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+            let cpu = (0..libc::CPU_SETSIZE as usize)
+                .find(|&c| libc::CPU_ISSET(c, &set))
+                .expect("a processor to run on");
+            libc::CPU_ZERO(&mut set);
+            libc::CPU_SET(cpu, &mut set);
+            assert_eq!(libc::sched_setaffinity(0, size, &set), 0, "pin");
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spin = || {
+            for _ in 0..spinners {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                });
+            }
+        };
+        let out = f(&spin);
+        stop.store(true, Ordering::Relaxed);
+        out
+    })
+    .join()
+    .expect("the pinned thread")
+}
+
+/// Spinning threads enough that a thread sharing their processor gets a
+/// fortieth of it: what a read measured unstarved takes, times 40.
+const SPINNERS: usize = 39;
+
+#[test]
+fn a_screenshot_the_machine_starved_is_retried_not_rejected() {
+    let bytes = common::fixture(&common::fixture_image_path("screenshots", "report-001"));
+    let (unstarved, starved, took, wall_deadline) = on_a_starved_processor(SPINNERS, move |spin| {
+        let pool = |wall_deadline| {
+            OcrPool::new(OcrConfig {
+                threads: 1,
+                deadline: Duration::from_secs(30),
+                wall_deadline,
+                ..OcrConfig::default()
+            })
+            .expect("Tesseract with chi_sim")
+        };
+        // What the read takes by the clock with the processor to itself.
+        let alone = pool(Duration::from_secs(120));
+        let started = Instant::now();
+        alone
+            .read_screenshot_blocking(bytes.clone())
+            .expect("read with the processor to itself");
+        let took = started.elapsed();
+        // Three times that, as the worker's clock limit is three times its
+        // processor-time deadline: the same read fits unstarved.
+        let wall_deadline = took * 3;
+        let limited = pool(wall_deadline);
+        let unstarved = limited.read_screenshot_blocking(bytes.clone());
+        spin();
+        let starved = limited.read_screenshot_blocking(bytes);
+        (unstarved, starved, took, wall_deadline)
+    });
+    eprintln!("read alone in {took:?}; starved at a {wall_deadline:?} limit: {starved:?}");
+    assert!(
+        unstarved.is_ok(),
+        "unstarved within the limit: {unstarved:?}"
+    );
+    let e = starved.expect_err("starved past the limit");
+    let ScreenshotError::Engine(EngineError::Starved { cpu, wall }) = &e else {
+        panic!("a starved read is ours, not an unreadable image: {e:?}");
+    };
+    assert!(*cpu < Duration::from_secs(30), "{e}");
+    assert!(*wall >= wall_deadline, "{e}");
+    assert_eq!(
+        e.reason(),
+        None,
+        "the busy machine is ours: retried, not the candidate's"
+    );
+}
+
+#[test]
+fn tesseract_starved_mid_page_stops_at_the_clock_with_processor_time_unspent() {
+    let gray = credverify::ocr::intake::decode(
+        &common::fixture(&common::fixture_image_path("screenshots", "report-002")),
+        &credverify::ocr::Limits::default(),
+    )
+    .expect("decode");
+    let page = credverify::ocr::preprocess::prepare(gray, &Default::default()).image;
+    let (alone, starved, budget) = on_a_starved_processor(SPINNERS, move |spin| {
+        let mut engine = Engine::new(None, "chi_sim").expect("Tesseract with chi_sim");
+        let started = Instant::now();
+        let generous = Budget {
+            cpu: Duration::from_secs(30),
+            wall: Duration::from_secs(120),
+        };
+        engine.read_page(&page, generous).expect("read alone");
+        let budget = Budget {
+            wall: started.elapsed() * 3,
+            ..generous
+        };
+        let alone = engine.read_page(&page, budget).map(|_| ());
+        spin();
+        // The watch starts with the recognition: this stop is Tesseract
+        // asking between words, not a check before it.
+        (alone, engine.read_page(&page, budget).map(|_| ()), budget)
+    });
+    eprintln!("starved at {budget:?}: {starved:?}");
+    assert_eq!(alone, Ok(()), "unstarved within the limit");
+    match starved {
+        Err(EngineError::Starved { cpu, wall }) => {
+            assert!(
+                cpu < budget.cpu && wall >= budget.wall,
+                "{cpu:?} in {wall:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 // --- 3. One hostile row never stops a listing or the sweep --------------------

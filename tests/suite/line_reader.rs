@@ -7,7 +7,7 @@ use crate::common;
 use std::path::Path;
 
 use credverify::domain::Field;
-use credverify::ocr::engine::Engine;
+use credverify::ocr::engine::{Budget, Engine};
 use credverify::ocr::line_reader::{LineReader, LineReaderDir};
 use credverify::ocr::{intake, preprocess, second_reading};
 use credverify::parse::{Rect, labels};
@@ -40,7 +40,13 @@ fn reads_a_name_cut_out_of_a_screenshot() {
             .expect("fixture image");
         let prepared = preprocess::prepare(gray(&img), &preprocess::Preprocess::default());
         let page = engine
-            .read_page(&prepared.image, std::time::Duration::from_secs(30))
+            .read_page(
+                &prepared.image,
+                Budget {
+                    cpu: std::time::Duration::from_secs(30),
+                    wall: std::time::Duration::from_secs(300),
+                },
+            )
             .expect("page read");
         let region = page
             .lines

@@ -6,7 +6,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use credverify::ocr::engine::Engine;
+use credverify::ocr::engine::{Budget, Engine};
 use credverify::ocr::preprocess::{self, Preprocess};
 use credverify::parse::{OcrPage, Rect};
 use image::{GrayImage, Luma};
@@ -63,7 +63,13 @@ fn redact_after(img: &GrayImage, name: &str, keep: usize) -> GrayImage {
     let prepared = preprocess::prepare(img.clone(), &Preprocess::default());
     let mut engine = Engine::new(None, "chi_sim").expect("Tesseract with chi_sim");
     let page = engine
-        .read_page(&prepared.image, Duration::from_secs(60))
+        .read_page(
+            &prepared.image,
+            Budget {
+                cpu: Duration::from_secs(60),
+                wall: Duration::from_secs(300),
+            },
+        )
         .unwrap();
     let boxes = name_boxes(&page, name)
         .unwrap_or_else(|| panic!("{name} not found on the page read:\n{}", page.text()));

@@ -440,6 +440,16 @@ fn read(
             .saturating_sub(thread_cpu_time().saturating_sub(cpu0)),
         wall: config.wall_deadline.saturating_sub(t0.elapsed()),
     };
+    // A recognition the clock stopped with processor time to spare, in the
+    // whole image's figures (decoding and preparing count too).
+    let cut_short = || {
+        let e = EngineError::Starved {
+            cpu: thread_cpu_time().saturating_sub(cpu0),
+            wall: t0.elapsed(),
+        };
+        warn!("{e}; the screenshot will be read again");
+        ScreenshotError::from(e)
+    };
     let gray = intake::decode(bytes, &config.limits)?;
     let gray_size = gray.dimensions();
     let t1 = Instant::now();
@@ -481,15 +491,7 @@ fn read(
                 ),
             });
         }
-        Err(EngineError::Starved { .. }) => {
-            // The whole image's figures: decoding and preparing count too.
-            let e = EngineError::Starved {
-                cpu: thread_cpu_time().saturating_sub(cpu0),
-                wall: t0.elapsed(),
-            };
-            warn!("{e}; the screenshot will be read again");
-            return Err(e.into());
-        }
+        Err(EngineError::Starved { .. }) => return Err(cut_short()),
         other => other?,
     };
     let mut page = page;
@@ -522,12 +524,19 @@ fn read(
             line,
             ..
         } = reader;
-        if let Ok(mut page) = engine.read_page(&clean, left()) {
-            page.redactions.clone_from(&redactions);
-            let mut reader = RegionReader::new(engine, codes, &clean, line);
-            let second = parse::parse_page(&page, Codes::Confirmed(&mut reader));
-            count_rereads(counters, &reader);
-            parsed = with_second_look(parsed, second);
+        match engine.read_page(&clean, left()) {
+            Ok(mut page) => {
+                page.redactions.clone_from(&redactions);
+                let mut reader = RegionReader::new(engine, codes, &clean, line);
+                let second = parse::parse_page(&page, Codes::Confirmed(&mut reader));
+                count_rereads(counters, &reader);
+                parsed = with_second_look(parsed, second);
+            }
+            // A grid's values are only in this look: the first alone, cut
+            // short by a busy machine, would be judged as all there is.
+            Err(EngineError::Starved { .. }) => return Err(cut_short()),
+            // Over its processor time, or failed: the first look stands.
+            Err(_) => {}
         }
         add(&counters.recognize, t4.elapsed());
     }

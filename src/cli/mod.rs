@@ -393,8 +393,6 @@ impl OcrArgs {
         crate::ocr::OcrConfig {
             threads: self.ocr_threads.max(1),
             datapath: self.tessdata.clone(),
-            deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1)),
-            wall_deadline: std::time::Duration::from_secs(self.ocr_deadline_secs.max(1) * 3),
             line_reader: self.line_reader(),
             confidence_floors: crate::parse::ConfidenceFloors {
                 names: self.min_name_confidence,
@@ -402,6 +400,9 @@ impl OcrArgs {
             },
             ..crate::ocr::OcrConfig::default()
         }
+        .with_deadline(std::time::Duration::from_secs(
+            self.ocr_deadline_secs.max(1),
+        ))
     }
 
     /// The second line reader's directory: the one given, else

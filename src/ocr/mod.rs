@@ -25,7 +25,7 @@ pub mod tsv;
 pub use engine::EngineError;
 pub use intake::{IntakeError, Limits};
 pub use line::LineReading;
-pub use pool::{OcrConfig, OcrPool, StageTimes};
+pub use pool::{OcrConfig, OcrPool, StageTimes, WALL_PER_DEADLINE};
 pub use preprocess::Preprocess;
 
 use crate::domain::ReasonCode;

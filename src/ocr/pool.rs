@@ -41,9 +41,10 @@ pub struct OcrConfig {
     /// not the clock's: on a starved machine a genuine screenshot takes
     /// longer by the clock, and that is no fault of the candidate's.
     pub deadline: Duration,
-    /// How long by the clock one image may take. Past it with processor
-    /// time to spare the machine was too busy: the read fails as ours
-    /// ([`EngineError::Starved`], retried later), never as the image's.
+    /// How long by the clock one image may take ([`OcrConfig::with_deadline`]
+    /// sets it to [`WALL_PER_DEADLINE`] times `deadline`). Past it with
+    /// processor time to spare the machine was too busy: the read fails as
+    /// ours ([`EngineError::Starved`], retried later), never as the image's.
     pub wall_deadline: Duration,
     /// The second line reader's directory (`scripts/fetch-line-reader`);
     /// `None`, or one that fails to load: Tesseract reads every value.
@@ -51,6 +52,24 @@ pub struct OcrConfig {
     /// Values read with less confidence (0–100) are left out, as if not
     /// read ([`ParsedScreenshot::drop_doubtful`]).
     pub confidence_floors: parse::ConfidenceFloors,
+}
+
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The clock limit per second of processor-time deadline: a read may have
+/// a third of a processor before it counts as starved.
+pub const WALL_PER_DEADLINE: u32 = 3;
+
+impl OcrConfig {
+    /// This config with `deadline` of processor time per image, and the
+    /// clock limit that goes with it.
+    pub fn with_deadline(self, deadline: Duration) -> Self {
+        OcrConfig {
+            deadline,
+            wall_deadline: deadline * WALL_PER_DEADLINE,
+            ..self
+        }
+    }
 }
 
 impl Default for OcrConfig {
@@ -64,8 +83,8 @@ impl Default for OcrConfig {
             // adding `+eng` turned Chinese names into Latin and cost 50%.
             lang: "chi_sim".to_string(),
             code_lang: Some("eng".to_string()),
-            deadline: Duration::from_secs(30),
-            wall_deadline: Duration::from_secs(90),
+            deadline: DEFAULT_DEADLINE,
+            wall_deadline: DEFAULT_DEADLINE * WALL_PER_DEADLINE,
             line_reader: None,
             confidence_floors: parse::ConfidenceFloors::MEASURED,
         }
@@ -433,20 +452,21 @@ fn read(
 ) -> Result<ParsedScreenshot, ScreenshotError> {
     let t0 = Instant::now();
     let cpu0 = thread_cpu_time();
+    // What the image has taken so far: processor time, and the clock's.
+    let spent = || (thread_cpu_time().saturating_sub(cpu0), t0.elapsed());
     // What is left of the image's budget, each time recognition starts.
-    let left = || Budget {
-        cpu: config
-            .deadline
-            .saturating_sub(thread_cpu_time().saturating_sub(cpu0)),
-        wall: config.wall_deadline.saturating_sub(t0.elapsed()),
+    let left = || {
+        let (cpu, wall) = spent();
+        Budget {
+            cpu: config.deadline.saturating_sub(cpu),
+            wall: config.wall_deadline.saturating_sub(wall),
+        }
     };
     // A recognition the clock stopped with processor time to spare, in the
     // whole image's figures (decoding and preparing count too).
     let cut_short = || {
-        let e = EngineError::Starved {
-            cpu: thread_cpu_time().saturating_sub(cpu0),
-            wall: t0.elapsed(),
-        };
+        let (cpu, wall) = spent();
+        let e = EngineError::Starved { cpu, wall };
         warn!("{e}; the screenshot will be read again");
         ScreenshotError::from(e)
     };

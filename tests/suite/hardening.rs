@@ -13,7 +13,7 @@ use common::TestDb;
 use credverify::chsi::Transient;
 use credverify::domain::{CredentialFields, Status, VerificationCode};
 use credverify::ocr::engine::{Budget, Engine};
-use credverify::ocr::{EngineError, OcrConfig, OcrPool, ScreenshotError};
+use credverify::ocr::{EngineError, OcrConfig, OcrPool, ScreenshotError, WALL_PER_DEADLINE};
 use credverify::store::{ListFilter, NewRecord, Store, SubmitError};
 use credverify::uploads::{FetchError, Uploads, UploadsConfig};
 use credverify::verdict::Lookup;
@@ -133,13 +133,32 @@ fn recognition_stops_at_the_deadline() {
     );
 }
 
-/// Runs `f` on a thread pinned to one processor, with `spinners` threads
-/// spinning on that processor all the while: a machine too busy to give
-/// the threads `f` starts more than a sliver of it.
-fn on_a_starved_processor<T: Send + 'static>(
-    spinners: usize,
-    f: impl FnOnce(&dyn Fn()) -> T + Send + 'static,
-) -> T {
+/// Sets its flag when dropped: spinners stop even when the test panics.
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Spinning threads enough that a thread sharing their processor gets a
+/// sixteenth of it: a read then needs 16 times what it took alone, far
+/// past a limit of 3 times that. Few enough that the starved read's
+/// decoding and preparing, which no clock cuts, end within seconds.
+const SPINNERS: usize = 15;
+
+/// Three reads on a thread pinned to one processor, each by
+/// `read(&mut setup(limit))` where `limit` is the clock limit: one with a
+/// generous limit, to learn what a read takes with the processor to
+/// itself; then, under a limit [`WALL_PER_DEADLINE`] times that, one
+/// alone and one while [`SPINNERS`] threads spin on the same processor.
+/// Gives the last two and the limit. Everything `setup` starts (an OCR
+/// pool's thread) is started on the pinned thread, so shares its processor.
+fn alone_then_starved<S, T: Send + 'static, E: std::fmt::Debug + Send + 'static>(
+    setup: impl Fn(Duration) -> S + Send + 'static,
+    read: impl Fn(&mut S) -> Result<T, E> + Send + 'static,
+) -> (Result<T, E>, Result<T, E>, Duration) {
     std::thread::spawn(move || {
         // SAFETY: a zeroed cpu_set_t is empty; get/setaffinity read and
         // write one of the size given, for the calling thread only.
@@ -154,71 +173,50 @@ fn on_a_starved_processor<T: Send + 'static>(
             libc::CPU_SET(cpu, &mut set);
             assert_eq!(libc::sched_setaffinity(0, size, &set), 0, "pin");
         }
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let spin = || {
-            for _ in 0..spinners {
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::hint::spin_loop();
-                    }
-                });
-            }
-        };
-        let out = f(&spin);
-        stop.store(true, Ordering::Relaxed);
-        out
+        let mut generous = setup(Duration::from_secs(120));
+        let started = Instant::now();
+        read(&mut generous).expect("a read with the processor to itself");
+        let limit = started.elapsed() * WALL_PER_DEADLINE;
+        let mut limited = setup(limit);
+        let alone = read(&mut limited);
+        let stop = StopOnDrop(Arc::default());
+        for _ in 0..SPINNERS {
+            let stop = Arc::clone(&stop.0);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        (alone, read(&mut limited), limit)
     })
     .join()
     .expect("the pinned thread")
 }
 
-/// Spinning threads enough that a thread sharing their processor gets a
-/// sixteenth of it: a read then needs 16 times what it took alone, far
-/// past a limit of 3 times that. Few enough that the starved read's
-/// decoding and preparing, which no clock cuts, end within seconds.
-const SPINNERS: usize = 15;
-
 #[test]
 fn a_screenshot_the_machine_starved_is_retried_not_rejected() {
     let bytes = common::fixture(&common::fixture_image_path("screenshots", "report-001"));
-    let (unstarved, starved, took, wall_deadline) = on_a_starved_processor(SPINNERS, move |spin| {
-        let pool = |wall_deadline| {
+    let (alone, starved, limit) = alone_then_starved(
+        |limit| {
             OcrPool::new(OcrConfig {
                 threads: 1,
                 deadline: Duration::from_secs(30),
-                wall_deadline,
+                wall_deadline: limit,
                 ..OcrConfig::default()
             })
             .expect("Tesseract with chi_sim")
-        };
-        // What the read takes by the clock with the processor to itself.
-        let alone = pool(Duration::from_secs(120));
-        let started = Instant::now();
-        alone
-            .read_screenshot_blocking(bytes.clone())
-            .expect("read with the processor to itself");
-        let took = started.elapsed();
-        // Three times that, as the worker's clock limit is three times its
-        // processor-time deadline: the same read fits unstarved.
-        let wall_deadline = took * 3;
-        let limited = pool(wall_deadline);
-        let unstarved = limited.read_screenshot_blocking(bytes.clone());
-        spin();
-        let starved = limited.read_screenshot_blocking(bytes);
-        (unstarved, starved, took, wall_deadline)
-    });
-    eprintln!("read alone in {took:?}; starved at a {wall_deadline:?} limit: {starved:?}");
-    assert!(
-        unstarved.is_ok(),
-        "unstarved within the limit: {unstarved:?}"
+        },
+        move |pool| pool.read_screenshot_blocking(bytes.clone()),
     );
+    eprintln!("starved at a {limit:?} limit: {starved:?}");
+    assert!(alone.is_ok(), "unstarved within the limit: {alone:?}");
     let e = starved.expect_err("starved past the limit");
     let ScreenshotError::Engine(EngineError::Starved { cpu, wall }) = &e else {
         panic!("a starved read is ours, not an unreadable image: {e:?}");
     };
     assert!(*cpu < Duration::from_secs(30), "{e}");
-    assert!(*wall >= wall_deadline, "{e}");
+    assert!(*wall >= limit, "{e}");
     assert_eq!(
         e.reason(),
         None,
@@ -234,32 +232,21 @@ fn tesseract_starved_mid_page_stops_at_the_clock_with_processor_time_unspent() {
     )
     .expect("decode");
     let page = credverify::ocr::preprocess::prepare(gray, &Default::default()).image;
-    let (alone, starved, budget) = on_a_starved_processor(SPINNERS, move |spin| {
-        let mut engine = Engine::new(None, "chi_sim").expect("Tesseract with chi_sim");
-        let started = Instant::now();
-        let generous = Budget {
-            cpu: Duration::from_secs(30),
-            wall: Duration::from_secs(120),
-        };
-        engine.read_page(&page, generous).expect("read alone");
-        let budget = Budget {
-            wall: started.elapsed() * 3,
-            ..generous
-        };
-        let alone = engine.read_page(&page, budget).map(|_| ());
-        spin();
-        // The watch starts with the recognition: this stop is Tesseract
-        // asking between words, not a check before it.
-        (alone, engine.read_page(&page, budget).map(|_| ()), budget)
-    });
-    eprintln!("starved at {budget:?}: {starved:?}");
+    let cpu = Duration::from_secs(30);
+    let (alone, starved, limit) = alone_then_starved(
+        move |wall| {
+            let engine = Engine::new(None, "chi_sim").expect("Tesseract with chi_sim");
+            (engine, Budget { cpu, wall })
+        },
+        // The watch starts with the recognition, so a stop past the limit
+        // is Tesseract asking between words, not the check before it.
+        move |(engine, budget)| engine.read_page(&page, *budget).map(|_| ()),
+    );
+    eprintln!("starved at a {limit:?} limit: {starved:?}");
     assert_eq!(alone, Ok(()), "unstarved within the limit");
     match starved {
-        Err(EngineError::Starved { cpu, wall }) => {
-            assert!(
-                cpu < budget.cpu && wall >= budget.wall,
-                "{cpu:?} in {wall:?}"
-            );
+        Err(EngineError::Starved { cpu: used, wall }) => {
+            assert!(used < cpu && wall >= limit, "{used:?} in {wall:?}");
         }
         other => panic!("{other:?}"),
     }

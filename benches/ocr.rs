@@ -1,7 +1,10 @@
 //! Throughput and accuracy of the OCR pipeline with 1 and 2 engine threads,
 //! against the `tesseract` command-line tool (chi_sim, PSM 6, OMP_THREAD_LIMIT=1,
 //! TSV fed to the same parser) over the same fixtures with the same
-//! parallelism. Several runs each, median reported, as a markdown table.
+//! parallelism. Several runs each, median reported, as a markdown table:
+//! images per second by the clock and per second of processor time (the
+//! latter holds when other tenants share the host). The configurations take
+//! turns, one run each per round, so a drift in the host's speed is shared.
 //!
 //! `cargo bench --bench ocr`; `BENCH_RUNS=N` (default 3) runs per
 //! configuration, `BENCH_LIMIT=N` to use only the first N fixtures,
@@ -29,9 +32,52 @@ use fixtures::{Fixture, Tally, VERDICT_FIELDS};
 /// default, 3, split the layouts into columns and dropped lines.
 const CLI_PSM: &str = "6";
 
+#[derive(Default)]
 struct Outcome {
     per_second: Vec<f64>,
+    /// Images per second of processor time (user + system), this process
+    /// and the `tesseract` processes it ran. Unlike the clock, it does not
+    /// count time the host gave to others, so it holds on a noisy machine.
+    per_cpu_second: Vec<f64>,
     tally: Tally,
+}
+
+/// Processor time, user and system, of this process and of its children
+/// that have ended, in seconds.
+fn processor_seconds() -> f64 {
+    fn of(who: libc::c_int) -> f64 {
+        // SAFETY: getrusage fills the one struct it is given; zeroes are a
+        // valid rusage.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut u) } != 0 {
+            return 0.0;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(u.ru_utime) + secs(u.ru_stime)
+    }
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
+}
+
+/// One timed run: images per second by the clock and per processor-second.
+struct Stopwatch {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: processor_seconds(),
+        }
+    }
+
+    fn record(&self, images: usize, o: &mut Outcome) {
+        let n = images as f64;
+        o.per_second.push(n / self.wall.elapsed().as_secs_f64());
+        o.per_cpu_second
+            .push(n / (processor_seconds() - self.cpu).max(f64::MIN_POSITIVE));
+    }
 }
 
 fn env_usize(key: &str, default: usize) -> usize {
@@ -64,84 +110,112 @@ fn line_reader() -> Option<LineReaderDir> {
     LineReaderDir::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(".line-reader")).ok()
 }
 
-fn ours(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
-    ours_with(
-        OcrConfig {
-            threads,
-            line_reader: line_reader(),
-            ..OcrConfig::default()
-        },
-        fx,
-        runs,
-    )
+/// The engine pool under test, with its own screenshots in memory.
+struct Ours {
+    pool: OcrPool,
+    threads: usize,
+    images: Vec<Vec<u8>>,
+    rt: tokio::runtime::Runtime,
 }
 
-fn tesseract_only(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
-    ours_with(
-        OcrConfig {
-            threads,
-            ..OcrConfig::default()
-        },
-        fx,
-        runs,
-    )
-}
+impl Ours {
+    /// A pool as the worker starts one; `line_reader: false` is Tesseract
+    /// alone.
+    fn start(threads: usize, line_reader: bool, fx: &[Fixture]) -> Ours {
+        Ours::with(
+            OcrConfig {
+                threads,
+                line_reader: if line_reader {
+                    self::line_reader()
+                } else {
+                    None
+                },
+                ..OcrConfig::default()
+            },
+            fx,
+        )
+    }
 
-fn ours_with(config: OcrConfig, fx: &[Fixture], runs: usize) -> Outcome {
-    let threads = config.threads;
-    let before = rss_mib();
-    let t = Instant::now();
-    let pool = OcrPool::new(config).expect("Tesseract with chi_sim");
-    println!(
-        "ours, {threads} thread(s): start {:.2} s, +{:.0} MiB resident for {threads} engine pair(s)",
-        t.elapsed().as_secs_f64(),
-        rss_mib() - before
-    );
-    let images: Vec<Vec<u8>> = fx
-        .iter()
-        .map(|f| std::fs::read(&f.image).expect("fixture"))
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let mut per_second = Vec::new();
-    let mut tally = Tally::default();
-    for _ in 0..runs {
-        let start = Instant::now();
-        let results = rt.block_on(futures::future::join_all(
-            images.iter().map(|b| pool.read_screenshot(b.clone())),
-        ));
-        per_second.push(fx.len() as f64 / start.elapsed().as_secs_f64());
-        tally = Tally::default();
-        for (f, r) in fx.iter().zip(results) {
-            tally.add(f, &fixtures::flat(&r.unwrap_or_default()));
+    fn with(config: OcrConfig, fx: &[Fixture]) -> Ours {
+        let threads = config.threads;
+        let before = rss_mib();
+        let t = Instant::now();
+        let pool = OcrPool::new(config).expect("Tesseract with chi_sim");
+        println!(
+            "ours, {threads} thread(s): start {:.2} s, +{:.0} MiB resident for {threads} engine pair(s)",
+            t.elapsed().as_secs_f64(),
+            rss_mib() - before
+        );
+        Ours {
+            pool,
+            threads,
+            images: fx
+                .iter()
+                .map(|f| std::fs::read(&f.image).expect("fixture"))
+                .collect(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime"),
         }
     }
-    println!(
-        "  resident after reading: {:.0} MiB (process, {threads} thread(s))",
-        rss_mib()
-    );
-    let st = pool.stage_times();
-    let n = st.images.max(1) as f64;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / n;
-    println!(
-        "  per image: decode {:.0} ms, preprocess {:.0} ms, recognise {:.0} ms, parse {:.0} ms (of which {:.1} second reads {:.0} ms)",
-        ms(st.decode),
-        ms(st.preprocess),
-        ms(st.recognize),
-        ms(st.parse),
-        st.rereads as f64 / n,
-        ms(st.reread)
-    );
-    if st.line_reads > 0 {
-        println!(
-            "  second line reader: {:.1} lines per image, {:.0} ms per line",
-            st.line_reads as f64 / n,
-            st.line_read.as_secs_f64() * 1000.0 / st.line_reads as f64
-        );
+
+    /// Every screenshot once, all queued at once as the worker queues them.
+    fn run(&self, fx: &[Fixture], o: &mut Outcome) {
+        let watch = Stopwatch::start();
+        let results = self.rt.block_on(futures::future::join_all(
+            self.images
+                .iter()
+                .map(|b| self.pool.read_screenshot(b.clone())),
+        ));
+        watch.record(fx.len(), o);
+        o.tally = Tally::default();
+        for (f, r) in fx.iter().zip(results) {
+            o.tally.add(f, &fixtures::flat(&r.unwrap_or_default()));
+        }
     }
-    pool.shutdown();
-    Outcome { per_second, tally }
+
+    /// Where each image's time went, over all the runs, and the pool shut.
+    fn report(self, label: &str) {
+        let threads = self.threads;
+        if !label.is_empty() {
+            println!("{label}:");
+        }
+        println!(
+            "  resident after reading: {:.0} MiB (process, {threads} thread(s))",
+            rss_mib()
+        );
+        let st = self.pool.stage_times();
+        let n = st.images.max(1) as f64;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / n;
+        println!(
+            "  per image: decode {:.0} ms, preprocess {:.0} ms, recognise {:.0} ms, parse {:.0} ms (of which {:.1} second reads {:.0} ms)",
+            ms(st.decode),
+            ms(st.preprocess),
+            ms(st.recognize),
+            ms(st.parse),
+            st.rereads as f64 / n,
+            ms(st.reread)
+        );
+        if st.line_reads > 0 {
+            println!(
+                "  second line reader: {:.1} lines per image, {:.0} ms per line",
+                st.line_reads as f64 / n,
+                st.line_read.as_secs_f64() * 1000.0 / st.line_reads as f64
+            );
+        }
+        self.pool.shutdown();
+    }
+}
+
+/// `runs` runs of one pool after another (the text-height comparison).
+fn ours_with(config: OcrConfig, fx: &[Fixture], runs: usize) -> Outcome {
+    let ours = Ours::with(config, fx);
+    let mut o = Outcome::default();
+    for _ in 0..runs {
+        ours.run(fx, &mut o);
+    }
+    ours.report("");
+    o
 }
 
 fn cli_read(f: &Fixture) -> ParsedScreenshot {
@@ -160,36 +234,33 @@ fn cli_read(f: &Fixture) -> ParsedScreenshot {
     parse::parse_page(&page, Codes::SingleRead)
 }
 
-fn cli(threads: usize, fx: &[Fixture], runs: usize) -> Outcome {
-    let mut per_second = Vec::new();
-    let mut tally = Tally::default();
-    for _ in 0..runs {
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(usize, ParsedScreenshot)>> = Mutex::new(Vec::new());
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(f) = fx.get(i) else { break };
-                        let p = cli_read(f);
-                        if let Ok(mut r) = results.lock() {
-                            r.push((i, p));
-                        }
+/// Every screenshot once through the `tesseract` command, `threads`
+/// processes at a time.
+fn cli_run(threads: usize, fx: &[Fixture], o: &mut Outcome) {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, ParsedScreenshot)>> = Mutex::new(Vec::new());
+    let watch = Stopwatch::start();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = fx.get(i) else { break };
+                    let p = cli_read(f);
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, p));
                     }
-                });
-            }
-        });
-        per_second.push(fx.len() as f64 / start.elapsed().as_secs_f64());
-        tally = Tally::default();
-        let mut r = results.into_inner().unwrap_or_default();
-        r.sort_by_key(|(i, _)| *i);
-        for (i, p) in r {
-            tally.add(&fx[i], &fixtures::flat(&p));
+                }
+            });
         }
+    });
+    watch.record(fx.len(), o);
+    o.tally = Tally::default();
+    let mut r = results.into_inner().unwrap_or_default();
+    r.sort_by_key(|(i, _)| *i);
+    for (i, p) in r {
+        o.tally.add(&fx[i], &fixtures::flat(&p));
     }
-    Outcome { per_second, tally }
 }
 
 fn main() {
@@ -249,47 +320,91 @@ fn main() {
         "Tesseract only (no .line-reader/)"
     };
     println!("ours: {with}");
-    let rows = [
-        ("credverify pool, 1 thread", ours(1, &fx, runs)),
-        ("credverify pool, 2 threads", ours(2, &fx, runs)),
-        ("tesseract CLI, 1 process at a time", cli(1, &fx, runs)),
-        ("tesseract CLI, 2 processes at a time", cli(2, &fx, runs)),
-        (
-            "credverify pool, 2 threads, Tesseract only",
-            tesseract_only(2, &fx, runs),
-        ),
+    // Each configuration runs once a round, the rounds in alternating
+    // order (forward, backward, …): a host that slows down or speeds up
+    // during the bench then weighs on every configuration alike, where
+    // runs of one configuration after another would charge the drift to
+    // whichever came last.
+    let one = Ours::start(1, true, &fx);
+    let two = Ours::start(2, true, &fx);
+    let alone = Ours::start(2, false, &fx);
+    let names = [
+        "credverify pool, 1 thread",
+        "credverify pool, 2 threads",
+        "tesseract CLI, 1 process at a time",
+        "tesseract CLI, 2 processes at a time",
+        "credverify pool, 2 threads, Tesseract only",
     ];
+    let mut outcomes: [Outcome; 5] = Default::default();
+    for round in 0..runs {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..names.len()).collect()
+        } else {
+            (0..names.len()).rev().collect()
+        };
+        for i in order {
+            let o = &mut outcomes[i];
+            match i {
+                0 => one.run(&fx, o),
+                1 => two.run(&fx, o),
+                2 => cli_run(1, &fx, o),
+                3 => cli_run(2, &fx, o),
+                _ => alone.run(&fx, o),
+            }
+        }
+        println!("round {} of {runs} done", round + 1);
+    }
+    one.report(names[0]);
+    two.report(names[1]);
+    alone.report(names[4]);
+    let rows: Vec<(&str, Outcome)> = names.into_iter().zip(outcomes).collect();
     println!(
-        "\n| configuration | images/s (median) | runs | verdict fields | all fields | wrong vcode / cert |"
+        "\n| configuration | images/s (median) | runs | images per processor-second (median) | verdict fields | all fields | wrong vcode / cert |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, o) in &rows {
         let v = o.tally.total(Some(&VERDICT_FIELDS));
         let a = o.tally.total(None);
         println!(
-            "| {name} | {:.2} | {} | {:.1}% | {:.1}% | {} / {} |",
+            "| {name} | {:.2} | {} | {:.2} | {:.1}% | {:.1}% | {} / {} |",
             median(&o.per_second),
             o.per_second
                 .iter()
                 .map(|x| format!("{x:.2}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            median(&o.per_cpu_second),
             v.accuracy() * 100.0,
             a.accuracy() * 100.0,
             o.tally.key("vcode").wrong,
             o.tally.key("certificate_no").wrong,
         );
     }
-    let m = |i: usize| median(&rows[i].1.per_second);
+    let ratios = |what: &str, of: fn(&Outcome) -> &[f64]| {
+        let m = |i: usize| median(of(&rows[i].1));
+        println!(
+            "{what}: ours 2 threads / CLI 2 processes {:.2}×; ours 1 / CLI 1 {:.2}×; Tesseract only, 2 threads / CLI 2 processes {:.2}×; ours 2 threads / 1 thread {:.2}×",
+            m(1) / m(3),
+            m(0) / m(2),
+            m(4) / m(3),
+            m(1) / m(0)
+        );
+    };
+    ratios("\nby the clock", |o| &o.per_second);
+    ratios("per processor-second", |o| &o.per_cpu_second);
+    // The same round's runs came minutes apart, so their ratios show how
+    // far the host's drift moved the figure.
+    let per_round = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| format!("{:.2}", x / y))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "\nours 2 threads / CLI 2 processes: {:.2}×; ours 2 threads / 1 thread: {:.2}×; ours 1 / CLI 1: {:.2}×",
-        m(1) / m(3),
-        m(1) / m(0),
-        m(0) / m(2)
-    );
-    println!(
-        "Tesseract only, 2 threads / CLI 2 processes: {:.2}×",
-        m(4) / m(3)
+        "each round, ours 2 threads / CLI 2 processes: {} (clock); {} (processor time)",
+        per_round(&rows[1].1.per_second, &rows[3].1.per_second),
+        per_round(&rows[1].1.per_cpu_second, &rows[3].1.per_cpu_second)
     );
     for (name, o) in &rows {
         println!("\n### {name}\n\n{}", o.tally.render());

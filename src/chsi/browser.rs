@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::page::EventFrameNavigated;
+use chromiumoxide::cdp::browser_protocol::fetch::{self, EventRequestPaused};
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
+use chromiumoxide::cdp::browser_protocol::page::{EventFrameNavigated, FrameId};
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use tokio::sync::Mutex;
@@ -164,6 +166,63 @@ fn browser_error(what: &str, e: impl std::fmt::Display) -> Transient {
     Transient::Browser(format!("{what}: {e}"))
 }
 
+const RELOADING: &str = "the page kept reloading in the browser";
+
+/// Lets the tab's page loads out one at a time: each reload is paid for from
+/// the budget before it goes (the first load was paid by the caller), and
+/// none goes past `MAX_NAVIGATIONS + 1`. A page that reloads itself in a loop
+/// is stopped in the browser, before its requests leave, however slowly this
+/// side polls the tab (a busy host once let nine requests through).
+/// Loads of other frames (an iframe's page) go as they come. Runs until
+/// dropped.
+async fn gate(
+    page: &Page,
+    main_frame: Option<FrameId>,
+    mut requests: impl futures::Stream<Item = std::sync::Arc<EventRequestPaused>> + Unpin,
+    limiter: &dyn RequestBudget,
+    refused: &std::sync::Mutex<Option<Transient>>,
+) -> std::convert::Infallible {
+    let mut loads = 0usize;
+    while let Some(ev) = requests.next().await {
+        let ours = main_frame.as_ref().is_none_or(|f| *f == ev.frame_id);
+        let verdict = if !ours {
+            Ok(())
+        } else {
+            loads += 1;
+            if loads == 1 {
+                Ok(())
+            } else if loads > MAX_NAVIGATIONS + 1 {
+                Err(Transient::FrontDoor(RELOADING.into()))
+            } else {
+                limiter.acquire().await.map_err(Transient::from)
+            }
+        };
+        let id = ev.request_id.clone();
+        let sent = match verdict {
+            Ok(()) => page
+                .execute(fetch::ContinueRequestParams::new(id))
+                .await
+                .map(drop),
+            Err(e) => {
+                if let Ok(mut r) = refused.lock() {
+                    r.get_or_insert(e);
+                }
+                page.execute(fetch::FailRequestParams::new(
+                    id,
+                    ErrorReason::BlockedByClient,
+                ))
+                .await
+                .map(drop)
+            }
+        };
+        if let Err(e) = sent {
+            // The tab is closing or gone; the poll above notices.
+            tracing::debug!("a held request could not be released: {e}");
+        }
+    }
+    futures::future::pending().await
+}
+
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
@@ -300,30 +359,63 @@ impl ChromiumFetcher {
             .event_listener::<EventFrameNavigated>()
             .await
             .map_err(|e| browser_error("cannot watch the tab", e))?;
-        // The first load may end in the front door's reload; what counts is
-        // the page the tab settles on, polled below.
-        match tokio::time::timeout_at(deadline, page.goto(url)).await {
-            Err(_) => return Err(Transient::Timeout),
-            // The error may quote the URL, and with it the code: not logged.
-            Ok(Err(_)) => tracing::debug!("navigation reported an error; polling the tab"),
-            Ok(Ok(_)) => {}
+        let requests = page
+            .event_listener::<EventRequestPaused>()
+            .await
+            .map_err(|e| browser_error("cannot watch the tab's requests", e))?;
+        let main_frame = page
+            .mainframe()
+            .await
+            .map_err(|e| browser_error("cannot find the tab's frame", e))?;
+        page.execute(fetch::EnableParams {
+            patterns: Some(vec![fetch::RequestPattern {
+                url_pattern: Some("*".into()),
+                resource_type: Some(ResourceType::Document),
+                request_stage: None,
+            }]),
+            handle_auth_requests: None,
+        })
+        .await
+        .map_err(|e| browser_error("cannot hold the tab's requests", e))?;
+        let refused = std::sync::Mutex::new(None);
+        let settle = async {
+            // The first load may end in the front door's reload; what counts
+            // is the page the tab settles on, polled below.
+            match tokio::time::timeout_at(deadline, page.goto(url)).await {
+                Err(_) => return Err(Transient::Timeout),
+                // The error may quote the URL, and with it the code: not logged.
+                Ok(Err(_)) => tracing::debug!("navigation reported an error; polling the tab"),
+                Ok(Ok(_)) => {}
+            }
+            self.settle(page, deadline, &mut navigations, &refused)
+                .await
+        };
+        tokio::select! {
+            fetched = settle => fetched,
+            never = gate(page, main_frame, requests, limiter, &refused) => match never {},
         }
+    }
+
+    /// Polls the tab until it shows something other than the front door.
+    async fn settle(
+        &self,
+        page: &Page,
+        deadline: Instant,
+        navigations: &mut (impl futures::Stream<Item = std::sync::Arc<EventFrameNavigated>> + Unpin),
+        refused: &std::sync::Mutex<Option<Transient>>,
+    ) -> Result<Fetched, Transient> {
         let mut seen = 0usize;
         loop {
             while let Some(Some(ev)) = navigations.next().now_or_never() {
                 if ev.frame.parent_id.is_none() {
                     seen += 1;
-                    if seen > 1 {
-                        // The page reloaded itself: that request counts
-                        // against the rate like any other.
-                        limiter.acquire().await?;
-                    }
                 }
             }
+            if let Some(e) = refused.lock().ok().and_then(|mut r| r.take()) {
+                return Err(e);
+            }
             if seen > MAX_NAVIGATIONS {
-                return Err(Transient::FrontDoor(
-                    "the page kept reloading in the browser".into(),
-                ));
+                return Err(Transient::FrontDoor(RELOADING.into()));
             }
             if let Ok(Ok(html)) = tokio::time::timeout_at(deadline, page.content()).await {
                 if html.len() > self.settings.max_body_bytes {

@@ -508,10 +508,21 @@ async fn a_page_that_keeps_reloading_is_given_up_after_a_few_loads() {
             .expect("the browser gives up on the reloading page, it does not hang"),
     );
     assert!(message.contains("kept reloading"), "{message}");
-    let requests = server.received_requests().await.unwrap_or_default().len();
+    // Page loads only: the browser also asks for /favicon.ico, once.
+    let requests = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/xlcx/bg.do")
+        .count();
+    // The plain request, the browser's first load and at most three reloads
+    // (`MAX_NAVIGATIONS`): the browser holds every page load until it is let
+    // out, so this holds however busy the machine (a busy one let nine requests
+    // through before).
     assert!(
-        requests <= 8,
-        "one plain request and a handful of browser loads, not {requests}"
+        requests <= 5,
+        "one plain request and at most four browser loads, not {requests}"
     );
     client.shutdown().await;
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chromiumoxide::cdp::browser_protocol::fetch::{self, EventRequestPaused};
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
-use chromiumoxide::cdp::browser_protocol::page::{EventFrameNavigated, FrameId};
+use chromiumoxide::cdp::browser_protocol::page::FrameId;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use tokio::sync::Mutex;
@@ -25,9 +25,9 @@ use super::{RequestBudget, Transient, front_door};
 /// A common desktop screen: a window of the default 800×600 is a tell.
 pub const WINDOW_SIZE: (u32, u32) = (1366, 768);
 const LANGUAGES: &str = "zh-CN,zh";
-/// The front door costs one reload; more than this many navigations for one
+/// The front door costs one reload; more than this many reloads for one
 /// fetch is a loop, and a loop would hammer the service.
-const MAX_NAVIGATIONS: usize = 3;
+const MAX_RELOADS: usize = 3;
 const POLL: Duration = Duration::from_millis(100);
 /// Starting Chromium is our own cost, not the service's: on a busy host it
 /// takes seconds, and a page timeout of 2 s must not make it fail for ever.
@@ -166,57 +166,53 @@ fn browser_error(what: &str, e: impl std::fmt::Display) -> Transient {
     Transient::Browser(format!("{what}: {e}"))
 }
 
-const RELOADING: &str = "the page kept reloading in the browser";
-
 /// Lets the tab's page loads out one at a time: each reload is paid for from
 /// the budget before it goes (the first load was paid by the caller), and
-/// none goes past `MAX_NAVIGATIONS + 1`. A page that reloads itself in a loop
-/// is stopped in the browser, before its requests leave, however slowly this
-/// side polls the tab (a busy host once let nine requests through).
-/// Loads of other frames (an iframe's page) go as they come. Runs until
-/// dropped.
+/// the first past `MAX_RELOADS` is refused in the browser, which ends the
+/// fetch. The browser holds each load until this says, so a page reloading
+/// itself in a loop is stopped before its requests leave, however slowly the
+/// tab is polled (polling alone once let nine requests through on a busy
+/// host). Loads of other frames (an iframe's page) go as they come. Returns
+/// only with the reason it refused a load; runs until dropped otherwise.
 async fn gate(
     page: &Page,
     main_frame: Option<FrameId>,
     mut requests: impl futures::Stream<Item = std::sync::Arc<EventRequestPaused>> + Unpin,
     limiter: &dyn RequestBudget,
-    refused: &std::sync::Mutex<Option<Transient>>,
-) -> std::convert::Infallible {
+) -> Transient {
     let mut loads = 0usize;
     while let Some(ev) = requests.next().await {
-        let ours = main_frame.as_ref().is_none_or(|f| *f == ev.frame_id);
-        let verdict = if !ours {
+        let id = ev.request_id.clone();
+        let verdict = if main_frame.as_ref().is_some_and(|f| *f != ev.frame_id) {
             Ok(())
         } else {
             loads += 1;
-            if loads == 1 {
-                Ok(())
-            } else if loads > MAX_NAVIGATIONS + 1 {
-                Err(Transient::FrontDoor(RELOADING.into()))
-            } else {
-                limiter.acquire().await.map_err(Transient::from)
+            match loads {
+                1 => Ok(()),
+                n if n > 1 + MAX_RELOADS => Err(Transient::FrontDoor(
+                    "the page kept reloading in the browser".into(),
+                )),
+                _ => limiter.acquire().await.map_err(Transient::from),
             }
         };
-        let id = ev.request_id.clone();
-        let sent = match verdict {
+        let released = match &verdict {
             Ok(()) => page
                 .execute(fetch::ContinueRequestParams::new(id))
                 .await
                 .map(drop),
-            Err(e) => {
-                if let Ok(mut r) = refused.lock() {
-                    r.get_or_insert(e);
-                }
-                page.execute(fetch::FailRequestParams::new(
+            Err(_) => page
+                .execute(fetch::FailRequestParams::new(
                     id,
                     ErrorReason::BlockedByClient,
                 ))
                 .await
-                .map(drop)
-            }
+                .map(drop),
         };
-        if let Err(e) = sent {
-            // The tab is closing or gone; the poll above notices.
+        if let Err(e) = verdict {
+            return e;
+        }
+        if let Err(e) = released {
+            // The tab is closing or gone; the poll of it notices.
             tracing::debug!("a held request could not be released: {e}");
         }
     }
@@ -355,10 +351,6 @@ impl ChromiumFetcher {
         deadline: Instant,
         limiter: &dyn RequestBudget,
     ) -> Result<Fetched, Transient> {
-        let mut navigations = page
-            .event_listener::<EventFrameNavigated>()
-            .await
-            .map_err(|e| browser_error("cannot watch the tab", e))?;
         let requests = page
             .event_listener::<EventRequestPaused>()
             .await
@@ -377,7 +369,6 @@ impl ChromiumFetcher {
         })
         .await
         .map_err(|e| browser_error("cannot hold the tab's requests", e))?;
-        let refused = std::sync::Mutex::new(None);
         let settle = async {
             // The first load may end in the front door's reload; what counts
             // is the page the tab settles on, polled below.
@@ -387,36 +378,17 @@ impl ChromiumFetcher {
                 Ok(Err(_)) => tracing::debug!("navigation reported an error; polling the tab"),
                 Ok(Ok(_)) => {}
             }
-            self.settle(page, deadline, &mut navigations, &refused)
-                .await
+            self.settle(page, deadline).await
         };
         tokio::select! {
             fetched = settle => fetched,
-            never = gate(page, main_frame, requests, limiter, &refused) => match never {},
+            refusal = gate(page, main_frame, requests, limiter) => Err(refusal),
         }
     }
 
     /// Polls the tab until it shows something other than the front door.
-    async fn settle(
-        &self,
-        page: &Page,
-        deadline: Instant,
-        navigations: &mut (impl futures::Stream<Item = std::sync::Arc<EventFrameNavigated>> + Unpin),
-        refused: &std::sync::Mutex<Option<Transient>>,
-    ) -> Result<Fetched, Transient> {
-        let mut seen = 0usize;
+    async fn settle(&self, page: &Page, deadline: Instant) -> Result<Fetched, Transient> {
         loop {
-            while let Some(Some(ev)) = navigations.next().now_or_never() {
-                if ev.frame.parent_id.is_none() {
-                    seen += 1;
-                }
-            }
-            if let Some(e) = refused.lock().ok().and_then(|mut r| r.take()) {
-                return Err(e);
-            }
-            if seen > MAX_NAVIGATIONS {
-                return Err(Transient::FrontDoor(RELOADING.into()));
-            }
             if let Ok(Ok(html)) = tokio::time::timeout_at(deadline, page.content()).await {
                 if html.len() > self.settings.max_body_bytes {
                     return Err(Transient::BodyTooLarge(self.settings.max_body_bytes));
@@ -497,8 +469,6 @@ impl ChromiumFetcher {
         }
     }
 }
-
-use futures::FutureExt as _;
 
 /// `about:blank` and a tab between documents: nothing yet.
 fn is_blank(html: &str) -> bool {

@@ -517,7 +517,7 @@ async fn a_page_that_keeps_reloading_is_given_up_after_a_few_loads() {
         .filter(|r| r.url.path() == "/xlcx/bg.do")
         .count();
     // The plain request, the browser's first load and at most three reloads
-    // (`MAX_NAVIGATIONS`): the browser holds every page load until it is let
+    // (`MAX_RELOADS`): the browser holds every page load until it is let
     // out, so this holds however busy the machine (a busy one let nine requests
     // through before).
     assert!(
